@@ -1,0 +1,7 @@
+//! # iphttps-sim
+//!
+//! What IP-HTTPS is: the wire formats of [MS-IPHTTPS], the link's state machines
+//! (the server's router, the client's host, an intranet host) without I/O, the PKI
+//! and TLS configurations, and thin tokio shells that drive them over real TLS.
+
+pub mod wire;

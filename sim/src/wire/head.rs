@@ -1,0 +1,285 @@
+//! The HTTP heads of the IP-HTTPS exchange.
+//!
+//! After TLS the client sends `POST <path> HTTP/1.1` with `Host:` and
+//! `Content-Length: 18446744073709551615`; the server answers `HTTP/1.1 200 OK` with
+//! `Server: Microsoft-HTTPAPI/2.0` and `Date:`, and neither Content-Length nor
+//! Transfer-Encoding ([MS-IPHTTPS] 3.1.5.2, 3.2.5.1, 4.1). Everything after a head is the
+//! raw IPv6 stream, so the parsers report how many bytes the head took and leave the rest.
+//! hyper cannot be used here: it rejects the 2^64-1 Content-Length with 431.
+
+use time::OffsetDateTime;
+
+/// The Content-Length a client sends (2^64-1, [MS-IPHTTPS] 3.1.5.2).
+pub const CONTENT_LENGTH: u64 = u64::MAX;
+/// Largest head accepted in either direction.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// The Server header Windows' HTTP.sys sends.
+pub const SERVER_HEADER: &str = "Microsoft-HTTPAPI/2.0";
+/// The URI path Windows uses; the spec's own example uses `/IPTLS`.
+pub const DEFAULT_PATH: &str = "/IPHTTPS";
+const MAX_HEADERS: usize = 32;
+
+/// Why a head was refused. The server answers every one of these by closing the
+/// connection: the spec defines no HTTP error status ([MS-IPHTTPS] 3.2.5.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// More than [`MAX_HEAD`] bytes arrived without the end of the head.
+    #[error("HTTP head exceeds {MAX_HEAD} bytes")]
+    TooLarge,
+    /// httparse rejected the bytes.
+    #[error("malformed HTTP head: {0}")]
+    Malformed(String),
+    /// A method other than POST.
+    #[error("method {0} is not POST")]
+    WrongMethod(String),
+    /// A path other than the configured one.
+    #[error("path {got} is not the configured IP-HTTPS path {want}")]
+    WrongPath {
+        /// What the client asked for.
+        got: String,
+        /// The configured path.
+        want: String,
+    },
+    /// Content-Length missing, not a number, or chunked encoding used instead.
+    #[error("request has no usable Content-Length ({0})")]
+    BadContentLength(String),
+    /// The server answered with a status other than 200.
+    #[error("server answered {code} {reason}")]
+    Status {
+        /// The status code.
+        code: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+}
+
+/// A parsed, accepted request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The request path.
+    pub path: String,
+    /// The Host header, if any.
+    pub host: Option<String>,
+    /// The Content-Length value.
+    pub content_length: u64,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The status code (always 200 when returned by [`parse_response`]).
+    pub code: u16,
+    /// The Server header, if any.
+    pub server: Option<String>,
+    /// The Date header, if any.
+    pub date: Option<String>,
+}
+
+/// Outcome of feeding bytes to a head parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// The head is complete and used the first `len` bytes; the rest is tunnel data.
+    Complete {
+        /// The parsed head.
+        head: T,
+        /// Bytes the head took, including the blank line.
+        len: usize,
+    },
+    /// Not enough bytes yet.
+    Partial,
+}
+
+/// Builds the client's request head.
+pub fn request(path: &str, host: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {CONTENT_LENGTH}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Builds the server's `200 OK` head, dated `now`.
+pub fn response(now: OffsetDateTime) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nServer: {SERVER_HEADER}\r\nDate: {}\r\n\r\n",
+        http_date(now)
+    )
+    .into_bytes()
+}
+
+/// Formats an IMF-fixdate (RFC 9110 5.6.7), e.g. `Sun, 10 Aug 2008 03:51:52 GMT`.
+pub fn http_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let wd = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        [usize::from(t.weekday().number_days_from_monday())];
+    let mo = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][usize::from(u8::from(t.month()) - 1)];
+    format!(
+        "{wd}, {:02} {mo} {} {:02}:{:02}:{:02} GMT",
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn header<'h>(headers: &'h [httparse::Header<'_>], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+fn header_string(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
+    header(headers, name).map(|v| String::from_utf8_lossy(v).trim().to_string())
+}
+
+fn check_size<T>(buf: &[u8], parsed: Parsed<T>) -> Result<Parsed<T>, HeadError> {
+    match parsed {
+        Parsed::Partial if buf.len() >= MAX_HEAD => Err(HeadError::TooLarge),
+        Parsed::Complete { len, .. } if len > MAX_HEAD => Err(HeadError::TooLarge),
+        p => Ok(p),
+    }
+}
+
+/// Parses the client's request head from the start of `buf`, accepting only `POST`
+/// to `want_path` with a numeric Content-Length.
+pub fn parse_request(buf: &[u8], want_path: &str) -> Result<Parsed<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let status = req
+        .parse(buf)
+        .map_err(|e| HeadError::Malformed(e.to_string()));
+    let len = match status {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
+        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+        Err(e) => return Err(e),
+    };
+    let method = req.method.unwrap_or_default();
+    if method != "POST" {
+        return Err(HeadError::WrongMethod(method.to_string()));
+    }
+    let path = req.path.unwrap_or_default();
+    if path != want_path {
+        return Err(HeadError::WrongPath {
+            got: path.to_string(),
+            want: want_path.to_string(),
+        });
+    }
+    let cl = header(req.headers, "content-length")
+        .ok_or_else(|| HeadError::BadContentLength("missing".into()))?;
+    let cl_text = std::str::from_utf8(cl).unwrap_or("").trim();
+    let content_length: u64 = cl_text
+        .parse()
+        .map_err(|_| HeadError::BadContentLength(format!("{cl_text:?}")))?;
+    let head = RequestHead {
+        path: path.to_string(),
+        host: header_string(req.headers, "host"),
+        content_length,
+    };
+    check_size(buf, Parsed::Complete { head, len })
+}
+
+/// Parses the server's response head from the start of `buf`; any status but 200 is an error.
+pub fn parse_response(buf: &[u8]) -> Result<Parsed<ResponseHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
+        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    };
+    let code = resp.code.unwrap_or(0);
+    if code != 200 {
+        return Err(HeadError::Status {
+            code,
+            reason: resp.reason.unwrap_or_default().to_string(),
+        });
+    }
+    let head = ResponseHead {
+        code,
+        server: header_string(resp.headers, "server"),
+        date: header_string(resp.headers, "date"),
+    };
+    check_size(buf, Parsed::Complete { head, len })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bytes_are_exact_and_round_trip() {
+        let r = request("/IPHTTPS", "da.contoso.com");
+        assert_eq!(
+            r,
+            b"POST /IPHTTPS HTTP/1.1\r\nHost: da.contoso.com\r\nContent-Length: 18446744073709551615\r\n\r\n"
+        );
+        let mut buf = r.clone();
+        buf.extend_from_slice(&[0x60, 0, 0, 0]);
+        match parse_request(&buf, "/IPHTTPS").unwrap() {
+            Parsed::Complete { head, len } => {
+                assert_eq!(len, r.len());
+                assert_eq!(head.content_length, u64::MAX);
+                assert_eq!(head.host.as_deref(), Some("da.contoso.com"));
+            }
+            Parsed::Partial => panic!("partial"),
+        }
+    }
+
+    #[test]
+    fn spec_example_request_parses_with_iptls_path() {
+        let spec = b"POST /IPTLS HTTP/1.1\r\nContent-Length: 18446744073709551615\r\nHost: 192.0.2.1\r\n\r\n";
+        assert!(matches!(
+            parse_request(spec, "/IPTLS"),
+            Ok(Parsed::Complete { len, .. }) if len == spec.len()
+        ));
+        assert!(matches!(
+            parse_request(spec, "/IPHTTPS"),
+            Err(HeadError::WrongPath { .. })
+        ));
+    }
+
+    #[test]
+    fn every_prefix_of_a_head_is_partial() {
+        let r = request("/IPHTTPS", "x");
+        for n in 0..r.len() {
+            assert_eq!(parse_request(&r[..n], "/IPHTTPS"), Ok(Parsed::Partial), "{n}");
+        }
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        let get = b"GET /IPHTTPS HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(matches!(parse_request(get, "/IPHTTPS"), Err(HeadError::WrongMethod(m)) if m == "GET"));
+        let no_cl = b"POST /IPHTTPS HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(matches!(parse_request(no_cl, "/IPHTTPS"), Err(HeadError::BadContentLength(_))));
+        let neg = b"POST /IPHTTPS HTTP/1.1\r\nContent-Length: -1\r\n\r\n";
+        assert!(matches!(parse_request(neg, "/IPHTTPS"), Err(HeadError::BadContentLength(_))));
+        let mut big = b"POST /IPHTTPS HTTP/1.1\r\nX: ".to_vec();
+        big.resize(MAX_HEAD + 10, b'a');
+        assert_eq!(parse_request(&big, "/IPHTTPS"), Err(HeadError::TooLarge));
+    }
+
+    #[test]
+    fn response_has_server_and_date_and_no_length() {
+        let t = time::macros::datetime!(2008-08-10 03:51:52 UTC);
+        let r = response(t);
+        assert_eq!(
+            r,
+            b"HTTP/1.1 200 OK\r\nServer: Microsoft-HTTPAPI/2.0\r\nDate: Sun, 10 Aug 2008 03:51:52 GMT\r\n\r\n"
+        );
+        match parse_response(&r).unwrap() {
+            Parsed::Complete { head, len } => {
+                assert_eq!(len, r.len());
+                assert_eq!(head.server.as_deref(), Some(SERVER_HEADER));
+            }
+            Parsed::Partial => panic!(),
+        }
+        let e = parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap_err();
+        assert_eq!(e, HeadError::Status { code: 404, reason: "Not Found".into() });
+    }
+}
