@@ -4,4 +4,5 @@
 //! (the server's router, the client's host, an intranet host) without I/O, the PKI
 //! and TLS configurations, and thin tokio shells that drive them over real TLS.
 
+pub mod link;
 pub mod wire;

@@ -40,7 +40,9 @@ pub fn frame_len(buf: &[u8], mtu: usize) -> Result<Option<usize>, FrameError> {
         return Ok(None);
     };
     if first >> 4 != 6 {
-        return Err(FrameError::NotIpv6 { version: first >> 4 });
+        return Err(FrameError::NotIpv6 {
+            version: first >> 4,
+        });
     }
     if buf.len() < 8 {
         return Ok(None);
@@ -180,14 +182,20 @@ mod tests {
 
     #[test]
     fn invalid_streams() {
-        assert_eq!(frame_len(b"GET /", 1280), Err(FrameError::NotIpv6 { version: 4 }));
+        assert_eq!(
+            frame_len(b"GET /", 1280),
+            Err(FrameError::NotIpv6 { version: 4 })
+        );
         let mut jumbo = packet(0, 0);
         jumbo[6] = PROTO_HOPOPT;
         assert_eq!(frame_len(&jumbo, 1280), Err(FrameError::Jumbogram));
         let big = packet(1300, 0);
         assert_eq!(
             frame_len(&big[..8], 1280),
-            Err(FrameError::TooBig { len: 1340, mtu: 1280 })
+            Err(FrameError::TooBig {
+                len: 1340,
+                mtu: 1280
+            })
         );
     }
 

@@ -91,10 +91,8 @@ pub enum Parsed<T> {
 
 /// Builds the client's request head.
 pub fn request(path: &str, host: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {CONTENT_LENGTH}\r\n\r\n"
-    )
-    .into_bytes()
+    format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {CONTENT_LENGTH}\r\n\r\n")
+        .into_bytes()
 }
 
 /// Builds the server's `200 OK` head, dated `now`.
@@ -247,18 +245,30 @@ mod tests {
     fn every_prefix_of_a_head_is_partial() {
         let r = request("/IPHTTPS", "x");
         for n in 0..r.len() {
-            assert_eq!(parse_request(&r[..n], "/IPHTTPS"), Ok(Parsed::Partial), "{n}");
+            assert_eq!(
+                parse_request(&r[..n], "/IPHTTPS"),
+                Ok(Parsed::Partial),
+                "{n}"
+            );
         }
     }
 
     #[test]
     fn bad_requests_are_refused() {
         let get = b"GET /IPHTTPS HTTP/1.1\r\nHost: x\r\n\r\n";
-        assert!(matches!(parse_request(get, "/IPHTTPS"), Err(HeadError::WrongMethod(m)) if m == "GET"));
+        assert!(
+            matches!(parse_request(get, "/IPHTTPS"), Err(HeadError::WrongMethod(m)) if m == "GET")
+        );
         let no_cl = b"POST /IPHTTPS HTTP/1.1\r\nHost: x\r\n\r\n";
-        assert!(matches!(parse_request(no_cl, "/IPHTTPS"), Err(HeadError::BadContentLength(_))));
+        assert!(matches!(
+            parse_request(no_cl, "/IPHTTPS"),
+            Err(HeadError::BadContentLength(_))
+        ));
         let neg = b"POST /IPHTTPS HTTP/1.1\r\nContent-Length: -1\r\n\r\n";
-        assert!(matches!(parse_request(neg, "/IPHTTPS"), Err(HeadError::BadContentLength(_))));
+        assert!(matches!(
+            parse_request(neg, "/IPHTTPS"),
+            Err(HeadError::BadContentLength(_))
+        ));
         let mut big = b"POST /IPHTTPS HTTP/1.1\r\nX: ".to_vec();
         big.resize(MAX_HEAD + 10, b'a');
         assert_eq!(parse_request(&big, "/IPHTTPS"), Err(HeadError::TooLarge));
@@ -280,6 +290,12 @@ mod tests {
             Parsed::Partial => panic!(),
         }
         let e = parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap_err();
-        assert_eq!(e, HeadError::Status { code: 404, reason: "Not Found".into() });
+        assert_eq!(
+            e,
+            HeadError::Status {
+                code: 404,
+                reason: "Not Found".into()
+            }
+        );
     }
 }

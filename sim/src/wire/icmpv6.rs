@@ -226,7 +226,9 @@ pub fn parse<'a>(pkt: &ipv6::Ipv6Packet<'a>) -> Result<Message<'a>, Icmpv6Error>
                             len: data[0],
                             on_link: data[1] & 0x80 != 0,
                             autonomous: data[1] & 0x40 != 0,
-                            valid_lifetime: u32::from_be_bytes([data[2], data[3], data[4], data[5]]),
+                            valid_lifetime: u32::from_be_bytes([
+                                data[2], data[3], data[4], data[5],
+                            ]),
                             preferred_lifetime: u32::from_be_bytes([
                                 data[6], data[7], data[8], data[9],
                             ]),
@@ -327,7 +329,12 @@ fn echo(t: u8, src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16, data: &[u8]) -> 
 
 /// A Router Solicitation to all-routers, with no options (the tunnel has no link-layer addresses).
 pub fn router_solicitation(src: Ipv6Addr) -> Vec<u8> {
-    packet(src, ipv6::ALL_ROUTERS, 255, &[kind::ROUTER_SOLICITATION, 0, 0, 0, 0, 0, 0, 0])
+    packet(
+        src,
+        ipv6::ALL_ROUTERS,
+        255,
+        &[kind::ROUTER_SOLICITATION, 0, 0, 0, 0, 0, 0, 0],
+    )
 }
 
 /// A Router Advertisement carrying `ra`'s prefixes and MTU.
@@ -470,7 +477,12 @@ mod tests {
         let na = neighbor_advertisement(t, ipv6::ALL_NODES, t, false, false, true);
         assert_eq!(
             parse(&ipv6::Ipv6Packet::new(&na).unwrap()),
-            Ok(Message::NeighborAdvertisement { target: t, router: false, solicited: false, override_: true })
+            Ok(Message::NeighborAdvertisement {
+                target: t,
+                router: false,
+                solicited: false,
+                override_: true
+            })
         );
         let big = vec![0u8; 1500];
         let ptb = error(kind::PACKET_TOO_BIG, 0, 1280, a("fe80::1"), t, &big);

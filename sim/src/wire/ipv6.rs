@@ -214,7 +214,10 @@ mod tests {
     #[test]
     fn solicited_node_keeps_low_24_bits() {
         let a: Ipv6Addr = "2001:db8::12:3456".parse().unwrap();
-        assert_eq!(solicited_node(a), "ff02::1:ff12:3456".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            solicited_node(a),
+            "ff02::1:ff12:3456".parse::<Ipv6Addr>().unwrap()
+        );
         assert!(is_solicited_node(solicited_node(a)));
     }
 }

@@ -1,0 +1,445 @@
+//! The client side of the link: an IPv6 host on the IP-HTTPS interface.
+//!
+//! It forms a link-local address with a random interface ID and runs DAD on it (RFC 4862),
+//! solicits routers with RFC 4861 retransmission (up to `max_rs` solicitations
+//! `rs_interval` apart after a random delay), processes Router Advertisements (default
+//! router, MTU option, prefixes), configures a SLAAC address with a random interface ID in
+//! each advertised /64 with the A flag and runs DAD on it, answers Echo Requests, and
+//! reports what arrives for the application as [`HostEvent`]s.
+
+use std::collections::VecDeque;
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::wire::icmpv6::{self, Message, RouterAdvert};
+use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6, PROTO_UDP};
+use crate::wire::udp;
+
+/// Timers and limits of the host (RFC 4861 10 constants by default).
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Seed for interface IDs and delays, so runs repeat.
+    pub seed: u64,
+    /// MAX_RTR_SOLICITATION_DELAY.
+    pub rs_max_delay: Duration,
+    /// RTR_SOLICITATION_INTERVAL.
+    pub rs_interval: Duration,
+    /// MAX_RTR_SOLICITATIONS.
+    pub max_rs: u32,
+    /// RetransTimer for DAD (one probe, DupAddrDetectTransmits = 1).
+    pub dad_timeout: Duration,
+    /// Interface IDs tried per prefix before giving up on DAD conflicts.
+    pub max_dad_attempts: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            rs_max_delay: Duration::from_secs(1),
+            rs_interval: Duration::from_secs(4),
+            max_rs: 3,
+            dad_timeout: Duration::from_secs(1),
+            max_dad_attempts: 3,
+        }
+    }
+}
+
+impl HostConfig {
+    /// Timers short enough for tests and the lab (tens of milliseconds).
+    pub fn fast(seed: u64) -> Self {
+        Self {
+            seed,
+            rs_max_delay: Duration::from_millis(10),
+            rs_interval: Duration::from_millis(500),
+            max_rs: 3,
+            dad_timeout: Duration::from_millis(20),
+            max_dad_attempts: 3,
+        }
+    }
+}
+
+/// What the host reports to its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEvent {
+    /// DAD passed: the address is usable.
+    AddressConfigured(Ipv6Addr),
+    /// DAD found the address in use.
+    AddressDuplicate(Ipv6Addr),
+    /// A valid Router Advertisement arrived.
+    RouterAdvertisement(RouterAdvert),
+    /// An Echo Reply arrived.
+    EchoReply {
+        /// Who answered.
+        from: Ipv6Addr,
+        /// Identifier.
+        id: u16,
+        /// Sequence number.
+        seq: u16,
+    },
+    /// A UDP datagram arrived for one of our addresses.
+    Udp {
+        /// Sender.
+        from: Ipv6Addr,
+        /// Sender's port.
+        src_port: u16,
+        /// Our port.
+        dst_port: u16,
+        /// Payload length.
+        len: usize,
+    },
+    /// An ICMPv6 error arrived (Destination Unreachable, Packet Too Big, Time Exceeded).
+    IcmpError {
+        /// Who sent it.
+        from: Ipv6Addr,
+        /// ICMPv6 type.
+        kind: u8,
+        /// ICMPv6 code.
+        code: u8,
+    },
+}
+
+/// The host has no address to send from to that destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no source address for {0}: no global address configured")]
+pub struct NoSourceAddress(pub Ipv6Addr);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddrState {
+    Tentative { until: Instant, attempts: u32 },
+    Preferred,
+    Duplicate,
+}
+
+#[derive(Debug, Clone)]
+struct Address {
+    addr: Ipv6Addr,
+    prefix: Ipv6Addr,
+    state: AddrState,
+}
+
+/// The client's host.
+#[derive(Debug)]
+pub struct Host {
+    config: HostConfig,
+    rng: SmallRng,
+    addresses: Vec<Address>,
+    router: Option<Ipv6Addr>,
+    mtu: u32,
+    rs_sent: u32,
+    next_rs: Option<Instant>,
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<HostEvent>,
+    last_ra: Option<RouterAdvert>,
+}
+
+impl Host {
+    /// A host that has just seen its link come up at `now`: it starts DAD on a new
+    /// link-local address.
+    pub fn new(config: HostConfig, now: Instant) -> Self {
+        let rng = SmallRng::seed_from_u64(config.seed);
+        let mut h = Self {
+            config,
+            rng,
+            addresses: Vec::new(),
+            router: None,
+            mtu: ipv6::MIN_MTU as u32,
+            rs_sent: 0,
+            next_rs: None,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            last_ra: None,
+        };
+        h.start_address(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), now, 1);
+        h
+    }
+
+    fn start_address(&mut self, prefix: Ipv6Addr, now: Instant, attempts: u32) {
+        // a random interface ID with the universal/local bit clear (RFC 4291, RFC 8981 style)
+        let iid = self.rng.random::<u64>() & !0x0200_0000_0000_0000;
+        let addr = ipv6::with_interface_id(prefix, iid.max(2));
+        self.addresses.push(Address {
+            addr,
+            prefix,
+            state: AddrState::Tentative {
+                until: now + self.config.dad_timeout,
+                attempts,
+            },
+        });
+        self.transmit.push_back(icmpv6::neighbor_solicitation(
+            Ipv6Addr::UNSPECIFIED,
+            ipv6::solicited_node(addr),
+            addr,
+        ));
+    }
+
+    /// The link-local address once DAD has passed.
+    pub fn link_local(&self) -> Option<Ipv6Addr> {
+        self.preferred().find(|a| ipv6::is_link_local(*a))
+    }
+
+    /// The first configured global address.
+    pub fn global(&self) -> Option<Ipv6Addr> {
+        self.preferred().find(|a| !ipv6::is_link_local(*a))
+    }
+
+    /// All usable addresses.
+    pub fn addresses(&self) -> Vec<Ipv6Addr> {
+        self.preferred().collect()
+    }
+
+    fn preferred(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.addresses
+            .iter()
+            .filter(|a| a.state == AddrState::Preferred)
+            .map(|a| a.addr)
+    }
+
+    /// The default router, if an RA with a non-zero router lifetime arrived.
+    pub fn default_router(&self) -> Option<Ipv6Addr> {
+        self.router
+    }
+
+    /// The link MTU (1280 unless an RA says otherwise).
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// The last Router Advertisement received.
+    pub fn last_router_advert(&self) -> Option<&RouterAdvert> {
+        self.last_ra.as_ref()
+    }
+
+    /// The next packet to send.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<HostEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Host::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let dad = self.addresses.iter().filter_map(|a| match a.state {
+            AddrState::Tentative { until, .. } => Some(until),
+            _ => None,
+        });
+        dad.chain(self.next_rs).min()
+    }
+
+    /// Advances timers to `now`: DAD completions and Router Solicitations.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut done = Vec::new();
+        for a in &mut self.addresses {
+            if let AddrState::Tentative { until, .. } = a.state
+                && now >= until
+            {
+                a.state = AddrState::Preferred;
+                done.push(a.addr);
+            }
+        }
+        for addr in done {
+            self.events.push_back(HostEvent::AddressConfigured(addr));
+            if ipv6::is_link_local(addr) && self.router.is_none() && self.last_ra.is_none() {
+                let delay = self.random_delay(self.config.rs_max_delay);
+                self.next_rs = Some(now + delay);
+            }
+        }
+        if let Some(at) = self.next_rs
+            && now >= at
+        {
+            if let Some(ll) = self.link_local() {
+                self.transmit.push_back(icmpv6::router_solicitation(ll));
+                self.rs_sent += 1;
+            }
+            self.next_rs =
+                (self.rs_sent < self.config.max_rs).then(|| now + self.config.rs_interval);
+        }
+    }
+
+    fn random_delay(&mut self, max: Duration) -> Duration {
+        let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(if ms == 0 {
+            0
+        } else {
+            self.rng.random_range(0..=ms)
+        })
+    }
+
+    fn owns(&self, a: Ipv6Addr) -> bool {
+        self.preferred().any(|x| x == a)
+    }
+
+    /// Handles one packet received from the tunnel.
+    pub fn handle_packet(&mut self, packet: &[u8], now: Instant) {
+        let Some(pkt) = Ipv6Packet::new(packet) else {
+            return;
+        };
+        let dst = pkt.dst();
+        if !dst.is_multicast() && !self.addresses.iter().any(|a| a.addr == dst) {
+            return;
+        }
+        match pkt.next_header() {
+            PROTO_ICMPV6 => self.handle_icmp(&pkt, now),
+            PROTO_UDP if self.owns(dst) => {
+                if let Some(d) = udp::parse(&pkt) {
+                    self.events.push_back(HostEvent::Udp {
+                        from: pkt.src(),
+                        src_port: d.src_port,
+                        dst_port: d.dst_port,
+                        len: d.data.len(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_icmp(&mut self, pkt: &Ipv6Packet<'_>, now: Instant) {
+        let msg = match icmpv6::parse(pkt) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, src = %pkt.src(), "host discarded invalid ICMPv6");
+                return;
+            }
+        };
+        match msg {
+            Message::EchoRequest { id, seq, data } if self.owns(pkt.dst()) => {
+                self.transmit
+                    .push_back(icmpv6::echo_reply(pkt.dst(), pkt.src(), id, seq, data));
+            }
+            Message::EchoReply { id, seq, .. } => {
+                self.events.push_back(HostEvent::EchoReply {
+                    from: pkt.src(),
+                    id,
+                    seq,
+                });
+            }
+            Message::RouterAdvertisement(ra) if ipv6::is_link_local(pkt.src()) => {
+                self.handle_ra(pkt.src(), ra, now);
+            }
+            Message::NeighborSolicitation { target } => {
+                if pkt.src().is_unspecified() {
+                    self.dad_conflict(target, now);
+                } else if self.owns(target) {
+                    let na = icmpv6::neighbor_advertisement(
+                        target,
+                        pkt.src(),
+                        target,
+                        false,
+                        true,
+                        true,
+                    );
+                    self.transmit.push_back(na);
+                }
+            }
+            Message::NeighborAdvertisement { target, .. } => self.dad_conflict(target, now),
+            Message::PacketTooBig { .. }
+            | Message::DestUnreachable { .. }
+            | Message::TimeExceeded { .. } => {
+                let b = pkt.payload();
+                self.events.push_back(HostEvent::IcmpError {
+                    from: pkt.src(),
+                    kind: b[0],
+                    code: b[1],
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_ra(&mut self, from: Ipv6Addr, ra: RouterAdvert, now: Instant) {
+        self.next_rs = None;
+        self.router = (ra.router_lifetime > 0).then_some(from);
+        if let Some(mtu) = ra.mtu
+            && (ipv6::MIN_MTU as u32..=65535).contains(&mtu)
+        {
+            self.mtu = mtu;
+        }
+        for p in &ra.prefixes {
+            if !p.autonomous || p.len != 64 || p.valid_lifetime == 0 {
+                continue;
+            }
+            if p.preferred_lifetime > p.valid_lifetime
+                || p.prefix.is_multicast()
+                || ipv6::is_link_local(p.prefix)
+            {
+                continue;
+            }
+            let have = self
+                .addresses
+                .iter()
+                .any(|a| a.prefix == p.prefix && a.state != AddrState::Duplicate);
+            if !have {
+                self.start_address(p.prefix, now, 1);
+            }
+        }
+        self.events
+            .push_back(HostEvent::RouterAdvertisement(ra.clone()));
+        self.last_ra = Some(ra);
+    }
+
+    /// Someone else probes or advertises `target`: if it is one of our tentative
+    /// addresses, DAD has failed and a new interface ID is tried.
+    fn dad_conflict(&mut self, target: Ipv6Addr, now: Instant) {
+        let Some(i) = self.addresses.iter().position(|a| a.addr == target) else {
+            return;
+        };
+        let AddrState::Tentative { attempts, .. } = self.addresses[i].state else {
+            if self.addresses[i].state == AddrState::Preferred {
+                tracing::warn!(%target, "another node advertises our address");
+            }
+            return;
+        };
+        self.addresses[i].state = AddrState::Duplicate;
+        self.events.push_back(HostEvent::AddressDuplicate(target));
+        tracing::info!(%target, "DAD detected a duplicate address");
+        if attempts < self.config.max_dad_attempts {
+            let prefix = self.addresses[i].prefix;
+            self.start_address(prefix, now, attempts + 1);
+        }
+    }
+
+    fn source_for(&self, dst: Ipv6Addr) -> Result<Ipv6Addr, NoSourceAddress> {
+        let pick = if ipv6::is_link_local(dst) {
+            self.link_local()
+        } else {
+            self.global()
+        };
+        pick.ok_or(NoSourceAddress(dst))
+    }
+
+    /// Queues an Echo Request of `size` data bytes to `dst`.
+    pub fn send_ping(
+        &mut self,
+        dst: Ipv6Addr,
+        id: u16,
+        seq: u16,
+        size: usize,
+    ) -> Result<(), NoSourceAddress> {
+        let src = self.source_for(dst)?;
+        let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
+        self.transmit
+            .push_back(icmpv6::echo_request(src, dst, id, seq, &data));
+        Ok(())
+    }
+
+    /// Queues a UDP datagram to `dst`.
+    pub fn send_udp(
+        &mut self,
+        dst: Ipv6Addr,
+        src_port: u16,
+        dst_port: u16,
+        data: &[u8],
+    ) -> Result<(), NoSourceAddress> {
+        let src = self.source_for(dst)?;
+        self.transmit
+            .push_back(udp::build(src, dst, src_port, dst_port, data));
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! The IP-HTTPS link as state machines, sans-IO.
+//!
+//! Time comes in as an argument (`now`), never from a clock; each machine says what to
+//! send and when it next needs to be called (`poll_timeout`). The tokio shells in
+//! [`crate::server`] and [`crate::client`] drive them.
+//!
+//! - [`router`]: the server side, a router for the clients ([MS-IPHTTPS] 3.2.5.2).
+//! - [`host`]: the client side, an IPv6 host doing ND and SLAAC over the tunnel.
+//! - [`intranet`]: a host on the internal network behind the server.
+//! - [`reconnect`]: the client's reconnect timer ([MS-IPHTTPS] 3.1.2.1).
+
+pub mod host;
+pub mod intranet;
+pub mod reconnect;
+pub mod router;
+
+use bytes::Bytes;
+
+/// A packet on its way out, shared with the buffer it arrived in where possible.
+///
+/// A forwarded packet keeps its received bytes and carries the decremented hop limit
+/// separately; [`Frame::write_to`] patches it in while copying into the output buffer,
+/// so forwarding costs one copy, the one into the TLS write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    bytes: Bytes,
+    hop_limit: u8,
+}
+
+impl Frame {
+    /// A packet sent as it is.
+    pub fn new(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        let hop_limit = bytes.get(7).copied().unwrap_or(0);
+        Self { bytes, hop_limit }
+    }
+
+    /// A packet forwarded with a new hop limit.
+    pub fn forwarded(bytes: Bytes, hop_limit: u8) -> Self {
+        Self { bytes, hop_limit }
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the frame is empty (never true for a valid packet).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The bytes as received, without the hop-limit change.
+    pub fn raw(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Appends the packet as it goes on the wire to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&self.bytes);
+        if let Some(h) = out.get_mut(start + 7) {
+            *h = self.hop_limit;
+        }
+    }
+
+    /// The packet as it goes on the wire.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        self.write_to(&mut v);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests;

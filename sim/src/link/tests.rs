@@ -1,0 +1,377 @@
+//! The router and the host together on explicit timestamps, with no I/O.
+
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::host::{Host, HostConfig, HostEvent};
+use super::intranet::IntranetHost;
+use super::router::{ClientId, DropReason, Output, Publish, Router, RouterConfig};
+use crate::wire::icmpv6::{self, kind};
+use crate::wire::{ipv6, udp};
+
+fn a(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// A router, clients and an intranet host joined by in-memory links.
+struct World {
+    now: Instant,
+    router: Router,
+    hosts: Vec<(ClientId, Host)>,
+    intranet: IntranetHost,
+    out: Vec<Output>,
+}
+
+impl World {
+    fn new(clients: usize, tweak: impl FnOnce(&mut RouterConfig)) -> Self {
+        let mut cfg = RouterConfig::new(
+            "2001:db8:1:1000::/64".parse().unwrap(),
+            "2001:db8:1::/48".parse().unwrap(),
+        );
+        tweak(&mut cfg);
+        let now = Instant::now();
+        let mut router = Router::new(cfg);
+        let hosts = (0..clients)
+            .map(|i| {
+                let id = router.add_client(now).unwrap();
+                (id, Host::new(HostConfig::fast(i as u64 + 1), now))
+            })
+            .collect();
+        Self {
+            now,
+            router,
+            hosts,
+            intranet: IntranetHost::new(a("2001:db8:1::10")),
+            out: Vec::new(),
+        }
+    }
+
+    /// Moves packets until nothing is in flight, then advances time by `step`, `n` times.
+    fn run(&mut self, step: Duration, n: usize) {
+        for _ in 0..n {
+            self.pump();
+            self.now += step;
+            for (_, h) in &mut self.hosts {
+                h.handle_timeout(self.now);
+            }
+            self.router.handle_timeout(self.now, &mut self.out);
+        }
+        self.pump();
+    }
+
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.hosts.len() {
+                while let Some(p) = self.hosts[i].1.poll_transmit() {
+                    moved = true;
+                    let id = self.hosts[i].0;
+                    self.router
+                        .handle_from_client(id, Bytes::from(p), self.now, &mut self.out);
+                }
+            }
+            for o in std::mem::take(&mut self.out) {
+                moved = true;
+                match o {
+                    Output::ToClient(id, f) => {
+                        if let Some((_, h)) = self.hosts.iter_mut().find(|(i, _)| *i == id) {
+                            h.handle_packet(&f.to_vec(), self.now);
+                        }
+                    }
+                    Output::ToIntranet(f) => {
+                        if let Some(reply) = self.intranet.handle_packet(&f.to_vec()) {
+                            self.router.handle_from_intranet(
+                                Bytes::from(reply),
+                                self.now,
+                                &mut self.out,
+                            );
+                        }
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn events(&mut self, i: usize) -> Vec<HostEvent> {
+        std::iter::from_fn(|| self.hosts[i].1.poll_event()).collect()
+    }
+
+    fn up(&mut self) {
+        self.run(Duration::from_millis(10), 50);
+    }
+}
+
+#[test]
+fn host_gets_ra_with_published_prefix_and_configures_slaac_address() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let h = &w.hosts[0].1;
+    let ra = h.last_router_advert().expect("RA received");
+    assert_eq!(ra.mtu, Some(1280));
+    assert_eq!(ra.prefixes.len(), 1);
+    assert_eq!(ra.prefixes[0].prefix, a("2001:db8:1:1000::"));
+    assert_eq!(ra.prefixes[0].valid_lifetime, u32::MAX);
+    let g = h.global().expect("global address");
+    assert!(w.router.config().client_prefix.contains(&g));
+    assert_eq!(h.default_router(), Some(a("fe80::1")));
+    assert_eq!(w.router.client_addresses(w.hosts[0].0).len(), 2);
+}
+
+#[test]
+fn unpublished_route_gives_ra_without_prefix_and_only_link_local() {
+    let mut w = World::new(1, |c| c.routes[0].publish = Publish::No);
+    w.up();
+    let h = &w.hosts[0].1;
+    assert_eq!(h.last_router_advert().unwrap().prefixes, vec![]);
+    assert!(h.global().is_none());
+    assert!(h.link_local().is_some());
+}
+
+#[test]
+fn publish_age_uses_finite_lifetimes() {
+    let mut w = World::new(1, |c| {
+        c.routes[0].publish = Publish::Age;
+        c.routes[0].valid_lifetime = 3600;
+        c.routes[0].preferred_lifetime = 1800;
+    });
+    w.up();
+    let p = w.hosts[0].1.last_router_advert().unwrap().prefixes[0];
+    assert_eq!((p.valid_lifetime, p.preferred_lifetime), (3600, 1800));
+}
+
+#[test]
+fn advertising_disabled_sends_no_ra_and_rs_retransmits_three_times() {
+    let mut w = World::new(1, |c| c.advertising = false);
+    w.run(Duration::from_millis(100), 40);
+    assert!(w.hosts[0].1.last_router_advert().is_none());
+    assert_eq!(w.router.stats().ras_sent, 0);
+    // the host gave up after max_rs solicitations: no timer remains
+    assert_eq!(w.hosts[0].1.poll_timeout(), None);
+}
+
+#[test]
+fn ping_intranet_and_other_client_through_router() {
+    let mut w = World::new(2, |_| {});
+    w.up();
+    let g1 = w.hosts[1].1.global().unwrap();
+    w.hosts[0]
+        .1
+        .send_ping(a("2001:db8:1::10"), 1, 1, 56)
+        .unwrap();
+    w.hosts[0].1.send_ping(g1, 1, 2, 56).unwrap();
+    w.up();
+    let ev = w.events(0);
+    assert!(ev.contains(&HostEvent::EchoReply {
+        from: a("2001:db8:1::10"),
+        id: 1,
+        seq: 1
+    }));
+    assert!(ev.contains(&HostEvent::EchoReply {
+        from: g1,
+        id: 1,
+        seq: 2
+    }));
+}
+
+#[test]
+fn forwarding_disabled_drops_client_traffic() {
+    let mut w = World::new(1, |c| c.forwarding = false);
+    w.up();
+    assert!(w.hosts[0].1.global().is_some(), "address still configured");
+    w.hosts[0]
+        .1
+        .send_ping(a("2001:db8:1::10"), 1, 1, 8)
+        .unwrap();
+    w.up();
+    assert!(
+        !w.events(0)
+            .iter()
+            .any(|e| matches!(e, HostEvent::EchoReply { .. }))
+    );
+    assert_eq!(w.router.stats().dropped(DropReason::ForwardingDisabled), 1);
+}
+
+#[test]
+fn spoofed_sources_are_dropped_and_counted() {
+    let mut w = World::new(2, |_| {});
+    w.up();
+    let (id0, g1) = (w.hosts[0].0, w.hosts[1].1.global().unwrap());
+    for src in [g1, a("2001:db8:1::99"), a("2001:db8:ffff::1")] {
+        let p = icmpv6::echo_request(src, a("2001:db8:1::10"), 1, 1, b"x");
+        w.router
+            .handle_from_client(id0, Bytes::from(p), w.now, &mut w.out);
+    }
+    assert!(w.out.is_empty());
+    assert_eq!(w.router.stats().dropped(DropReason::Spoofed), 3);
+    assert_eq!(w.intranet.stats().echo_replies_sent, 0);
+}
+
+#[test]
+fn dad_conflict_is_answered_with_forged_na_on_behalf_of_owner() {
+    let mut w = World::new(2, |_| {});
+    w.up();
+    let (id1, g0) = (w.hosts[1].0, w.hosts[0].1.global().unwrap());
+    let probe = icmpv6::neighbor_solicitation(Ipv6Addr::UNSPECIFIED, ipv6::solicited_node(g0), g0);
+    w.router
+        .handle_from_client(id1, Bytes::from(probe), w.now, &mut w.out);
+    assert_eq!(w.out.len(), 1);
+    let Output::ToClient(to, f) = &w.out[0] else {
+        panic!("not to client")
+    };
+    assert_eq!(*to, id1);
+    let bytes = f.to_vec();
+    let pkt = ipv6::Ipv6Packet::new(&bytes).unwrap();
+    assert_eq!(pkt.src(), g0);
+    assert!(pkt.dst().is_multicast());
+    assert_eq!(
+        icmpv6::parse(&pkt).unwrap(),
+        icmpv6::Message::NeighborAdvertisement {
+            target: g0,
+            router: false,
+            solicited: false,
+            override_: true
+        }
+    );
+    assert_eq!(bytes.len(), 40 + 24, "no Target Link-Layer Address option");
+}
+
+#[test]
+fn client_multicast_other_than_rs_and_dad_is_dropped_and_ra_from_client_too() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let (id, ll) = (w.hosts[0].0, w.hosts[0].1.link_local().unwrap());
+    let mc = udp::build(ll, ipv6::ALL_NODES, 1, 2, b"x");
+    w.router
+        .handle_from_client(id, Bytes::from(mc), w.now, &mut w.out);
+    let ra = icmpv6::router_advertisement(ll, ipv6::ALL_NODES, &w.router.config().router_advert());
+    w.router
+        .handle_from_client(id, Bytes::from(ra), w.now, &mut w.out);
+    let lu = udp::build(ll, a("fe80::99"), 1, 2, b"x");
+    w.router
+        .handle_from_client(id, Bytes::from(lu), w.now, &mut w.out);
+    assert!(w.out.is_empty());
+    let s = w.router.stats();
+    assert_eq!(
+        (
+            s.dropped(DropReason::Multicast),
+            s.dropped(DropReason::NotARouter),
+            s.dropped(DropReason::LinkLocal)
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn oversized_packet_toward_a_client_gets_packet_too_big() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let g = w.hosts[0].1.global().unwrap();
+    let big = w.intranet.ping(g, 9, 1400);
+    w.router
+        .handle_from_intranet(Bytes::from(big), w.now, &mut w.out);
+    w.pump();
+    assert_eq!(w.intranet.stats().packet_too_big, vec![1280]);
+    assert_eq!(w.router.stats().dropped(DropReason::TooBig), 1);
+}
+
+#[test]
+fn hop_limit_and_unknown_destinations_get_icmp_errors() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let g = w.hosts[0].1.global().unwrap();
+    let mut p = icmpv6::echo_request(g, a("2001:db8:1::10"), 1, 1, b"x");
+    p[7] = 1;
+    // checksum does not cover the hop limit, so the packet stays valid
+    w.router
+        .handle_from_client(w.hosts[0].0, Bytes::from(p), w.now, &mut w.out);
+    let p = icmpv6::echo_request(g, a("2001:db8:1:1000::77"), 1, 2, b"x");
+    w.router
+        .handle_from_client(w.hosts[0].0, Bytes::from(p), w.now, &mut w.out);
+    w.pump();
+    let kinds: Vec<(u8, u8)> = w
+        .events(0)
+        .into_iter()
+        .filter_map(|e| match e {
+            HostEvent::IcmpError { kind, code, .. } => Some((kind, code)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(kind::TIME_EXCEEDED, 0), (kind::DEST_UNREACHABLE, 3)]
+    );
+}
+
+#[test]
+fn forwarded_packet_has_hop_limit_decremented() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let g = w.hosts[0].1.global().unwrap();
+    let p = icmpv6::echo_request(g, a("2001:db8:1::10"), 1, 1, b"x");
+    w.router
+        .handle_from_client(w.hosts[0].0, Bytes::from(p), w.now, &mut w.out);
+    let Output::ToIntranet(f) = &w.out[0] else {
+        panic!()
+    };
+    assert_eq!(f.to_vec()[7], 63);
+}
+
+#[test]
+fn unsolicited_ras_follow_the_interval_and_table_limit_holds() {
+    let mut w = World::new(1, |c| {
+        c.ra_interval = Duration::from_secs(10);
+        c.max_clients = 1;
+    });
+    w.up();
+    let before = w.router.stats().ras_sent;
+    assert_eq!(w.router.poll_timeout().is_some(), true);
+    w.run(Duration::from_secs(10), 3);
+    assert_eq!(w.router.stats().ras_sent, before + 3);
+    assert!(w.router.add_client(w.now).is_err());
+    w.router.remove_client(w.hosts[0].0);
+    assert_eq!(w.router.poll_timeout(), None);
+}
+
+#[test]
+fn host_retries_dad_with_a_new_interface_id_after_conflict() {
+    let now = Instant::now();
+    let mut h = Host::new(HostConfig::fast(7), now);
+    let probe = h.poll_transmit().unwrap();
+    let target = ipv6::Ipv6Packet::new(&probe).unwrap();
+    let icmpv6::Message::NeighborSolicitation { target } = icmpv6::parse(&target).unwrap() else {
+        panic!()
+    };
+    let na = icmpv6::neighbor_advertisement(target, ipv6::ALL_NODES, target, false, false, true);
+    h.handle_packet(&na, now);
+    assert_eq!(h.poll_event(), Some(HostEvent::AddressDuplicate(target)));
+    let second = h.poll_transmit().expect("a new DAD probe");
+    assert_ne!(second, probe);
+    h.handle_timeout(now + Duration::from_millis(20));
+    let ll = h.link_local().unwrap();
+    assert_ne!(ll, target);
+}
+
+#[test]
+fn host_timers_on_explicit_timestamps() {
+    let t0 = Instant::now();
+    let mut h = Host::new(HostConfig::default(), t0);
+    assert!(h.poll_transmit().is_some(), "DAD probe at once");
+    assert_eq!(h.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+    h.handle_timeout(t0 + Duration::from_secs(1));
+    let rs_at = h.poll_timeout().unwrap();
+    assert!(rs_at <= t0 + Duration::from_secs(2));
+    h.handle_timeout(rs_at);
+    let rs = h.poll_transmit().unwrap();
+    let v = ipv6::Ipv6Packet::new(&rs).unwrap();
+    assert_eq!(icmpv6::parse(&v), Ok(icmpv6::Message::RouterSolicitation));
+    assert_eq!(h.poll_timeout(), Some(rs_at + Duration::from_secs(4)));
+    assert!(
+        h.send_ping(a("2001:db8:1::10"), 1, 1, 8).is_err(),
+        "no global address yet"
+    );
+}
