@@ -4,5 +4,14 @@
 //! (the server's router, the client's host, an intranet host) without I/O, the PKI
 //! and TLS configurations, and thin tokio shells that drive them over real TLS.
 
+pub mod capture;
+pub mod client;
+pub mod lab;
 pub mod link;
+pub mod pki;
+pub mod server;
+pub mod tls;
+pub mod winerr;
 pub mod wire;
+/// Re-exported so callers build certificate dates with the same `time` version.
+pub use time;

@@ -1,0 +1,172 @@
+//! `iphttps lab`: start a server, N clients and the intranet host on loopback, ping the
+//! intranet host from every client and every client from another, and report.
+
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use iphttps_sim::lab::{Lab, LabConfig, LabError};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LabRun {
+    /// Number of clients.
+    pub clients: usize,
+    /// Capture file.
+    pub pcap: Option<PathBuf>,
+    /// How long clients get to reach LinkUp with an address.
+    pub linkup_timeout: Duration,
+    /// How long each ping waits for its reply.
+    pub ping_timeout: Duration,
+}
+
+impl Default for LabRun {
+    fn default() -> Self {
+        Self {
+            clients: 2,
+            pcap: None,
+            linkup_timeout: Duration::from_secs(20),
+            ping_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// One ping's outcome.
+#[derive(Debug, Clone)]
+pub struct Ping {
+    /// What was pinged, in words.
+    pub target: String,
+    /// Its address.
+    pub address: Ipv6Addr,
+    /// The round trip, or why there was none.
+    pub result: Result<Duration, String>,
+}
+
+/// One client's line of the report.
+#[derive(Debug, Clone)]
+pub struct ClientReport {
+    /// 1-based client number.
+    pub number: usize,
+    /// The client's netsh-style status.
+    pub netsh: String,
+    /// Its global address, if it got one.
+    pub address: Option<Ipv6Addr>,
+    /// Its pings.
+    pub pings: Vec<Ping>,
+}
+
+/// The lab's report.
+#[derive(Debug, Clone)]
+pub struct LabReport {
+    /// Server URL.
+    pub url: String,
+    /// Intranet host address.
+    pub intranet: Ipv6Addr,
+    /// Per client.
+    pub clients: Vec<ClientReport>,
+}
+
+impl LabReport {
+    /// Every client got an address and every ping was answered.
+    pub fn ok(&self) -> bool {
+        self.clients.iter().all(|c| {
+            c.address.is_some() && !c.pings.is_empty() && c.pings.iter().all(|p| p.result.is_ok())
+        })
+    }
+}
+
+impl fmt::Display for LabReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "IP-HTTPS lab: server {} ; intranet host {}",
+            self.url, self.intranet
+        )?;
+        for c in &self.clients {
+            match c.address {
+                Some(a) => writeln!(f, "client {}: address {a}", c.number)?,
+                None => {
+                    writeln!(f, "client {}: NO GLOBAL ADDRESS", c.number)?;
+                    for line in c.netsh.lines() {
+                        writeln!(f, "    {line}")?;
+                    }
+                }
+            }
+            for p in &c.pings {
+                match &p.result {
+                    Ok(rtt) => writeln!(
+                        f,
+                        "  ping {} {}: reply in {:.3} ms",
+                        p.target,
+                        p.address,
+                        rtt.as_secs_f64() * 1000.0
+                    )?,
+                    Err(e) => writeln!(f, "  ping {} {}: FAILED ({e})", p.target, p.address)?,
+                }
+            }
+        }
+        let pings: usize = self.clients.iter().map(|c| c.pings.len()).sum();
+        let ok: usize = self
+            .clients
+            .iter()
+            .map(|c| c.pings.iter().filter(|p| p.result.is_ok()).count())
+            .sum();
+        write!(
+            f,
+            "{ok}/{pings} pings answered: {}",
+            if self.ok() { "PASS" } else { "FAIL" }
+        )
+    }
+}
+
+/// Starts the lab, pings, shuts it down, and reports.
+pub async fn run(cfg: &LabRun) -> Result<LabReport, LabError> {
+    let lab = Lab::start(LabConfig {
+        clients: cfg.clients,
+        pcap: cfg.pcap.clone(),
+        ..LabConfig::default()
+    })
+    .await?;
+    let statuses = match lab.wait_all_active(cfg.linkup_timeout).await {
+        Ok(s) | Err(s) => s,
+    };
+    let intranet = lab.server.intranet_address();
+    let mut clients = Vec::new();
+    for (i, (c, s)) in lab.clients.iter().zip(&statuses).enumerate() {
+        let mut pings = Vec::new();
+        if s.global.is_some() {
+            let mut targets = vec![("intranet host".to_string(), intranet)];
+            if statuses.len() > 1 {
+                let j = (i + 1) % statuses.len();
+                if let Some(peer) = statuses[j].global {
+                    targets.push((format!("client {}", j + 1), peer));
+                }
+            }
+            for (target, address) in targets {
+                let result = c
+                    .ping(address, 56, cfg.ping_timeout)
+                    .await
+                    .map_err(|e| e.to_string());
+                pings.push(Ping {
+                    target,
+                    address,
+                    result,
+                });
+            }
+        }
+        clients.push(ClientReport {
+            number: i + 1,
+            netsh: s.netsh().to_string(),
+            address: s.global,
+            pings,
+        });
+    }
+    let url = lab.server.url();
+    lab.shutdown().await;
+    Ok(LabReport {
+        url,
+        intranet,
+        clients,
+    })
+}

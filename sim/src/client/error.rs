@@ -1,0 +1,65 @@
+//! Why a connection attempt or a link failed, and the Last Error Code Windows shows for it.
+
+use crate::winerr::LastErrorCode;
+use crate::wire::head::HeadError;
+
+/// A failed connection attempt or a lost link.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL names an IP address; Windows requires a name (KB2980627).
+    #[error("the IP-HTTPS URL must name the server, not an IP address ({0})")]
+    IpAddressUrl(String),
+    /// The name did not resolve.
+    #[error("cannot resolve {host}: {detail}")]
+    Resolve {
+        /// The name.
+        host: String,
+        /// The resolver's complaint.
+        detail: String,
+    },
+    /// TCP connect failed.
+    #[error("TCP connect to {addr} failed: {source}")]
+    Tcp {
+        /// Where.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TCP connect did not finish in time.
+    #[error("TCP connect to {0} timed out")]
+    TcpTimeout(std::net::SocketAddr),
+    /// The TLS handshake failed (certificate errors included).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] std::io::Error),
+    /// The TLS handshake or the response did not come in time.
+    #[error("no answer from the server in time ({0})")]
+    Timeout(&'static str),
+    /// The server's response head was refused.
+    #[error("HTTP exchange failed: {0}")]
+    Head(#[from] HeadError),
+    /// The connection closed or failed.
+    #[error("connection lost: {0}")]
+    Io(#[source] std::io::Error),
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+}
+
+impl ConnectError {
+    /// The Last Error Code Windows shows for this failure (ms-iphttps.md 5.3).
+    ///
+    /// A non-200 or malformed response has no documented code; this simulator shows
+    /// `ERROR_NOT_SUPPORTED` (0x32) for it.
+    pub fn code(&self) -> LastErrorCode {
+        match self {
+            ConnectError::IpAddressUrl(_) => LastErrorCode::INVALID_NETNAME,
+            ConnectError::Resolve { .. } => LastErrorCode::HOST_NOT_FOUND,
+            ConnectError::Tcp { source, .. } => LastErrorCode::from_io(source),
+            ConnectError::TcpTimeout(_) | ConnectError::Timeout(_) => LastErrorCode::TIMED_OUT,
+            ConnectError::Tls(e) | ConnectError::Io(e) => LastErrorCode::from_io(e),
+            ConnectError::Head(_) => LastErrorCode::NOT_SUPPORTED,
+            ConnectError::Closed => LastErrorCode::CONNECTION_RESET,
+        }
+    }
+}

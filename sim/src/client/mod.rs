@@ -1,0 +1,541 @@
+//! The tokio shell of the IP-HTTPS client: connect, verify the server certificate
+//! against the trust store, the head exchange, then pump between TLS and the [`Host`].
+//! The state machine and the reconnect timer are the spec's ([MS-IPHTTPS] 3.1).
+
+mod error;
+mod status;
+mod url;
+
+pub use error::ConnectError;
+pub use status::{
+    ClientState, ClientStatus, NetshView, STATUS_ACTIVE, STATUS_CONNECTING, STATUS_DISABLED,
+    STATUS_FAILED, STATUS_INVALID_URL,
+};
+pub use url::{IphttpsUrl, UrlError, parse_resolve};
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::capture::Capture;
+use crate::link::host::{Host, HostConfig, HostEvent};
+use crate::link::reconnect::ReconnectTimer;
+use crate::server::stopped;
+use crate::tls::{self, TlsError};
+use crate::winerr::LastErrorCode;
+use crate::wire::deframe::Deframer;
+use crate::wire::head::{self, Parsed};
+use crate::wire::ipv6::MIN_MTU;
+
+/// Echo identifier the client uses for its pings.
+const PING_ID: u16 = 0x4950;
+
+/// The client's configuration.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The server URL.
+    pub url: IphttpsUrl,
+    /// Names resolved without DNS, as curl's `--resolve`.
+    pub resolve: Vec<(String, IpAddr)>,
+    /// PEM of the roots the client trusts.
+    pub trust_pem: String,
+    /// Client certificate chain and key (PEM), for AuthMode Certificates.
+    pub client_cert: Option<(String, String)>,
+    /// The host's ND timers and seed.
+    pub host: HostConfig,
+    /// First reconnect wait (30 s in Windows).
+    pub reconnect_initial: Duration,
+    /// Reconnect cap (15 min in Windows).
+    pub reconnect_cap: Duration,
+    /// Deadline for TCP connect, then for TLS plus the HTTP exchange.
+    pub connect_timeout: Duration,
+    /// Capture of every tunnelled packet.
+    pub pcap: Option<Capture>,
+}
+
+impl ClientConfig {
+    /// A configuration with Windows' timers.
+    pub fn new(url: IphttpsUrl, trust_pem: String) -> Self {
+        Self {
+            url,
+            resolve: Vec::new(),
+            trust_pem,
+            client_cert: None,
+            host: HostConfig::default(),
+            reconnect_initial: Duration::from_secs(30),
+            reconnect_cap: Duration::from_secs(15 * 60),
+            connect_timeout: Duration::from_secs(10),
+            pcap: None,
+        }
+    }
+}
+
+/// Why a ping did not get its reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PingError {
+    /// The link is not up with a usable source address.
+    #[error("the IP-HTTPS interface has no usable address")]
+    NotUp,
+    /// No reply within the timeout.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The client stopped.
+    #[error("the client stopped")]
+    Stopped,
+}
+
+enum Command {
+    Ping {
+        dst: Ipv6Addr,
+        size: usize,
+        reply: oneshot::Sender<Result<Duration, PingError>>,
+    },
+    Udp {
+        dst: Ipv6Addr,
+        src_port: u16,
+        dst_port: u16,
+        data: Vec<u8>,
+    },
+}
+
+/// A running client.
+pub struct ClientHandle {
+    status: watch::Receiver<ClientStatus>,
+    commands: mpsc::Sender<Command>,
+    shutdown: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts a client; it connects at once and reconnects by itself.
+pub fn start(config: ClientConfig) -> Result<ClientHandle, TlsError> {
+    let client_cert = config
+        .client_cert
+        .as_ref()
+        .map(|(c, k)| (c.as_str(), k.as_str()));
+    let tls = tls::client_config(&config.trust_pem, client_cert)?;
+    let (status_tx, status_rx) = watch::channel(ClientStatus::new(config.url.to_string()));
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let span = tracing::info_span!("client", url = %config.url);
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        run(
+            config,
+            TlsConnector::from(tls),
+            status_tx,
+            cmd_rx,
+            shutdown_rx,
+        ),
+        span,
+    ));
+    Ok(ClientHandle {
+        status: status_rx,
+        commands: cmd_tx,
+        shutdown: shutdown_tx,
+        task: Some(task),
+    })
+}
+
+impl ClientHandle {
+    /// The current status.
+    pub fn status(&self) -> ClientStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until `pred` holds for the status, at most `timeout`; returns the last status
+    /// either way, with `Ok` only when the predicate held.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&ClientStatus) -> bool,
+    ) -> Result<ClientStatus, ClientStatus> {
+        let mut rx = self.status.clone();
+        match tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await {
+            Ok(Ok(s)) => Ok(s.clone()),
+            _ => Err(self.status()),
+        }
+    }
+
+    /// Waits for LinkUp with a global address.
+    pub async fn wait_active(&self, timeout: Duration) -> Result<ClientStatus, ClientStatus> {
+        self.wait_until(timeout, ClientStatus::is_active_with_address)
+            .await
+    }
+
+    /// Pings `dst` through the tunnel with `size` data bytes; returns the round trip.
+    pub async fn ping(
+        &self,
+        dst: Ipv6Addr,
+        size: usize,
+        timeout: Duration,
+    ) -> Result<Duration, PingError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Ping {
+                dst,
+                size,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| PingError::Stopped)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(PingError::NotUp),
+            Err(_) => Err(PingError::Timeout(timeout)),
+        }
+    }
+
+    /// Sends a UDP datagram through the tunnel (dropped if the link is down).
+    pub async fn send_udp(&self, dst: Ipv6Addr, src_port: u16, dst_port: u16, data: Vec<u8>) {
+        let _ = self
+            .commands
+            .send(Command::Udp {
+                dst,
+                src_port,
+                dst_port,
+                data,
+            })
+            .await;
+    }
+
+    /// Disables the interface and waits for the client to stop.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn run(
+    config: ClientConfig,
+    connector: TlsConnector,
+    status: watch::Sender<ClientStatus>,
+    mut commands: mpsc::Receiver<Command>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut timer = ReconnectTimer::new(config.reconnect_initial, config.reconnect_cap);
+    let mut attempt: u64 = 0;
+    loop {
+        status.send_modify(|s| s.state = ClientState::LinkDown);
+        let outcome = tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            r = connect(&config, &connector, &status) => r,
+        };
+        let failure = match outcome {
+            Ok((stream, leftover)) => {
+                timer.on_success();
+                status.send_modify(|s| {
+                    s.state = ClientState::LinkUp;
+                    s.last_error = LastErrorCode::SUCCESS;
+                    s.last_error_detail = None;
+                    s.interface_status = STATUS_ACTIVE.to_string();
+                    s.connects += 1;
+                });
+                tracing::info!("IP-HTTPS link up");
+                let host_cfg = HostConfig {
+                    seed: config.host.seed.wrapping_add(attempt),
+                    ..config.host.clone()
+                };
+                match link(
+                    &config,
+                    host_cfg,
+                    stream,
+                    leftover,
+                    &status,
+                    &mut commands,
+                    &mut shutdown,
+                )
+                .await
+                {
+                    Ok(()) => break,
+                    Err(e) => e,
+                }
+            }
+            Err(e) => e,
+        };
+        attempt += 1;
+        let code = failure.code();
+        tracing::warn!(error = %failure, %code, "IP-HTTPS connection failed");
+        status.send_modify(|s| {
+            s.state = ClientState::LinkDown;
+            s.last_error = code;
+            s.last_error_detail = Some(failure.to_string());
+            s.interface_status = if matches!(failure, ConnectError::IpAddressUrl(_)) {
+                STATUS_INVALID_URL
+            } else {
+                STATUS_FAILED
+            }
+            .to_string();
+            s.failures += 1;
+            s.link_local = None;
+            s.global = None;
+            s.router_advert = None;
+        });
+        let wait = timer.on_failure(Instant::now());
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => {
+                    finish(&status);
+                    return;
+                }
+                _ = &mut sleep => break,
+                Some(cmd) = commands.recv() => refuse(cmd),
+            }
+        }
+    }
+    finish(&status);
+}
+
+fn finish(status: &watch::Sender<ClientStatus>) {
+    status.send_modify(|s| {
+        s.state = ClientState::Disabled;
+        s.interface_status = STATUS_DISABLED.to_string();
+        s.link_local = None;
+        s.global = None;
+    });
+}
+
+fn refuse(cmd: Command) {
+    if let Command::Ping { reply, .. } = cmd {
+        let _ = reply.send(Err(PingError::NotUp));
+    }
+}
+
+async fn resolve(config: &ClientConfig) -> Result<SocketAddr, ConnectError> {
+    let url = &config.url;
+    if url.host_is_ip() {
+        return Err(ConnectError::IpAddressUrl(url.host.clone()));
+    }
+    if let Some((_, ip)) = config
+        .resolve
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&url.host))
+    {
+        return Ok(SocketAddr::new(*ip, url.port));
+    }
+    let mut addrs = tokio::net::lookup_host((url.host.as_str(), url.port))
+        .await
+        .map_err(|e| ConnectError::Resolve {
+            host: url.host.clone(),
+            detail: e.to_string(),
+        })?;
+    addrs.next().ok_or_else(|| ConnectError::Resolve {
+        host: url.host.clone(),
+        detail: "no addresses".into(),
+    })
+}
+
+async fn connect(
+    config: &ClientConfig,
+    connector: &TlsConnector,
+    status: &watch::Sender<ClientStatus>,
+) -> Result<(TlsStream<TcpStream>, Vec<u8>), ConnectError> {
+    let addr = resolve(config).await?;
+    let tcp = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
+        Err(_) => return Err(ConnectError::TcpTimeout(addr)),
+    };
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::try_from(config.url.host.clone())
+        .map_err(|_| ConnectError::IpAddressUrl(config.url.host.clone()))?;
+    let deadline = tokio::time::Instant::now() + config.connect_timeout;
+    let mut tls = match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(ConnectError::Tls(e)),
+        Err(_) => return Err(ConnectError::Timeout("TLS handshake")),
+    };
+    status.send_modify(|s| s.state = ClientState::Established);
+    let request = head::request(&config.url.path, &config.url.host);
+    let exchange = async {
+        tls.write_all(&request).await.map_err(ConnectError::Io)?;
+        tls.flush().await.map_err(ConnectError::Io)?;
+        let mut buf = Vec::with_capacity(512);
+        let mut chunk = [0u8; 2048];
+        loop {
+            let n = tls.read(&mut chunk).await.map_err(ConnectError::Io)?;
+            if n == 0 {
+                return Err(ConnectError::Closed);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Parsed::Complete { head, len } = head::parse_response(&buf)? {
+                tracing::debug!(server = ?head.server, date = ?head.date, "IP-HTTPS response 200");
+                return Ok(buf.split_off(len));
+            }
+        }
+    };
+    let leftover = match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(r) => r?,
+        Err(_) => return Err(ConnectError::Timeout("HTTP response")),
+    };
+    Ok((tls, leftover))
+}
+
+/// Runs the link until it is lost (`Err`) or the client is disabled (`Ok`).
+async fn link(
+    config: &ClientConfig,
+    host_cfg: HostConfig,
+    stream: TlsStream<TcpStream>,
+    leftover: Vec<u8>,
+    status: &watch::Sender<ClientStatus>,
+    commands: &mut mpsc::Receiver<Command>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ConnectError> {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (pkt_tx, mut pkt_rx) = mpsc::channel::<Bytes>(1024);
+    let reader = tokio::spawn(async move {
+        let mut deframer = Deframer::with_initial(MIN_MTU, &leftover);
+        loop {
+            loop {
+                match deframer.next_packet() {
+                    Ok(Some(p)) => {
+                        if pkt_tx.send(p).await.is_err() {
+                            return ConnectError::Closed;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // [MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use
+                        tracing::warn!(error = %e, "discarding data from the server");
+                        deframer.discard(e);
+                    }
+                }
+            }
+            match rd.read_buf(deframer.buffer_mut()).await {
+                Ok(0) => return ConnectError::Closed,
+                Ok(_) => {}
+                Err(e) => return ConnectError::Io(e),
+            }
+        }
+    });
+    let reader = Reader(reader);
+    let mut host = Host::new(host_cfg, Instant::now());
+    let mut pending: HashMap<u16, (Instant, oneshot::Sender<Result<Duration, PingError>>)> =
+        HashMap::new();
+    let mut seq: u16 = 0;
+    let mut wbuf = Vec::with_capacity(16 * 1024);
+    loop {
+        wbuf.clear();
+        while let Some(p) = host.poll_transmit() {
+            if let Some(c) = &config.pcap {
+                c.record(&p);
+            }
+            wbuf.extend_from_slice(&p);
+        }
+        if !wbuf.is_empty() {
+            wr.write_all(&wbuf).await.map_err(ConnectError::Io)?;
+            wr.flush().await.map_err(ConnectError::Io)?;
+        }
+        while let Some(ev) = host.poll_event() {
+            on_event(ev, &host, status, &mut pending);
+        }
+        let deadline = host.poll_timeout();
+        tokio::select! {
+            _ = stopped(shutdown) => return Ok(()),
+            p = pkt_rx.recv() => match p {
+                Some(p) => {
+                    let now = Instant::now();
+                    receive(config, &mut host, &p, now);
+                    while let Ok(p) = pkt_rx.try_recv() {
+                        receive(config, &mut host, &p, now);
+                    }
+                }
+                None => return Err(reader.end().await),
+            },
+            Some(cmd) = commands.recv() => match cmd {
+                Command::Ping { dst, size, reply } => {
+                    seq = seq.wrapping_add(1);
+                    pending.retain(|_, (_, tx)| !tx.is_closed());
+                    match host.send_ping(dst, PING_ID, seq, size) {
+                        Ok(()) => {
+                            pending.insert(seq, (Instant::now(), reply));
+                        }
+                        Err(_) => {
+                            let _ = reply.send(Err(PingError::NotUp));
+                        }
+                    }
+                }
+                Command::Udp { dst, src_port, dst_port, data } => {
+                    let _ = host.send_udp(dst, src_port, dst_port, &data);
+                }
+            },
+            _ = sleep_until(deadline) => host.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+fn receive(config: &ClientConfig, host: &mut Host, p: &[u8], now: Instant) {
+    if let Some(c) = &config.pcap {
+        c.record(p);
+    }
+    host.handle_packet(p, now);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn on_event(
+    ev: HostEvent,
+    host: &Host,
+    status: &watch::Sender<ClientStatus>,
+    pending: &mut HashMap<u16, (Instant, oneshot::Sender<Result<Duration, PingError>>)>,
+) {
+    match ev {
+        HostEvent::EchoReply {
+            id: PING_ID, seq, ..
+        } => {
+            if let Some((sent, tx)) = pending.remove(&seq) {
+                let _ = tx.send(Ok(sent.elapsed()));
+            }
+        }
+        HostEvent::AddressConfigured(a) => {
+            tracing::info!(address = %a, "address configured");
+            status.send_modify(|s| {
+                s.link_local = host.link_local();
+                s.global = host.global();
+            });
+        }
+        HostEvent::RouterAdvertisement(ra) => {
+            tracing::debug!(prefixes = ra.prefixes.len(), "router advertisement");
+            status.send_modify(|s| {
+                s.mtu = host.mtu();
+                s.router_advert = Some(ra);
+            });
+        }
+        other => tracing::debug!(event = ?other, "host event"),
+    }
+}
+
+struct Reader(tokio::task::JoinHandle<ConnectError>);
+
+impl Reader {
+    async fn end(mut self) -> ConnectError {
+        (&mut self.0).await.unwrap_or(ConnectError::Closed)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

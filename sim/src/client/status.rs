@@ -1,0 +1,130 @@
+//! What the client shows a person: the spec's state, the Last Error Code and the
+//! Interface Status, in the shape of `netsh interface httpstunnel show interfaces`.
+
+use std::fmt;
+use std::net::Ipv6Addr;
+
+use crate::winerr::LastErrorCode;
+use crate::wire::icmpv6::RouterAdvert;
+
+/// Interface Status when the tunnel is up (as `Get-NetIPHttpsState` returns it).
+pub const STATUS_ACTIVE: &str = "IPHTTPS interface active";
+/// Interface Status after a failure, verbatim from KB2980667.
+pub const STATUS_FAILED: &str = "Failed to connect to the IPHTTPS server. Waiting to reconnect";
+/// Interface Status for an IP-address URL (KB2980627).
+pub const STATUS_INVALID_URL: &str = "Invalid IPHTTPS URL specified";
+/// Interface Status before the first attempt has finished (no source gives Windows'
+/// string for this; chosen here).
+pub const STATUS_CONNECTING: &str = "Connecting to the IPHTTPS server";
+/// Interface Status once the client is disabled (chosen here).
+pub const STATUS_DISABLED: &str = "IPHTTPS interface deactivated";
+
+/// The client state machine of [MS-IPHTTPS] 3.1.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    /// Configured, not yet started.
+    Enabled,
+    /// Trying to establish the HTTPS connection.
+    LinkDown,
+    /// TLS is up; the POST is sent and the response awaited.
+    Established,
+    /// The 200 arrived; the link carries IPv6.
+    LinkUp,
+    /// Stopped by the higher layer.
+    Disabled,
+}
+
+/// The client's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientStatus {
+    /// The URL as Windows prints it.
+    pub url: String,
+    /// The state machine's state.
+    pub state: ClientState,
+    /// Last Error Code (`0x0` when up).
+    pub last_error: LastErrorCode,
+    /// Interface Status.
+    pub interface_status: String,
+    /// What the last failure was, in words.
+    pub last_error_detail: Option<String>,
+    /// Link-local address, once DAD passed.
+    pub link_local: Option<Ipv6Addr>,
+    /// Global address configured from the RA, once DAD passed.
+    pub global: Option<Ipv6Addr>,
+    /// Link MTU.
+    pub mtu: u32,
+    /// The last RA received.
+    pub router_advert: Option<RouterAdvert>,
+    /// Successful connections so far.
+    pub connects: u64,
+    /// Failed attempts and lost links so far.
+    pub failures: u64,
+}
+
+impl ClientStatus {
+    /// The status of a client that has not tried yet.
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            state: ClientState::Enabled,
+            last_error: LastErrorCode::SUCCESS,
+            interface_status: STATUS_CONNECTING.to_string(),
+            last_error_detail: None,
+            link_local: None,
+            global: None,
+            mtu: 1280,
+            router_advert: None,
+            connects: 0,
+            failures: 0,
+        }
+    }
+
+    /// Up with a global address.
+    pub fn is_active_with_address(&self) -> bool {
+        self.state == ClientState::LinkUp && self.global.is_some()
+    }
+
+    /// The `netsh interface httpstunnel show interfaces` view.
+    pub fn netsh(&self) -> NetshView<'_> {
+        NetshView(self)
+    }
+}
+
+/// Display adapter for the netsh view.
+pub struct NetshView<'a>(&'a ClientStatus);
+
+impl fmt::Display for NetshView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        writeln!(f, "Interface IPHTTPSInterface (Group Policy)  Parameters")?;
+        writeln!(
+            f,
+            "------------------------------------------------------------"
+        )?;
+        writeln!(f, "{:<27}: client", "Role")?;
+        writeln!(f, "{:<27}: {}", "URL", s.url)?;
+        writeln!(f, "{:<27}: {}", "Last Error Code", s.last_error)?;
+        writeln!(f, "{:<27}: {}", "Interface Status", s.interface_status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netsh_layout() {
+        let mut s = ClientStatus::new("https://da.contoso.com:443/IPHTTPS".into());
+        s.state = ClientState::LinkUp;
+        s.interface_status = STATUS_ACTIVE.into();
+        assert_eq!(
+            s.netsh().to_string(),
+            "Interface IPHTTPSInterface (Group Policy)  Parameters\n\
+             ------------------------------------------------------------\n\
+             Role                       : client\n\
+             URL                        : https://da.contoso.com:443/IPHTTPS\n\
+             Last Error Code            : 0x0\n\
+             Interface Status           : IPHTTPS interface active\n"
+        );
+    }
+}

@@ -1,0 +1,528 @@
+//! The tokio shell of the IP-HTTPS server: a TCP listener with rustls, the head exchange,
+//! one task pair per client pumping between TLS and the [`Router`], many packets
+//! coalesced per TLS write, and the built-in intranet host behind the router.
+
+use std::collections::HashMap;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
+
+use crate::capture::Capture;
+use crate::link::Frame;
+use crate::link::intranet::{IntranetHost, IntranetStats};
+use crate::link::router::{AuthMode, ClientId, Output, Router, RouterConfig};
+use crate::pki::Pki;
+use crate::tls::{self, TlsError};
+use crate::wire::deframe::{Deframer, StreamEnd};
+use crate::wire::head::{self, Parsed};
+
+/// Largest TLS write the per-client writer coalesces packets into.
+const COALESCE: usize = 64 * 1024;
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+        /// A hint for the operator.
+        hint: &'static str,
+    },
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// The server's configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (`[::]:443` in the CLI).
+    pub listen: SocketAddr,
+    /// The server's name, as in the URL and the certificate.
+    pub name: String,
+    /// The IP-HTTPS URI path (`/IPHTTPS`; the spec's example uses `/IPTLS`).
+    pub path: String,
+    /// The certificates.
+    pub pki: Pki,
+    /// The IP-HTTPS interface: ClientIPv6Prefix, routes, flags, AuthMode.
+    pub router: RouterConfig,
+    /// Address of the built-in intranet host.
+    pub intranet_address: Ipv6Addr,
+    /// Capture of every tunnelled packet.
+    pub pcap: Option<Capture>,
+    /// Deadline for the TLS handshake and the HTTP head together.
+    pub handshake_timeout: Duration,
+    /// Packets queued toward one client before further ones are dropped.
+    pub client_queue: usize,
+}
+
+/// Default ClientIPv6Prefix (inside the default internal prefix, as in `Set-DAServer`'s example).
+pub const DEFAULT_CLIENT_PREFIX: &str = "2001:db8:1:1000::/64";
+/// Default internal prefix.
+pub const DEFAULT_INTRANET_PREFIX: &str = "2001:db8:1::/48";
+/// Default intranet host address.
+pub const DEFAULT_INTRANET_HOST: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10);
+
+impl ServerConfig {
+    /// Defaults around a PKI set: `/IPHTTPS`, ClientIPv6Prefix 2001:db8:1:1000::/64,
+    /// intranet 2001:db8:1::/48 with its host at 2001:db8:1::10.
+    pub fn new(listen: SocketAddr, name: impl Into<String>, pki: Pki) -> Self {
+        let router = RouterConfig::new(
+            DEFAULT_CLIENT_PREFIX.parse().expect("valid prefix"),
+            DEFAULT_INTRANET_PREFIX.parse().expect("valid prefix"),
+        );
+        Self {
+            listen,
+            name: name.into(),
+            path: head::DEFAULT_PATH.to_string(),
+            pki,
+            router,
+            intranet_address: DEFAULT_INTRANET_HOST,
+            pcap: None,
+            handshake_timeout: Duration::from_secs(10),
+            client_queue: 4096,
+        }
+    }
+}
+
+/// Counters of the shell (the router keeps its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// TCP connections accepted.
+    pub accepted: u64,
+    /// Connections that reached the tunnel (200 sent).
+    pub tunnels: u64,
+    /// Connections that failed the TLS handshake.
+    pub tls_failures: u64,
+    /// Connections closed because of their HTTP head.
+    pub head_refused: u64,
+    /// Sessions ended because their stream could not be delimited.
+    pub framing_errors: u64,
+    /// Packets dropped because a client's queue was full.
+    pub queue_drops: u64,
+    /// Bytes of tunnel payload received from clients.
+    pub bytes_in: u64,
+    /// Bytes of tunnel payload sent to clients.
+    pub bytes_out: u64,
+}
+
+/// The state the tasks share under one lock: the router, the clients' queues and the
+/// intranet host. Nothing awaits while holding it.
+struct Core {
+    router: Router,
+    clients: HashMap<ClientId, mpsc::Sender<Frame>>,
+    intranet: IntranetHost,
+    capture: Option<Capture>,
+    stats: ServerStats,
+    out: Vec<Output>,
+}
+
+impl Core {
+    /// Carries out the router's outputs, including the intranet host's replies.
+    fn dispatch(&mut self, now: Instant) {
+        while !self.out.is_empty() {
+            let batch = std::mem::take(&mut self.out);
+            for o in batch {
+                match o {
+                    Output::ToClient(id, frame) => {
+                        let Some(tx) = self.clients.get(&id) else {
+                            continue;
+                        };
+                        if let Some(c) = &self.capture {
+                            c.record(&frame.to_vec());
+                        }
+                        self.stats.bytes_out += frame.len() as u64;
+                        if tx.try_send(frame).is_err() {
+                            self.stats.queue_drops += 1;
+                        }
+                    }
+                    Output::ToIntranet(frame) => {
+                        if let Some(reply) = self.intranet.handle_packet(&frame.to_vec()) {
+                            self.router.handle_from_intranet(
+                                Bytes::from(reply),
+                                now,
+                                &mut self.out,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    acceptor: TlsAcceptor,
+    path: String,
+    handshake_timeout: Duration,
+    client_queue: usize,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    name: String,
+    path: String,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts a server.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    let require_cert = config.router.auth_mode == AuthMode::Certificates;
+    let tls = tls::server_config(&config.pki, require_cert)?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --listen 127.0.0.1:8443)"
+            }
+            std::io::ErrorKind::AddrInUse => {
+                " (another process is listening there; pick another port with --listen)"
+            }
+            _ => "",
+        };
+        ServerError::Bind {
+            addr: config.listen,
+            source,
+            hint,
+        }
+    })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+        hint: "",
+    })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        core: Mutex::new(Core {
+            router: Router::new(config.router),
+            clients: HashMap::new(),
+            intranet: IntranetHost::new(config.intranet_address),
+            capture: config.pcap,
+            stats: ServerStats::default(),
+            out: Vec::new(),
+        }),
+        acceptor: TlsAcceptor::from(tls),
+        path: config.path.clone(),
+        handshake_timeout: config.handshake_timeout,
+        client_queue: config.client_queue,
+        shutdown: shutdown_rx,
+    });
+    let tasks = vec![
+        tokio::spawn(accept_loop(shared.clone(), listener)),
+        tokio::spawn(router_timer(shared.clone())),
+    ];
+    tracing::info!(%local_addr, "IP-HTTPS server listening");
+    Ok(ServerHandle {
+        shared,
+        local_addr,
+        name: config.name,
+        path: config.path,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The URL clients use: `https://NAME:PORT/PATH`.
+    pub fn url(&self) -> String {
+        format!(
+            "https://{}:{}{}",
+            self.name,
+            self.local_addr.port(),
+            self.path
+        )
+    }
+
+    /// Runs `f` on the router (read its state, or change its configuration as an operator would).
+    pub fn with_router<R>(&self, f: impl FnOnce(&mut Router) -> R) -> R {
+        f(&mut self.shared.lock().router)
+    }
+
+    /// The shell's counters.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// The intranet host's counters.
+    pub fn intranet_stats(&self) -> IntranetStats {
+        self.shared.lock().intranet.stats().clone()
+    }
+
+    /// The intranet host's address.
+    pub fn intranet_address(&self) -> Ipv6Addr {
+        self.shared.lock().intranet.address()
+    }
+
+    /// Sends an Echo Request of `size` data bytes from the intranet host to `dst`.
+    pub fn intranet_ping(&self, dst: Ipv6Addr, seq: u16, size: usize) {
+        let mut core = self.shared.lock();
+        let pkt = core.intranet.ping(dst, seq, size);
+        let core = &mut *core;
+        core.router
+            .handle_from_intranet(Bytes::from(pkt), Instant::now(), &mut core.out);
+        core.dispatch(Instant::now());
+    }
+
+    /// Disconnects every client and stops listening ([MS-IPHTTPS] 3.2.4.2).
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(c) = &self.shared.lock().capture {
+            c.flush();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut shutdown = shared.shutdown.clone();
+    let mut sessions = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    shared.lock().stats.accepted += 1;
+                    let span = tracing::info_span!("session", %peer);
+                    sessions.spawn(session(shared.clone(), tcp, peer).instrument(span));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    sessions.shutdown().await;
+}
+
+async fn router_timer(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let now = Instant::now();
+        let next = shared.lock().router.poll_timeout();
+        // wake at least every second: the configuration may change under us
+        let wake = next.map_or(now + Duration::from_secs(1), |t| {
+            t.min(now + Duration::from_secs(1))
+        });
+        tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+        let now = Instant::now();
+        let mut core = shared.lock();
+        let core = &mut *core;
+        core.router.handle_timeout(now, &mut core.out);
+        core.dispatch(now);
+    }
+}
+
+/// Reads the request head; returns the bytes that followed it.
+async fn read_request<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("read failed: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before the HTTP head was complete".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match head::parse_request(&buf, path) {
+            Ok(Parsed::Complete { head, len }) => {
+                tracing::debug!(path = %head.path, host = ?head.host, "IP-HTTPS request accepted");
+                return Ok(buf.split_off(len));
+            }
+            Ok(Parsed::Partial) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
+    let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.lock().stats.tls_failures += 1;
+            tracing::info!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            shared.lock().stats.tls_failures += 1;
+            tracing::info!("TLS handshake timed out");
+            return;
+        }
+    };
+    let leftover =
+        match tokio::time::timeout_at(deadline, read_request(&mut tls, &shared.path)).await {
+            Ok(Ok(rest)) => rest,
+            Ok(Err(reason)) => {
+                shared.lock().stats.head_refused += 1;
+                tracing::warn!(%reason, "refusing IP-HTTPS request, closing the connection");
+                return;
+            }
+            Err(_) => {
+                shared.lock().stats.head_refused += 1;
+                tracing::warn!("HTTP head not received in time, closing the connection");
+                return;
+            }
+        };
+    let (tx, rx) = mpsc::channel(shared.client_queue);
+    let id = {
+        let mut core = shared.lock();
+        match core.router.add_client(Instant::now()) {
+            Ok(id) => {
+                core.clients.insert(id, tx);
+                core.stats.tunnels += 1;
+                id
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot add client, disconnecting it");
+                return;
+            }
+        }
+    };
+    tracing::info!(client = id, %peer, "client connected");
+    let result = tunnel(&shared, id, tls, leftover, rx).await;
+    {
+        let mut core = shared.lock();
+        core.router.remove_client(id);
+        core.clients.remove(&id);
+    }
+    match result {
+        Ok(()) => tracing::info!(client = id, "client disconnected"),
+        Err(reason) => tracing::warn!(client = id, %reason, "session ended"),
+    }
+}
+
+async fn tunnel(
+    shared: &Shared,
+    id: ClientId,
+    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    leftover: Vec<u8>,
+    mut rx: mpsc::Receiver<Frame>,
+) -> Result<(), String> {
+    let now = time::OffsetDateTime::now_utc();
+    tls.write_all(&head::response(now))
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.flush().await.map_err(|e| e.to_string())?;
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let writer = tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(COALESCE + 2048);
+        while let Some(f) = rx.recv().await {
+            buf.clear();
+            f.write_to(&mut buf);
+            while buf.len() < COALESCE {
+                match rx.try_recv() {
+                    Ok(f) => f.write_to(&mut buf),
+                    Err(_) => break,
+                }
+            }
+            if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let _abort = AbortOnDrop(writer);
+    let mtu = shared.lock().router.config().mtu;
+    let mut deframer = Deframer::with_initial(mtu, &leftover);
+    let mut shutdown = shared.shutdown.clone();
+    let mut n = leftover.len();
+    loop {
+        if n > 0 {
+            let mut core = shared.lock();
+            let core = &mut *core;
+            core.stats.bytes_in += n as u64;
+            let now = Instant::now();
+            loop {
+                match deframer.next_packet() {
+                    Ok(Some(p)) => {
+                        if let Some(c) = &core.capture {
+                            c.record(&p);
+                        }
+                        core.router.handle_from_client(id, p, now, &mut core.out);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        core.stats.framing_errors += 1;
+                        core.dispatch(now);
+                        // [MS-IPHTTPS] 3.2.5.2.2: discard and end this client's session
+                        return Err(format!("{e}; ending the session"));
+                    }
+                }
+            }
+            core.dispatch(now);
+        }
+        n = tokio::select! {
+            _ = stopped(&mut shutdown) => return Ok(()),
+            r = rd.read_buf(deframer.buffer_mut()) => match r {
+                Ok(0) => {
+                    return match deframer.end() {
+                        StreamEnd::Clean => Ok(()),
+                        StreamEnd::Truncated(k) => Err(format!("stream ended inside a packet ({k} bytes of it received)")),
+                    };
+                }
+                Ok(n) => n,
+                Err(e) => return Err(format!("read failed: {e}")),
+            },
+        };
+    }
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
