@@ -447,7 +447,11 @@ async fn link(
         }
         let deadline = host.poll_timeout();
         tokio::select! {
-            _ = stopped(shutdown) => return Ok(()),
+            _ = stopped(shutdown) => {
+                // close_notify, so the server sees a clean end of the tunnel
+                let _ = wr.shutdown().await;
+                return Ok(());
+            }
             p = pkt_rx.recv() => match p {
                 Some(p) => {
                     let now = Instant::now();

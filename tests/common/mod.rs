@@ -1,0 +1,75 @@
+//! Helpers shared by the integration tests: a raw IP-HTTPS peer that speaks TLS and the
+//! head exchange byte by byte, so tests can send what a well-behaved client would not.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iphttps_sim::pki::Pki;
+use iphttps_sim::tls;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// Generous bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Opens TLS to `addr` as `name`, trusting `pki`'s root.
+pub async fn tls_connect(addr: SocketAddr, name: &str, pki: &Pki) -> TlsStream<TcpStream> {
+    let cfg = tls::client_config(&pki.root_ca, None).unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+    TlsConnector::from(Arc::clone(&cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// Reads until the end of an HTTP head; returns the head and any bytes after it.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> (Vec<u8>, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before the head ended: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(i + 4);
+            return (buf, rest);
+        }
+    }
+}
+
+/// A raw tunnel: TLS up and the 200 received.
+pub async fn raw_tunnel(addr: SocketAddr, name: &str, pki: &Pki) -> TlsStream<TcpStream> {
+    let mut s = tls_connect(addr, name, pki).await;
+    s.write_all(&iphttps_sim::wire::head::request("/IPHTTPS", name))
+        .await
+        .unwrap();
+    let (head, _) = read_head(&mut s).await;
+    assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    s
+}
+
+/// Reads until the peer closes; true if it closed (EOF or reset) within the wait.
+pub async fn closed_by_peer<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool {
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
