@@ -47,7 +47,7 @@ async fn server_answers_the_exact_head_and_keeps_bytes_after_the_request() {
     // the RS that came with the head was answered by an RA
     let mut rest = rest;
     while rest.len() < 40 {
-        let (mut more, _) = (vec![0u8; 2048], ());
+        let mut more = vec![0u8; 2048];
         let n = tokio::io::AsyncReadExt::read(&mut s, &mut more)
             .await
             .unwrap();
@@ -85,10 +85,7 @@ async fn client_sends_the_exact_request_head() {
     let (head, _) = read_head(&mut tls).await;
     assert_eq!(
         head,
-        format!(
-            "POST /IPHTTPS HTTP/1.1\r\nHost: da.contoso.com\r\nContent-Length: 18446744073709551615\r\n\r\n"
-        )
-        .into_bytes()
+        b"POST /IPHTTPS HTTP/1.1\r\nHost: da.contoso.com\r\nContent-Length: 18446744073709551615\r\n\r\n"
     );
     client.shutdown().await;
 }

@@ -426,8 +426,7 @@ async fn link(
     });
     let reader = Reader(reader);
     let mut host = Host::new(host_cfg, Instant::now());
-    let mut pending: HashMap<u16, (Instant, oneshot::Sender<Result<Duration, PingError>>)> =
-        HashMap::new();
+    let mut pending: PendingPings = HashMap::new();
     let mut seq: u16 = 0;
     let mut wbuf = Vec::with_capacity(16 * 1024);
     loop {
@@ -502,7 +501,7 @@ fn on_event(
     ev: HostEvent,
     host: &Host,
     status: &watch::Sender<ClientStatus>,
-    pending: &mut HashMap<u16, (Instant, oneshot::Sender<Result<Duration, PingError>>)>,
+    pending: &mut PendingPings,
 ) {
     match ev {
         HostEvent::EchoReply {
@@ -529,6 +528,9 @@ fn on_event(
         other => tracing::debug!(event = ?other, "host event"),
     }
 }
+
+/// Outstanding pings by sequence number: when each was sent and who waits for it.
+type PendingPings = HashMap<u16, (Instant, oneshot::Sender<Result<Duration, PingError>>)>;
 
 struct Reader(tokio::task::JoinHandle<ConnectError>);
 
