@@ -201,7 +201,7 @@ async fn serve(
     println!("Listening on: {}", handle.local_addr());
     println!("ClientIPv6Prefix: {client_prefix}");
     println!("Intranet host: {}", handle.intranet_address());
-    tokio::signal::ctrl_c().await?;
+    shutdown_signal().await?;
     eprintln!("shutting down");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -267,10 +267,28 @@ async fn connect(
             last = view;
         }
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = shutdown_signal() => break,
             _ = client.wait_until(Duration::from_secs(3600), |n| n != &s) => {}
         }
     }
     client.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM where there is one.
+async fn shutdown_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
 }

@@ -65,6 +65,23 @@ fn serve(pki: &std::path::Path, extra: &[&str]) -> (std::process::Child, u16, Ve
     (child, port, lines)
 }
 
+/// `iphttps connect https://da.contoso.com:PORT/IPHTTPS --ca CA --resolve ... --once`.
+fn connect_once(port: u16, ca: &std::path::Path) -> std::process::Output {
+    iphttps()
+        .arg("connect")
+        .arg(format!("https://da.contoso.com:{port}/IPHTTPS"))
+        .arg("--ca")
+        .arg(ca)
+        .args(["--resolve", "da.contoso.com:127.0.0.1", "--once"])
+        .output()
+        .unwrap()
+}
+
+fn stop(server: &mut std::process::Child) {
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 #[test]
 fn serve_then_connect_once_prints_active_with_last_error_0x0() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,16 +98,8 @@ fn serve_then_connect_once_prints_active_with_last_error_0x0() {
             .any(|l| l == "ClientIPv6Prefix: 2001:db8:1:1000::/64")
     );
     assert!(banner.iter().any(|l| l == "Intranet host: 2001:db8:1::10"));
-    let out = iphttps()
-        .arg("connect")
-        .arg(format!("https://da.contoso.com:{port}/IPHTTPS"))
-        .arg("--ca")
-        .arg(dir.path().join(files::ROOT_CA))
-        .args(["--resolve", "da.contoso.com:127.0.0.1", "--once"])
-        .output()
-        .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    let out = connect_once(port, &dir.path().join(files::ROOT_CA));
+    stop(&mut server);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -125,16 +134,8 @@ fn connect_once_with_an_untrusted_root_shows_0x800b0109_and_fails() {
             .success()
     );
     let (mut server, port, _) = serve(dir.path(), &[]);
-    let out = iphttps()
-        .arg("connect")
-        .arg(format!("https://da.contoso.com:{port}/IPHTTPS"))
-        .arg("--ca")
-        .arg(other.path().join(files::ROOT_CA))
-        .args(["--resolve", "da.contoso.com:127.0.0.1", "--once"])
-        .output()
-        .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    let out = connect_once(port, &other.path().join(files::ROOT_CA));
+    stop(&mut server);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(

@@ -281,3 +281,31 @@ async fn two_hundred_clients_reach_linkup_and_ping() {
     assert_eq!(lab.server.with_router(|r| r.client_count()), 200);
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn authmode_certificates_admits_clients_with_a_machine_certificate_only() {
+    let lab = Lab::start(LabConfig {
+        clients: 2,
+        server: |c| c.router.auth_mode = iphttps_sim::link::router::AuthMode::Certificates,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let st = lab
+        .wait_all_active(WAIT)
+        .await
+        .expect("clients with certificates connect");
+    lab.clients[0]
+        .ping(st[1].global.unwrap(), 56, WAIT)
+        .await
+        .unwrap();
+    let mut lab = lab;
+    let i = lab.add_client(|c| c.client_cert = None).unwrap();
+    let failed = lab.clients[i]
+        .wait_until(WAIT, |s| s.failures > 0)
+        .await
+        .unwrap();
+    assert_eq!(failed.last_error, LastErrorCode::INCOMPLETE_CREDENTIALS);
+    assert_eq!(failed.interface_status, STATUS_FAILED);
+    lab.shutdown().await;
+}

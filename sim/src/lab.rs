@@ -106,7 +106,7 @@ impl Lab {
         template.host = HostConfig::fast(config.seed);
         template.reconnect_initial = config.reconnect_initial;
         template.reconnect_cap = config.reconnect_initial * 20;
-        template.client_cert = Some((pki.client.clone(), pki.client_key.clone()));
+        template.client_cert = Some((pki.client_chain(), pki.client_key.clone()));
         let mut lab = Self {
             server,
             clients: Vec::new(),

@@ -211,6 +211,11 @@ impl Pki {
         format!("{}{}", self.server, self.intermediate_ca)
     }
 
+    /// The chain a client presents: its certificate then the intermediate.
+    pub fn client_chain(&self) -> String {
+        format!("{}{}", self.client, self.intermediate_ca)
+    }
+
     fn entries(&self) -> [(&'static str, String); 9] {
         [
             (files::ROOT_CA, self.root_ca.clone()),
