@@ -329,7 +329,7 @@ fn unsolicited_ras_follow_the_interval_and_table_limit_holds() {
     });
     w.up();
     let before = w.router.stats().ras_sent;
-    assert_eq!(w.router.poll_timeout().is_some(), true);
+    assert!(w.router.poll_timeout().is_some());
     w.run(Duration::from_secs(10), 3);
     assert_eq!(w.router.stats().ras_sent, before + 3);
     assert!(w.router.add_client(w.now).is_err());
