@@ -15,3 +15,4 @@ pub mod winerr;
 pub mod wire;
 /// Re-exported so callers build certificate dates with the same `time` version.
 pub use time;
+pub mod admin;

@@ -1,0 +1,277 @@
+//! Text views in the shapes Windows prints (netsh, PowerShell tables and lists, the
+//! Operations Status details), built from JSON values so every view has a JSON twin.
+
+use serde_json::{Value, json};
+
+use super::health::{HealthState, OperationsStatus};
+use super::{AdminState, NetInterface, publish_name};
+
+/// How a value is shown as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Render {
+    /// A PowerShell table with these columns.
+    Table(Vec<String>),
+    /// A PowerShell list (all properties, or these).
+    List(Option<Vec<String>>),
+    /// Text made by the command itself.
+    Text(String),
+}
+
+/// Renders `value` as `render` says.
+pub fn render(value: &Value, render: &Render) -> String {
+    match render {
+        Render::Text(t) => t.clone(),
+        Render::Table(cols) => format_table(&rows(value), cols),
+        Render::List(cols) => format_list(&rows(value), cols.as_deref()),
+    }
+}
+
+fn rows(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        v => vec![v.clone()],
+    }
+}
+
+/// A property as PowerShell prints it.
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        other => other.to_string(),
+    }
+}
+
+/// `Format-Table`: a header, a dashed rule, one line per row; blank lines around.
+pub fn format_table(rows: &[Value], cols: &[String]) -> String {
+    let widths: Vec<usize> = cols
+        .iter()
+        .map(|c| {
+            rows.iter()
+                .map(|r| cell(&r[c.as_str()]).chars().count())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        s.join(" ").trim_end().to_string()
+    };
+    let mut out = String::from("\n");
+    out += &line(cols.to_vec());
+    out += "\n";
+    out += &line(cols.iter().map(|c| "-".repeat(c.len())).collect());
+    out += "\n";
+    for r in rows {
+        out += &line(cols.iter().map(|c| cell(&r[c.as_str()])).collect());
+        out += "\n";
+    }
+    out + "\n"
+}
+
+/// `Format-List`: `Name : value` per property, a blank line between objects.
+pub fn format_list(rows: &[Value], cols: Option<&[String]>) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let keys: Vec<String> = match (cols, r) {
+            (Some(c), _) if !c.iter().any(|c| c == "*") => c.to_vec(),
+            (_, Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let w = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+        out += "\n";
+        for k in &keys {
+            let v = cell(&r[k.as_str()]);
+            let mut lines = v.lines();
+            out += &format!("{k:<w$} : {}\n", lines.next().unwrap_or(""));
+            for more in lines {
+                out += &format!("{:<w$}   {more}\n", "");
+            }
+        }
+    }
+    out + "\n"
+}
+
+fn enabled(b: bool) -> &'static str {
+    if b { "enabled" } else { "disabled" }
+}
+
+/// `netsh int ipv6 show int`.
+pub fn netsh_interfaces(state: &AdminState) -> (Value, String) {
+    let mut text = String::from(
+        "\nIdx     Met         MTU          State                Name\n---  ----------  ----------  ------------  ---------------------------\n",
+    );
+    for i in &state.interfaces {
+        text += &format!("{:>3}  {:>10}  {:>10}  {:<12}  {}\n", i.index, i.metric, i.mtu, i.state, i.name);
+    }
+    text += "\n";
+    (serde_json::to_value(&state.interfaces).unwrap_or(Value::Null), text)
+}
+
+/// `netsh int ipv6 show int N`.
+pub fn netsh_interface(i: &NetInterface) -> (Value, String) {
+    let rows = [
+        ("IfIndex", i.index.to_string()),
+        ("State", i.state.clone()),
+        ("Metric", i.metric.to_string()),
+        ("Link MTU", format!("{} bytes", i.mtu)),
+        ("Forwarding", enabled(i.forwarding).into()),
+        ("Advertising", enabled(i.advertising).into()),
+        ("Neighbor Discovery", enabled(i.neighbor_discovery).into()),
+        ("Neighbor Unreachability Detection", enabled(i.neighbor_unreachability_detection).into()),
+        ("Router Discovery", enabled(i.router_discovery).into()),
+    ];
+    let mut text = format!("\nInterface {} Parameters\n----------------------------------------------\n", i.name);
+    for (k, v) in rows {
+        text += &format!("{k:<35}: {v}\n");
+    }
+    text += "\n";
+    (serde_json::to_value(i).unwrap_or(Value::Null), text)
+}
+
+/// `Get-NetRoute -AddressFamily IPv6` rows.
+pub fn routes(state: &AdminState) -> Value {
+    Value::Array(
+        state
+            .routes
+            .iter()
+            .map(|r| {
+                let alias = state.interface(r.if_index).map(|i| {
+                    i.aliases.first().cloned().unwrap_or_else(|| i.name.clone())
+                });
+                json!({
+                    "ifIndex": r.if_index,
+                    "InterfaceAlias": alias,
+                    "DestinationPrefix": r.destination_prefix.to_string(),
+                    "NextHop": r.next_hop.to_string(),
+                    "RouteMetric": r.route_metric,
+                    "Publish": publish_name(r.publish),
+                    "ValidLifetime": lifetime(r.valid_lifetime),
+                    "PolicyStore": "ActiveStore",
+                })
+            })
+            .collect(),
+    )
+}
+
+fn lifetime(s: u32) -> String {
+    if s == u32::MAX { "Infinite".into() } else { format!("{s} s") }
+}
+
+/// The default columns of `Get-NetRoute`.
+pub fn route_columns() -> Vec<String> {
+    ["ifIndex", "DestinationPrefix", "NextHop", "RouteMetric", "Publish", "PolicyStore"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// `Get-RemoteAccess`.
+pub fn remote_access(state: &AdminState) -> Value {
+    let ra = &state.remote_access;
+    json!({
+        "DAStatus": "Installed",
+        "ConnectToAddress": ra.connect_to,
+        "InternalIPv6Prefix": ra.internal_prefix.to_string(),
+        "ClientIPv6Prefix": ra.client_prefix.to_string(),
+        "IPHttpsAuthMode": match ra.auth_mode {
+            crate::link::router::AuthMode::None => "None",
+            crate::link::router::AuthMode::Certificates => "Certificates",
+        },
+        "IPHttpsState": if ra.iphttps_enabled { "Enabled" } else { "Disabled" },
+        "SslCertificate": format!("CN={}", ra.connect_to),
+    })
+}
+
+/// Services as `Get-Service` shows them.
+pub fn services(state: &AdminState, names: &[String]) -> Value {
+    Value::Array(
+        state
+            .services
+            .iter()
+            .filter(|s| names.is_empty() || names.iter().any(|n| n.eq_ignore_ascii_case(&s.name)))
+            .map(|s| {
+                json!({
+                    "Status": if s.running { "Running" } else { "Stopped" },
+                    "Name": s.name,
+                    "DisplayName": s.display_name,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The default columns of `Get-Service`.
+pub fn service_columns() -> Vec<String> {
+    ["Status", "Name", "DisplayName"].map(String::from).to_vec()
+}
+
+/// `Get-RemoteAccessHealth` rows.
+pub fn health(ops: &OperationsStatus) -> Value {
+    let mut rows = vec![json!({
+        "Component": "Server",
+        "RemoteAccessServer": "localhost",
+        "HealthState": ops.server.as_str(),
+        "TimeStamp": ops.evaluated_at,
+    })];
+    for c in &ops.components {
+        rows.push(json!({
+            "Component": c.component,
+            "RemoteAccessServer": "localhost",
+            "HealthState": c.state.as_str(),
+            "TimeStamp": ops.evaluated_at,
+            "ErrorDesc": c.error,
+            "ErrorCause": c.causes,
+            "ErrorResoln": c.resolution,
+        }));
+    }
+    Value::Array(rows)
+}
+
+/// The default columns of `Get-RemoteAccessHealth`.
+pub fn health_columns() -> Vec<String> {
+    ["Component", "RemoteAccessServer", "HealthState", "TimeStamp"].map(String::from).to_vec()
+}
+
+/// The Operations Status tile and the Details of every component that is not OK, in the
+/// console's words (`IP-HTTPS: Not working properly`, `Error:`, `Causes:`, `Resolution:`).
+pub fn operations_status(ops: &OperationsStatus) -> String {
+    let mut out = format!("Operations Status (evaluated {})\n", ops.evaluated_at);
+    out += &format!("  {:<18}{}\n", "Server", ops.server.as_str());
+    for c in &ops.components {
+        out += &format!("  {:<18}{}\n", c.component, c.state.as_str());
+    }
+    for c in ops.components.iter().filter(|c| c.state != HealthState::Ok) {
+        let header = match c.state {
+            HealthState::Error => "Not working properly",
+            _ => "Working with warnings",
+        };
+        out += &format!("\nDetails\n{}: {header}\nError:\n{}\nCauses:\n{}\nResolution:\n{}\n",
+            c.component,
+            c.error.as_deref().unwrap_or(""),
+            c.causes.as_deref().unwrap_or(""),
+            c.resolution.as_deref().unwrap_or(""));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_and_list_shapes() {
+        let rows = vec![json!({"ClientIPv6Prefix": "2001:db8:1:1000::/64"})];
+        assert_eq!(
+            format_table(&rows, &["ClientIPv6Prefix".to_string()]),
+            "\nClientIPv6Prefix\n----------------\n2001:db8:1:1000::/64\n\n"
+        );
+        assert_eq!(format_list(&rows, None), "\nClientIPv6Prefix : 2001:db8:1:1000::/64\n\n");
+    }
+}
