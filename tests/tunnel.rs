@@ -25,7 +25,7 @@ fn lab(clients: usize) -> LabConfig {
 #[tokio::test]
 async fn server_answers_the_exact_head_and_keeps_bytes_after_the_request() {
     let lab = Lab::start(lab(0)).await.unwrap();
-    let mut s = tls_connect(lab.server.local_addr(), "da.contoso.com", &lab.pki).await;
+    let mut s = tls_connect(lab.server.local_addr(), "da.contoso.com", &lab.pki().await).await;
     // the request and a first tunnelled packet (RS) in one write
     let mut req = iphttps_sim::wire::head::request("/IPHTTPS", "da.contoso.com");
     req.extend(icmpv6::router_solicitation(Ipv6Addr::UNSPECIFIED));
@@ -111,15 +111,15 @@ async fn clients_get_the_published_prefix_and_ping_the_intranet_and_each_other()
         );
     }
     let intranet = lab.server.intranet_address();
-    lab.clients[0]
+    lab.client(0)
         .ping(intranet, 56, WAIT)
         .await
         .expect("client -> intranet");
-    lab.clients[0]
+    lab.client(0)
         .ping(st[1].global.unwrap(), 56, WAIT)
         .await
         .expect("client -> client");
-    lab.clients[1]
+    lab.client(1)
         .ping(st[0].global.unwrap(), 1000, WAIT)
         .await
         .expect("client -> client, large");
@@ -158,7 +158,7 @@ async fn spoofed_source_is_dropped_and_counted() {
     let lab = Lab::start(lab(1)).await.unwrap();
     let st = lab.wait_all_active(WAIT).await.unwrap();
     let victim = st[0].global.unwrap();
-    let mut raw = raw_tunnel(lab.server.local_addr(), "da.contoso.com", &lab.pki).await;
+    let mut raw = raw_tunnel(lab.server.local_addr(), "da.contoso.com", &lab.pki().await).await;
     let intranet = lab.server.intranet_address();
     let before = lab.server.intranet_stats().echo_replies_sent;
     let spoof = icmpv6::echo_request(victim, intranet, 7, 7, b"spoof");
@@ -181,7 +181,7 @@ async fn spoofed_source_is_dropped_and_counted() {
 async fn non_ipv6_bytes_end_only_that_session() {
     let lab = Lab::start(lab(1)).await.unwrap();
     lab.wait_all_active(WAIT).await.unwrap();
-    let mut raw = raw_tunnel(lab.server.local_addr(), "da.contoso.com", &lab.pki).await;
+    let mut raw = raw_tunnel(lab.server.local_addr(), "da.contoso.com", &lab.pki().await).await;
     raw.write_all(b"this is not IPv6 at all").await.unwrap();
     raw.flush().await.unwrap();
     assert!(
@@ -191,7 +191,7 @@ async fn non_ipv6_bytes_end_only_that_session() {
     assert_eq!(lab.server.stats().framing_errors, 1);
     let intranet = lab.server.intranet_address();
     for _ in 0..3 {
-        lab.clients[0]
+        lab.client(0)
             .ping(intranet, 56, WAIT)
             .await
             .expect("other client keeps pinging");
@@ -206,7 +206,7 @@ async fn wrong_path_or_method_gets_the_connection_closed() {
         &b"POST /wrong HTTP/1.1\r\nHost: da.contoso.com\r\nContent-Length: 18446744073709551615\r\n\r\n"[..],
         b"GET /IPHTTPS HTTP/1.1\r\nHost: da.contoso.com\r\n\r\n",
     ] {
-        let mut s = tls_connect(lab.server.local_addr(), "da.contoso.com", &lab.pki).await;
+        let mut s = tls_connect(lab.server.local_addr(), "da.contoso.com", &lab.pki().await).await;
         s.write_all(req).await.unwrap();
         assert!(closed_by_peer(&mut s).await);
     }
@@ -273,7 +273,7 @@ async fn two_hundred_clients_reach_linkup_and_ping() {
     addrs.dedup();
     assert_eq!(addrs.len(), 200, "distinct addresses");
     let intranet = lab.server.intranet_address();
-    for (i, c) in lab.clients.iter().enumerate() {
+    for (i, c) in lab.clients().iter().enumerate() {
         c.ping(intranet, 32, WAIT)
             .await
             .unwrap_or_else(|e| panic!("client {i}: {e}"));
@@ -295,13 +295,13 @@ async fn authmode_certificates_admits_clients_with_a_machine_certificate_only() 
         .wait_all_active(WAIT)
         .await
         .expect("clients with certificates connect");
-    lab.clients[0]
+    lab.client(0)
         .ping(st[1].global.unwrap(), 56, WAIT)
         .await
         .unwrap();
-    let mut lab = lab;
     let i = lab.add_client(|c| c.client_cert = None).unwrap();
-    let failed = lab.clients[i]
+    let failed = lab
+        .client(i)
         .wait_until(WAIT, |s| s.failures > 0)
         .await
         .unwrap();

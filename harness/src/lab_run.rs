@@ -133,7 +133,7 @@ pub async fn run(cfg: &LabRun) -> Result<LabReport, LabError> {
     };
     let intranet = lab.server.intranet_address();
     let mut clients = Vec::new();
-    for (i, (c, s)) in lab.clients.iter().zip(&statuses).enumerate() {
+    for (i, (c, s)) in lab.clients().iter().zip(&statuses).enumerate() {
         let mut pings = Vec::new();
         if s.global.is_some() {
             let mut targets = vec![("intranet host".to_string(), intranet)];

@@ -16,3 +16,6 @@ pub mod wire;
 /// Re-exported so callers build certificate dates with the same `time` version.
 pub use time;
 pub mod admin;
+pub mod cdp;
+pub mod diag;
+pub mod fault;

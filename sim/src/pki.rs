@@ -255,7 +255,10 @@ impl Pki {
         let issuing = if opts.foreign_issuer {
             let k = KeyPair::generate()?;
             let k_pem = k.serialize_pem();
-            Some((CertifiedIssuer::self_signed(ca_params(OTHER_ROOT_CN, opts.root), k)?, k_pem))
+            Some((
+                CertifiedIssuer::self_signed(ca_params(OTHER_ROOT_CN, opts.root), k)?,
+                k_pem,
+            ))
         } else {
             None
         };
@@ -271,10 +274,18 @@ impl Pki {
             chain_root,
         )?;
         let server_name = opts.server_cert_name.as_deref().unwrap_or(&opts.name);
-        let (server, server_key) =
-            leaf(server_name, opts.server, ExtendedKeyUsagePurpose::ServerAuth, &inter)?;
-        let (client, client_key) =
-            leaf(CLIENT_CN, opts.client, ExtendedKeyUsagePurpose::ClientAuth, &inter)?;
+        let (server, server_key) = leaf(
+            server_name,
+            opts.server,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &inter,
+        )?;
+        let (client, client_key) = leaf(
+            CLIENT_CN,
+            opts.client,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &inter,
+        )?;
         let mut pki = Self {
             root_ca: root.pem(),
             root_ca_key: root_key_pem,
@@ -294,7 +305,9 @@ impl Pki {
 
     /// The root that issued the chain (the trusted root unless `untrusted-root` made another).
     pub fn chain_root(&self) -> &str {
-        self.issuing_root_ca.as_ref().map_or(&self.root_ca, |(c, _)| c)
+        self.issuing_root_ca
+            .as_ref()
+            .map_or(&self.root_ca, |(c, _)| c)
     }
 
     fn chain_root_key(&self) -> (&'static str, &str) {
@@ -321,11 +334,19 @@ impl Pki {
             ExtendedKeyUsagePurpose::ServerAuth
         };
         let (c, k) = if m.chains_to_root {
-            leaf(MACHINE_CN, m.validity, eku, &issuer(INTERMEDIATE_CN, &self.intermediate_ca_key)?)?
+            leaf(
+                MACHINE_CN,
+                m.validity,
+                eku,
+                &issuer(INTERMEDIATE_CN, &self.intermediate_ca_key)?,
+            )?
         } else {
             let other = KeyPair::generate()?;
             let now = OffsetDateTime::now_utc();
-            let other = Issuer::new(ca_params("Fabrikam Root CA", Validity::around(now, 365)), other);
+            let other = Issuer::new(
+                ca_params("Fabrikam Root CA", Validity::around(now, 365)),
+                other,
+            );
             leaf(MACHINE_CN, m.validity, eku, &other)?
         };
         self.machine = c;
@@ -404,7 +425,11 @@ impl Pki {
             let path = dir.join(name);
             std::fs::write(&path, text).map_err(io(path.clone()))?;
         }
-        for optional in [files::MACHINE_KEY, files::ISSUING_ROOT_CA, files::ISSUING_ROOT_CA_KEY] {
+        for optional in [
+            files::MACHINE_KEY,
+            files::ISSUING_ROOT_CA,
+            files::ISSUING_ROOT_CA_KEY,
+        ] {
             if !self.entries().iter().any(|(n, _)| *n == optional) {
                 let _ = std::fs::remove_file(dir.join(optional));
             }
@@ -491,7 +516,11 @@ fn der_content_len(b: &[u8]) -> Option<usize> {
 
 fn der_len_total(b: &[u8]) -> Option<usize> {
     let first = *b.get(1)?;
-    let hdr = if first < 0x80 { 2 } else { 2 + usize::from(first & 0x7f) };
+    let hdr = if first < 0x80 {
+        2
+    } else {
+        2 + usize::from(first & 0x7f)
+    };
     let total = hdr + der_content_len(b)?;
     (total <= b.len()).then_some(total)
 }

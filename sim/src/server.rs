@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
+use crate::admin::ListenerMode;
 use crate::capture::Capture;
 use crate::link::Frame;
 use crate::link::intranet::{IntranetHost, IntranetStats};
@@ -165,16 +166,30 @@ impl Core {
 
 struct Shared {
     core: Mutex<Core>,
-    acceptor: TlsAcceptor,
+    acceptor: std::sync::RwLock<TlsAcceptor>,
     path: String,
     handshake_timeout: Duration,
     client_queue: usize,
     shutdown: watch::Receiver<bool>,
+    /// Bumped to disconnect every client (AuthMode change, listener closed).
+    epoch: watch::Sender<u64>,
+    mode: watch::Sender<ListenerMode>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        self.acceptor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn disconnect_all(&self) {
+        self.epoch.send_modify(|e| *e += 1);
     }
 }
 
@@ -185,7 +200,7 @@ pub struct ServerHandle {
     name: String,
     path: String,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Starts a server.
@@ -223,14 +238,16 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             stats: ServerStats::default(),
             out: Vec::new(),
         }),
-        acceptor: TlsAcceptor::from(tls),
+        acceptor: std::sync::RwLock::new(TlsAcceptor::from(tls)),
         path: config.path.clone(),
         handshake_timeout: config.handshake_timeout,
         client_queue: config.client_queue,
         shutdown: shutdown_rx,
+        epoch: watch::channel(0).0,
+        mode: watch::channel(ListenerMode::Open).0,
     });
     let tasks = vec![
-        tokio::spawn(accept_loop(shared.clone(), listener)),
+        tokio::spawn(accept_loop(shared.clone(), Some(listener), local_addr)),
         tokio::spawn(router_timer(shared.clone())),
     ];
     tracing::info!(%local_addr, "IP-HTTPS server listening");
@@ -240,7 +257,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         name: config.name,
         path: config.path,
         shutdown: shutdown_tx,
-        tasks,
+        tasks: Mutex::new(tasks),
     })
 }
 
@@ -290,10 +307,56 @@ impl ServerHandle {
         core.dispatch(Instant::now());
     }
 
+    /// Replaces the certificates and the client-certificate requirement for new
+    /// connections. Changing the Authentication Mode disconnects every client
+    /// ([MS-IPHTTPS] 3.2.7.1).
+    pub fn set_tls(&self, pki: &Pki, auth_mode: AuthMode) -> Result<(), TlsError> {
+        let cfg = tls::server_config(pki, auth_mode == AuthMode::Certificates)?;
+        *self
+            .shared
+            .acceptor
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(cfg);
+        let changed = {
+            let mut core = self.shared.lock();
+            let old = core.router.config().auth_mode;
+            core.router.config_mut().auth_mode = auth_mode;
+            old != auth_mode
+        };
+        if changed {
+            self.shared.disconnect_all();
+        }
+        Ok(())
+    }
+
+    /// Replaces the router's configuration; a changed Router Advertisement goes out at once.
+    pub fn set_router_config(&self, config: RouterConfig) {
+        let mut core = self.shared.lock();
+        let core = &mut *core;
+        core.router.reconfigure(config, Instant::now());
+        core.router.handle_timeout(Instant::now(), &mut core.out);
+        core.dispatch(Instant::now());
+    }
+
+    /// Opens, closes (clients disconnected, connections refused) or black-holes the listener.
+    pub fn set_listener(&self, mode: ListenerMode) {
+        self.shared.mode.send_if_modified(|m| {
+            let changed = *m != mode;
+            *m = mode;
+            changed
+        });
+    }
+
     /// Disconnects every client and stops listening ([MS-IPHTTPS] 3.2.4.2).
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks.drain(..) {
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for t in tasks {
             let _ = t.await;
         }
         if let Some(c) = &self.shared.lock().capture {
@@ -308,13 +371,53 @@ impl Drop for ServerHandle {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpListener>, addr: SocketAddr) {
     let mut shutdown = shared.shutdown.clone();
+    let mut mode_rx = shared.mode.subscribe();
     let mut sessions = tokio::task::JoinSet::new();
+    let mut holes = tokio::task::JoinSet::new();
     loop {
+        let mode = *mode_rx.borrow_and_update();
+        match mode {
+            ListenerMode::Closed => {
+                if listener.take().is_some() {
+                    tracing::info!(%addr, "listener closed; disconnecting every client");
+                    shared.disconnect_all();
+                }
+            }
+            ListenerMode::Open | ListenerMode::Blackhole if listener.is_none() => {
+                match TcpListener::bind(addr).await {
+                    Ok(l) => {
+                        tracing::info!(%addr, "listening again");
+                        listener = Some(l);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%addr, error = %e, "cannot listen again; retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
-            accepted = listener.accept() => match accepted {
+            _ = mode_rx.changed() => {}
+            accepted = accept => match accepted {
+                Ok((tcp, peer)) if mode == ListenerMode::Blackhole => {
+                    // a firewall that drops the traffic: nobody ever answers
+                    tracing::debug!(%peer, "connection black-holed");
+                    holes.spawn(async move {
+                        let _held = tcp;
+                        tokio::time::sleep(Duration::from_secs(120)).await;
+                    });
+                }
                 Ok((tcp, peer)) => {
                     shared.lock().stats.accepted += 1;
                     let span = tracing::info_span!("session", %peer);
@@ -326,9 +429,11 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 }
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            Some(_) = holes.join_next(), if !holes.is_empty() => {}
         }
     }
     drop(listener);
+    holes.shutdown().await;
     sessions.shutdown().await;
 }
 
@@ -383,7 +488,7 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(
 async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
     let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
-    let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor.accept(tcp)).await {
+    let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor().accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             shared.lock().stats.tls_failures += 1;
@@ -472,6 +577,8 @@ async fn tunnel(
     let mtu = shared.lock().router.config().mtu;
     let mut deframer = Deframer::with_initial(mtu, &leftover);
     let mut shutdown = shared.shutdown.clone();
+    let mut epoch = shared.epoch.subscribe();
+    epoch.borrow_and_update();
     let mut n = leftover.len();
     loop {
         if n > 0 {
@@ -500,6 +607,7 @@ async fn tunnel(
         }
         n = tokio::select! {
             _ = stopped(&mut shutdown) => return Ok(()),
+            _ = epoch.changed() => return Err("disconnected by the server".into()),
             r = rd.read_buf(deframer.buffer_mut()) => match r {
                 Ok(0) => {
                     return match deframer.end() {

@@ -56,10 +56,15 @@ fn key(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError
     })
 }
 
-/// A root store holding every certificate in `pem`.
+/// A root store holding every certificate in `pem` (which may hold none).
 pub fn root_store(pem: &str) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    for c in certs(pem, "trusted roots")? {
+    let parsed: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+    let parsed = parsed.map_err(|e| TlsError::Pem {
+        what: "trusted roots",
+        detail: e.to_string(),
+    })?;
+    for c in parsed {
         roots.add(c)?;
     }
     Ok(roots)
@@ -94,9 +99,36 @@ pub fn client_config(
     trust_pem: &str,
     client_cert: Option<(&str, &str)>,
 ) -> Result<Arc<ClientConfig>, TlsError> {
+    client_config_with_crls(trust_pem, client_cert, None)
+}
+
+/// As [`client_config`], checking revocation against `crls` (PEM) when given: every CA
+/// in the chain must have its CRL, and a certificate a CRL lists is refused.
+pub fn client_config_with_crls(
+    trust_pem: &str,
+    client_cert: Option<(&str, &str)>,
+    crls: Option<&str>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let roots = Arc::new(root_store(trust_pem)?);
+    let mut verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider());
+    if let Some(pem) = crls {
+        let crls: Result<Vec<_>, _> =
+            rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(pem.as_bytes())
+                .collect();
+        let crls = crls.map_err(|e| TlsError::Pem {
+            what: "CRLs",
+            detail: e.to_string(),
+        })?;
+        verifier = verifier.with_crls(crls);
+    }
+    let verifier = verifier.build().map_err(|e| TlsError::Pem {
+        what: "trusted roots",
+        detail: e.to_string(),
+    })?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(root_store(trust_pem)?);
+        .with_webpki_verifier(verifier);
     let cfg = match client_cert {
         Some((chain, k)) => builder
             .with_client_auth_cert(certs(chain, "client certificate")?, key(k, "client key")?)?,

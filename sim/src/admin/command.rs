@@ -50,13 +50,19 @@ pub struct Output {
 impl Output {
     /// Nothing to show.
     pub fn none() -> Self {
-        Self { value: Value::Null, render: Render::Text(String::new()) }
+        Self {
+            value: Value::Null,
+            render: Render::Text(String::new()),
+        }
     }
 
     /// Plain text (its JSON twin is `{"text": ...}`).
     pub fn text(t: impl Into<String>) -> Self {
         let t = t.into();
-        Self { value: serde_json::json!({ "text": t }), render: Render::Text(t) }
+        Self {
+            value: serde_json::json!({ "text": t }),
+            render: Render::Text(t),
+        }
     }
 
     /// The text a person sees.
@@ -74,7 +80,9 @@ pub struct Session {
 impl Session {
     /// A variable's value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.vars
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -204,7 +212,10 @@ fn tokenize(line: &str) -> Result<Vec<Vec<Token>>, CommandError> {
                     i += 1;
                 }
             }
-            stages.last_mut().expect("one stage").push(Token::Word(word));
+            stages
+                .last_mut()
+                .expect("one stage")
+                .push(Token::Word(word));
         }
     }
     if stages.iter().any(Vec::is_empty) && stages.len() > 1 {
@@ -215,7 +226,9 @@ fn tokenize(line: &str) -> Result<Vec<Vec<Token>>, CommandError> {
 
 fn resolve_word(w: &str, session: &Session) -> Result<String, CommandError> {
     match w.strip_prefix('$') {
-        Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => Ok(w.to_string()),
+        Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {
+            Ok(w.to_string())
+        }
         Some(v) if !v.is_empty() => session
             .get(v)
             .map(str::to_string)
@@ -224,7 +237,12 @@ fn resolve_word(w: &str, session: &Session) -> Result<String, CommandError> {
     }
 }
 
-fn eval_expr(inner: &str, prop: Option<&str>, session: &mut Session, target: &mut dyn Target) -> Result<String, CommandError> {
+fn eval_expr(
+    inner: &str,
+    prop: Option<&str>,
+    session: &mut Session,
+    target: &mut dyn Target,
+) -> Result<String, CommandError> {
     let out = run_line(inner, session, target)?;
     match prop {
         Some(p) => {
@@ -233,7 +251,9 @@ fn eval_expr(inner: &str, prop: Option<&str>, session: &mut Session, target: &mu
                 v => v[p].clone(),
             };
             if v.is_null() {
-                return Err(CommandError::Object(format!("the result of ({inner}) has no property '{p}'")));
+                return Err(CommandError::Object(format!(
+                    "the result of ({inner}) has no property '{p}'"
+                )));
             }
             Ok(views::cell(&v))
         }
@@ -241,7 +261,11 @@ fn eval_expr(inner: &str, prop: Option<&str>, session: &mut Session, target: &mu
     }
 }
 
-fn args_of(tokens: &[Token], session: &mut Session, target: &mut dyn Target) -> Result<Args, CommandError> {
+fn args_of(
+    tokens: &[Token],
+    session: &mut Session,
+    target: &mut dyn Target,
+) -> Result<Args, CommandError> {
     let mut words = Vec::new();
     for t in tokens {
         words.push(match t {
@@ -254,12 +278,18 @@ fn args_of(tokens: &[Token], session: &mut Session, target: &mut dyn Target) -> 
     let mut i = 0;
     while i < words.len() {
         let w = &words[i];
-        let is_param = w.len() > 1 && w.starts_with('-') && w[1..].starts_with(|c: char| c.is_ascii_alphabetic());
+        let is_param = w.len() > 1
+            && w.starts_with('-')
+            && w[1..].starts_with(|c: char| c.is_ascii_alphabetic());
         if is_param {
             let name = &w[1..];
             if let Some((n, v)) = name.split_once(':') {
                 args.named.push((n.to_string(), Some(v.to_string())));
-            } else if let Some(next) = words.get(i + 1).filter(|n| !(n.starts_with('-') && n.len() > 1 && n[1..].starts_with(|c: char| c.is_ascii_alphabetic()))) {
+            } else if let Some(next) = words.get(i + 1).filter(|n| {
+                !(n.starts_with('-')
+                    && n.len() > 1
+                    && n[1..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            }) {
                 args.named.push((name.to_string(), Some(next.clone())));
                 i += 1;
             } else {
@@ -274,7 +304,11 @@ fn args_of(tokens: &[Token], session: &mut Session, target: &mut dyn Target) -> 
 }
 
 /// Runs one command line against `target`.
-pub fn run_line(line: &str, session: &mut Session, target: &mut dyn Target) -> Result<Output, CommandError> {
+pub fn run_line(
+    line: &str,
+    session: &mut Session,
+    target: &mut dyn Target,
+) -> Result<Output, CommandError> {
     let line = normalize(line);
     // the seeds end some commands with a full stop ("... | Select-Object ClientIPv6Prefix.")
     let trimmed = line.trim();
@@ -292,7 +326,9 @@ pub fn run_line(line: &str, session: &mut Session, target: &mut dyn Target) -> R
             [one] if one.len() == 1 => match &one[0] {
                 Token::Expr { inner, prop } => eval_expr(inner, prop.as_deref(), session, target)?,
                 Token::Word(w) => resolve_word(w, session)?,
-                Token::Block(_) => return Err(CommandError::Parse("cannot assign a script block".into())),
+                Token::Block(_) => {
+                    return Err(CommandError::Parse("cannot assign a script block".into()));
+                }
             },
             _ => views::cell(&run_line(value.trim(), session, target)?.value),
         };
@@ -303,7 +339,9 @@ pub fn run_line(line: &str, session: &mut Session, target: &mut dyn Target) -> R
     let mut out: Option<Output> = None;
     for stage in stages {
         let Some(Token::Word(cmd)) = stage.first() else {
-            return Err(CommandError::Parse("a pipeline stage must start with a command name".into()));
+            return Err(CommandError::Parse(
+                "a pipeline stage must start with a command name".into(),
+            ));
         };
         let cmd = cmd.clone();
         let args = args_of(&stage[1..], session, target)?;
@@ -342,30 +380,44 @@ fn pipe(cmd: &str, args: &Args, input: Output) -> Result<Output, CommandError> {
             let picked: Vec<Value> = items
                 .iter()
                 .map(|o| {
-                    let m: serde_json::Map<String, Value> =
-                        p.iter().map(|k| (k.clone(), o[k.as_str()].clone())).collect();
+                    let m: serde_json::Map<String, Value> = p
+                        .iter()
+                        .map(|k| (k.clone(), o[k.as_str()].clone()))
+                        .collect();
                     Value::Object(m)
                 })
                 .collect();
-            let render = if p.len() <= 4 { Render::Table(p) } else { Render::List(Some(p)) };
-            Ok(Output { value: Value::Array(picked), render })
+            let render = if p.len() <= 4 {
+                Render::Table(p)
+            } else {
+                Render::List(Some(p))
+            };
+            Ok(Output {
+                value: Value::Array(picked),
+                render,
+            })
         }
         "where-object" | "where" | "?" => {
-            let block = args
-                .positional
-                .first()
-                .ok_or_else(|| CommandError::Argument("Where-Object needs a script block".into()))?;
+            let block = args.positional.first().ok_or_else(|| {
+                CommandError::Argument("Where-Object needs a script block".into())
+            })?;
             let (prop, want) = parse_where(block)?;
             let kept: Vec<Value> = items
                 .into_iter()
                 .filter(|o| views::cell(&o[prop.as_str()]).eq_ignore_ascii_case(&want))
                 .collect();
-            Ok(Output { value: Value::Array(kept), render: input.render })
+            Ok(Output {
+                value: Value::Array(kept),
+                render: input.render,
+            })
         }
         "format-list" | "fl" => {
             args.only(cmd, &["Property"])?;
             let p = props(args);
-            Ok(Output { value: input.value, render: Render::List((!p.is_empty()).then_some(p)) })
+            Ok(Output {
+                value: input.value,
+                render: Render::List((!p.is_empty()).then_some(p)),
+            })
         }
         "format-table" | "ft" => {
             args.only(cmd, &["Property", "AutoSize"])?;
@@ -376,7 +428,10 @@ fn pipe(cmd: &str, args: &Args, input: Output) -> Result<Output, CommandError> {
                     _ => Vec::new(),
                 };
             }
-            Ok(Output { value: input.value, render: Render::Table(p) })
+            Ok(Output {
+                value: input.value,
+                render: Render::Table(p),
+            })
         }
         _ => Err(CommandError::Unknown {
             command: cmd.to_string(),
@@ -387,11 +442,27 @@ fn pipe(cmd: &str, args: &Args, input: Output) -> Result<Output, CommandError> {
 
 /// `{$_.Prop -eq "value"}` -> (Prop, value).
 fn parse_where(block: &str) -> Result<(String, String), CommandError> {
-    let inner = block.trim().trim_start_matches('{').trim_end_matches('}').trim();
-    let bad = || CommandError::Argument(format!("unsupported filter {block}: use {{$_.Property -eq \"value\"}}"));
+    let inner = block
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim();
+    let bad = || {
+        CommandError::Argument(format!(
+            "unsupported filter {block}: use {{$_.Property -eq \"value\"}}"
+        ))
+    };
     let (lhs, rhs) = inner.split_once("-eq").ok_or_else(bad)?;
-    let prop = lhs.trim().strip_prefix("$_.").ok_or_else(bad)?.trim().to_string();
-    let want = rhs.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+    let prop = lhs
+        .trim()
+        .strip_prefix("$_.")
+        .ok_or_else(bad)?
+        .trim()
+        .to_string();
+    let want = rhs
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'')
+        .to_string();
     Ok((prop, want))
 }
 
@@ -402,7 +473,11 @@ pub fn netsh_match(words: &[String], pattern: &[&str]) -> bool {
         && words.iter().zip(pattern).all(|(w, p)| {
             let w = w.to_ascii_lowercase();
             let alts: Vec<&str> = p.split('/').collect();
-            alts.iter().any(|p| w == *p || (w.len() >= 3 && p.starts_with(&w)) || (*p == "httpstunnel" && w == "http"))
+            alts.iter().any(|p| {
+                w == *p
+                    || (w.len() >= 3 && p.starts_with(&w))
+                    || (*p == "httpstunnel" && w == "http")
+            })
         })
 }
 
@@ -431,7 +506,10 @@ mod tests {
                     render: Render::Table(vec!["Name".into()]),
                 }),
                 "Show" => Ok(Output::text(format!("{args:?}"))),
-                _ => Err(CommandError::Unknown { command: command.into(), supported: "Get-Thing, Show".into() }),
+                _ => Err(CommandError::Unknown {
+                    command: command.into(),
+                    supported: "Get-Thing, Show".into(),
+                }),
             }
         }
     }
@@ -443,20 +521,49 @@ mod tests {
         assert_eq!(s.get("P"), Some("2001:db8::/64"));
         let out = run_line("Show -DestinationPrefix $p -InterfaceAlias \u{201c}Microsoft IP-HTTPS Platform Interface\u{201d} -Publish Yes -PassThru", &mut s, &mut Echo).unwrap();
         let t = out.to_text();
-        assert!(t.contains("(\"DestinationPrefix\", Some(\"2001:db8::/64\"))"), "{t}");
-        assert!(t.contains("Some(\"Microsoft IP-HTTPS Platform Interface\")"), "{t}");
+        assert!(
+            t.contains("(\"DestinationPrefix\", Some(\"2001:db8::/64\"))"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Some(\"Microsoft IP-HTTPS Platform Interface\")"),
+            "{t}"
+        );
         assert!(t.contains("(\"PassThru\", None)"), "{t}");
-        let out = run_line("Get-Thing | Where-Object {$_.Name -eq \"b\"} | Select-Object Prefix", &mut s, &mut Echo).unwrap();
+        let out = run_line(
+            "Get-Thing | Where-Object {$_.Name -eq \"b\"} | Select-Object Prefix",
+            &mut s,
+            &mut Echo,
+        )
+        .unwrap();
         assert_eq!(out.to_text(), "\nPrefix\n------\nx\n\n");
-        assert_eq!(run_line("Show $nope", &mut s, &mut Echo), Err(CommandError::Variable("nope".into())));
-        assert!(matches!(run_line("Frobnicate", &mut s, &mut Echo), Err(CommandError::Unknown { .. })));
+        assert_eq!(
+            run_line("Show $nope", &mut s, &mut Echo),
+            Err(CommandError::Variable("nope".into()))
+        );
+        assert!(matches!(
+            run_line("Frobnicate", &mut s, &mut Echo),
+            Err(CommandError::Unknown { .. })
+        ));
     }
 
     #[test]
     fn netsh_abbreviations() {
-        let w: Vec<String> = "Netsh int ipv6 set int 17".split(' ').map(String::from).collect();
-        assert!(netsh_match(&w, &["netsh", "interface", "ipv6", "set", "interface"]));
-        let w: Vec<String> = "netsh interface http show interface".split(' ').map(String::from).collect();
-        assert!(netsh_match(&w, &["netsh", "interface", "httpstunnel", "show", "interfaces"]));
+        let w: Vec<String> = "Netsh int ipv6 set int 17"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        assert!(netsh_match(
+            &w,
+            &["netsh", "interface", "ipv6", "set", "interface"]
+        ));
+        let w: Vec<String> = "netsh interface http show interface"
+            .split(' ')
+            .map(String::from)
+            .collect();
+        assert!(netsh_match(
+            &w,
+            &["netsh", "interface", "httpstunnel", "show", "interfaces"]
+        ));
     }
 }

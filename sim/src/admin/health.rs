@@ -177,7 +177,10 @@ pub const PROBLEMS: &[Problem] = &[
 
 /// The problem with this key.
 pub fn problem(key: &str) -> &'static Problem {
-    PROBLEMS.iter().find(|p| p.key == key).expect("known problem key")
+    PROBLEMS
+        .iter()
+        .find(|p| p.key == key)
+        .expect("known problem key")
 }
 
 /// One row of Operations Status.
@@ -217,7 +220,9 @@ pub struct OperationsStatus {
 impl OperationsStatus {
     /// The row of a component.
     pub fn component(&self, name: &str) -> Option<&ComponentHealth> {
-        self.components.iter().find(|c| c.component.eq_ignore_ascii_case(name))
+        self.components
+            .iter()
+            .find(|c| c.component.eq_ignore_ascii_case(name))
     }
 }
 
@@ -240,7 +245,10 @@ pub fn evaluate(state: &AdminState, now: OffsetDateTime) -> OperationsStatus {
     if !state.certs.cdp_online {
         found.push(problem("crl-offline"));
     }
-    if state.client_route().is_none_or(|r| r.publish == crate::link::router::Publish::No) {
+    if state
+        .client_route()
+        .is_none_or(|r| r.publish == crate::link::router::Publish::No)
+    {
         found.push(problem("route-not-published"));
     }
     if !state.iphttps().advertising {
@@ -259,7 +267,12 @@ pub fn evaluate(state: &AdminState, now: OffsetDateTime) -> OperationsStatus {
             let worst = found
                 .iter()
                 .filter(|p| p.component == name)
-                .max_by_key(|p| (p.state, std::cmp::Reverse(PROBLEMS.iter().position(|q| q.key == p.key))));
+                .max_by_key(|p| {
+                    (
+                        p.state,
+                        std::cmp::Reverse(PROBLEMS.iter().position(|q| q.key == p.key)),
+                    )
+                });
             match worst {
                 Some(p) => ComponentHealth {
                     component: name.into(),
@@ -278,7 +291,11 @@ pub fn evaluate(state: &AdminState, now: OffsetDateTime) -> OperationsStatus {
             }
         })
         .collect();
-    let server = components.iter().map(|c| c.state).max().unwrap_or(HealthState::Ok);
+    let server = components
+        .iter()
+        .map(|c| c.state)
+        .max()
+        .unwrap_or(HealthState::Ok);
     OperationsStatus {
         server,
         components,
@@ -289,7 +306,9 @@ pub fn evaluate(state: &AdminState, now: OffsetDateTime) -> OperationsStatus {
 }
 
 fn unix(now: OffsetDateTime) -> UnixTime {
-    UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.unix_timestamp().max(0) as u64))
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        now.unix_timestamp().max(0) as u64
+    ))
 }
 
 /// Checks the IP-HTTPS certificate as a client would (chain to its issuing root, dates,
@@ -312,7 +331,9 @@ fn iphttps_certificate(state: &AdminState, now: OffsetDateTime) -> Option<&'stat
     let name = ServerName::try_from("iphttps-health-check.invalid").ok()?;
     match verifier.verify_server_cert(&chain[0], &chain[1..], &name, &[], unix(now)) {
         Err(Error::InvalidCertificate(e)) => match e {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => Some("cert-expired"),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                Some("cert-expired")
+            }
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 Some("cert-not-yet-valid")
             }
@@ -333,11 +354,15 @@ fn ipsec_certificate(state: &AdminState, now: OffsetDateTime) -> Option<&'static
     let machine = tls::certs(&pki.machine, "machine certificate").ok()?;
     let intermediates = tls::certs(&pki.intermediate_ca, "intermediate").ok()?;
     let roots = Arc::new(tls::root_store(pki.chain_root()).ok()?);
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots, tls::provider()).build().ok()?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots, tls::provider())
+        .build()
+        .ok()?;
     match verifier.verify_client_cert(&machine[0], &intermediates, unix(now)) {
         Ok(_) => None,
         Err(Error::InvalidCertificate(e)) => Some(match e {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "ipsec-cert-expired",
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "ipsec-cert-expired"
+            }
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 "ipsec-cert-no-client-auth"
             }

@@ -4,6 +4,7 @@
 //! point. Faults change it, commands change it, views and Operations Status read it, and
 //! the server is driven from it ([`AdminState::router_config`], [`AdminState::listener`]).
 
+pub mod client_target;
 pub mod command;
 pub mod health;
 pub mod server_target;
@@ -71,7 +72,8 @@ impl NetInterface {
 
     /// Whether `name` names this interface (name or alias, case-insensitive).
     pub fn answers_to(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        self.name.eq_ignore_ascii_case(name)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
 }
 
@@ -177,7 +179,12 @@ impl AdminState {
     /// A healthy server: the interface table of the first seed, the ClientIPv6Prefix route
     /// published on the IP-HTTPS interface, forwarding and advertising enabled, services
     /// running.
-    pub fn new(connect_to: &str, client_prefix: Ipv6Net, internal_prefix: Ipv6Net, pki: Pki) -> Self {
+    pub fn new(
+        connect_to: &str,
+        client_prefix: Ipv6Net,
+        internal_prefix: Ipv6Net,
+        pki: Pki,
+    ) -> Self {
         let mut iphttps = NetInterface::new(IPHTTPS_INDEX, 50, 1280, IPHTTPS_NAME);
         iphttps.aliases.push(IPHTTPS_ALIAS.into());
         iphttps.forwarding = true;
@@ -214,7 +221,11 @@ impl AdminState {
             },
         ];
         let services = vec![
-            Service { name: "iphlpsvc".into(), display_name: "IP Helper".into(), running: true },
+            Service {
+                name: "iphlpsvc".into(),
+                display_name: "IP Helper".into(),
+                running: true,
+            },
             Service {
                 name: "RaMgmtSvc".into(),
                 display_name: "Remote Access Management service".into(),
@@ -233,7 +244,11 @@ impl AdminState {
             routes,
             services,
             firewall_allows_443: true,
-            certs: Certificates { pki, revoked: Vec::new(), cdp_online: true },
+            certs: Certificates {
+                pki,
+                revoked: Vec::new(),
+                cdp_online: true,
+            },
         }
     }
 
@@ -249,22 +264,28 @@ impl AdminState {
 
     /// The IP-HTTPS interface.
     pub fn iphttps(&self) -> &NetInterface {
-        self.interface(IPHTTPS_INDEX).expect("the IP-HTTPS interface is never removed")
+        self.interface(IPHTTPS_INDEX)
+            .expect("the IP-HTTPS interface is never removed")
     }
 
     /// The IP-HTTPS interface, to change.
     pub fn iphttps_mut(&mut self) -> &mut NetInterface {
-        self.interface_mut(IPHTTPS_INDEX).expect("the IP-HTTPS interface is never removed")
+        self.interface_mut(IPHTTPS_INDEX)
+            .expect("the IP-HTTPS interface is never removed")
     }
 
     /// A service by name (case-insensitive).
     pub fn service(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.services
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// A service by name, to change.
     pub fn service_mut(&mut self, name: &str) -> Option<&mut Service> {
-        self.services.iter_mut().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.services
+            .iter_mut()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     /// The ClientIPv6Prefix route on the IP-HTTPS interface, if present.

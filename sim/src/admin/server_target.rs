@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::command::{Args, CommandError, Output, Target, netsh_match, netsh_pairs};
 use super::views::{self, Render};
-use super::{AdminState, IPHTTPS_INDEX, NetRoute};
+use super::{AdminState, NetRoute};
 use crate::link::router::{AuthMode, Publish};
 use crate::pki::{MachineOptions, Validity};
 
@@ -33,9 +33,11 @@ pub struct ServerTarget<'a> {
 }
 
 fn parse_prefix(s: &str) -> Result<Ipv6Net, CommandError> {
-    s.parse::<Ipv6Net>()
-        .map(|n| n.trunc())
-        .map_err(|_| CommandError::Argument(format!("'{s}' is not a valid IPv6 prefix (e.g. 2001:db8:1:1000::/64)")))
+    s.parse::<Ipv6Net>().map(|n| n.trunc()).map_err(|_| {
+        CommandError::Argument(format!(
+            "'{s}' is not a valid IPv6 prefix (e.g. 2001:db8:1:1000::/64)"
+        ))
+    })
 }
 
 fn parse_publish(s: &str) -> Result<Publish, CommandError> {
@@ -43,7 +45,9 @@ fn parse_publish(s: &str) -> Result<Publish, CommandError> {
         "no" => Ok(Publish::No),
         "yes" => Ok(Publish::Yes),
         "age" => Ok(Publish::Age),
-        _ => Err(CommandError::Argument(format!("-Publish must be No, Yes or Age, not '{s}'"))),
+        _ => Err(CommandError::Argument(format!(
+            "-Publish must be No, Yes or Age, not '{s}'"
+        ))),
     }
 }
 
@@ -51,7 +55,9 @@ fn parse_enabled(key: &str, s: &str) -> Result<bool, CommandError> {
     match s.to_ascii_lowercase().as_str() {
         "enabled" | "enable" | "true" => Ok(true),
         "disabled" | "disable" | "false" => Ok(false),
-        _ => Err(CommandError::Argument(format!("{key} must be enabled or disabled, not '{s}'"))),
+        _ => Err(CommandError::Argument(format!(
+            "{key} must be enabled or disabled, not '{s}'"
+        ))),
     }
 }
 
@@ -64,11 +70,15 @@ fn parse_lifetime(s: &str) -> Result<u32, CommandError> {
     if let Ok(n) = t.parse::<u32>() {
         return Ok(n);
     }
-    let (days, rest) = t.split_once('.').map_or((0, t), |(d, r)| (d.parse().unwrap_or(0), r));
+    let (days, rest) = t
+        .split_once('.')
+        .map_or((0, t), |(d, r)| (d.parse().unwrap_or(0), r));
     let parts: Vec<u32> = rest.split(':').filter_map(|p| p.parse().ok()).collect();
     match parts.as_slice() {
         [h, m, s] => Ok(days * 86400 + h * 3600 + m * 60 + s),
-        _ => Err(CommandError::Argument(format!("'{s}' is not a lifetime (seconds, hh:mm:ss or Infinite)"))),
+        _ => Err(CommandError::Argument(format!(
+            "'{s}' is not a lifetime (seconds, hh:mm:ss or Infinite)"
+        ))),
     }
 }
 
@@ -84,16 +94,18 @@ impl ServerTarget<'_> {
                 .ok_or_else(|| CommandError::Object(format!("No MSFT_NetIPInterface objects found with property 'InterfaceAlias' equal to '{alias}'")));
         }
         if let Some(idx) = args.get("InterfaceIndex") {
-            let i: u32 = idx
-                .parse()
-                .map_err(|_| CommandError::Argument(format!("-InterfaceIndex must be a number, not '{idx}'")))?;
+            let i: u32 = idx.parse().map_err(|_| {
+                CommandError::Argument(format!("-InterfaceIndex must be a number, not '{idx}'"))
+            })?;
             return self
                 .state
                 .interface(i)
                 .map(|i| i.index)
                 .ok_or_else(|| CommandError::Object(format!("No MSFT_NetIPInterface objects found with property 'InterfaceIndex' equal to '{i}'")));
         }
-        Err(CommandError::Argument("-InterfaceAlias or -InterfaceIndex is required".into()))
+        Err(CommandError::Argument(
+            "-InterfaceAlias or -InterfaceIndex is required".into(),
+        ))
     }
 
     fn route_rows(&self, filter: impl Fn(&NetRoute) -> bool) -> Output {
@@ -106,7 +118,10 @@ impl ServerTarget<'_> {
             .filter(|(r, _)| filter(r))
             .map(|(_, v)| v)
             .collect();
-        Output { value: Value::Array(rows), render: Render::Table(views::route_columns()) }
+        Output {
+            value: Value::Array(rows),
+            render: Render::Table(views::route_columns()),
+        }
     }
 
     fn service_cmd(&mut self, verb: &str, args: &Args) -> Result<Output, CommandError> {
@@ -116,23 +131,32 @@ impl ServerTarget<'_> {
             .or(args.positional.first().map(String::as_str))
             .ok_or_else(|| CommandError::Argument(format!("{verb}: a service name is required")))?
             .to_string();
-        let svc = self
-            .state
-            .service_mut(&name)
-            .ok_or_else(|| CommandError::Object(format!("Cannot find any service with service name '{name}'. Known: iphlpsvc, RaMgmtSvc")))?;
+        let svc = self.state.service_mut(&name).ok_or_else(|| {
+            CommandError::Object(format!(
+                "Cannot find any service with service name '{name}'. Known: iphlpsvc, RaMgmtSvc"
+            ))
+        })?;
         match verb {
             "start-service" | "restart-service" => svc.running = true,
             "stop-service" => svc.running = false,
             _ => {}
         }
         let real = svc.name.clone();
-        if real.eq_ignore_ascii_case("RaMgmtSvc") && verb != "stop-service" && verb != "get-service" {
+        if real.eq_ignore_ascii_case("RaMgmtSvc") && verb != "stop-service" && verb != "get-service"
+        {
             self.effects.push(Effect::RefreshOperationsStatus);
         }
         let value = views::services(self.state, &[real]);
-        let show = verb == "get-service" || args.named.iter().any(|(n, _)| n.eq_ignore_ascii_case("PassThru"));
+        let show = verb == "get-service"
+            || args
+                .named
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("PassThru"));
         Ok(if show {
-            Output { value, render: Render::Table(views::service_columns()) }
+            Output {
+                value,
+                render: Render::Table(views::service_columns()),
+            }
         } else {
             Output::none()
         })
@@ -143,23 +167,35 @@ impl ServerTarget<'_> {
             return match words.get(5) {
                 None => {
                     let (value, text) = views::netsh_interfaces(self.state);
-                    Ok(Output { value, render: Render::Text(text) })
+                    Ok(Output {
+                        value,
+                        render: Render::Text(text),
+                    })
                 }
                 Some(idx) => {
                     let i = self.netsh_index(idx)?;
-                    let (value, text) = views::netsh_interface(self.state.interface(i).expect("checked"));
-                    Ok(Output { value, render: Render::Text(text) })
+                    let (value, text) =
+                        views::netsh_interface(self.state.interface(i).expect("checked"));
+                    Ok(Output {
+                        value,
+                        render: Render::Text(text),
+                    })
                 }
             };
         }
         if netsh_match(words, &["netsh", "interface", "ipv6", "set", "interface"]) {
-            let idx = words
-                .get(5)
-                .ok_or_else(|| CommandError::Argument("netsh int ipv6 set int: the interface index or name is required".into()))?;
+            let idx = words.get(5).ok_or_else(|| {
+                CommandError::Argument(
+                    "netsh int ipv6 set int: the interface index or name is required".into(),
+                )
+            })?;
             let i = self.netsh_index(idx)?;
             let pairs = netsh_pairs(&words[6..])?;
             if pairs.is_empty() {
-                return Err(CommandError::Argument("nothing to set: use forwarding=enabled|disabled or advertise=enabled|disabled".into()));
+                return Err(CommandError::Argument(
+                    "nothing to set: use forwarding=enabled|disabled or advertise=enabled|disabled"
+                        .into(),
+                ));
             }
             let mut changes = Vec::new();
             for (k, v) in pairs {
@@ -184,7 +220,10 @@ impl ServerTarget<'_> {
             }
             return Ok(Output::text("Ok.\n"));
         }
-        if netsh_match(words, &["netsh", "interface", "httpstunnel", "show", "interfaces"]) {
+        if netsh_match(
+            words,
+            &["netsh", "interface", "httpstunnel", "show", "interfaces"],
+        ) {
             let ra = &self.state.remote_access;
             let text = format!(
                 "\nInterface IPHTTPSInterface (Group Policy)  Parameters\n------------------------------------------------------------\n{:<27}: server\n{:<27}: https://{}:443/IPHTTPS\n{:<27}: {}\n{:<27}: {}\n\n",
@@ -192,49 +231,86 @@ impl ServerTarget<'_> {
                 "URL",
                 ra.connect_to,
                 "Client authentication mode",
-                match ra.auth_mode { AuthMode::None => "none", AuthMode::Certificates => "certificates" },
+                match ra.auth_mode {
+                    AuthMode::None => "none",
+                    AuthMode::Certificates => "certificates",
+                },
                 "Interface Status",
-                if self.state.listener() == super::ListenerMode::Open { "IPHTTPS interface active" } else { "IPHTTPS interface deactivated" },
+                if self.state.listener() == super::ListenerMode::Open {
+                    "IPHTTPS interface active"
+                } else {
+                    "IPHTTPS interface deactivated"
+                },
             );
             return Ok(Output::text(text));
         }
-        if netsh_match(words, &["netsh", "interface", "httpstunnel", "set", "interface"]) {
+        if netsh_match(
+            words,
+            &["netsh", "interface", "httpstunnel", "set", "interface"],
+        ) {
             let rest: Vec<String> = words[5..]
                 .iter()
-                .filter(|w| !w.eq_ignore_ascii_case("server") && !w.eq_ignore_ascii_case("IPHTTPSInterface"))
+                .filter(|w| {
+                    !w.eq_ignore_ascii_case("server") && !w.eq_ignore_ascii_case("IPHTTPSInterface")
+                })
                 .cloned()
                 .collect();
             let pairs = netsh_pairs(&rest)?;
             let mut ra = self.state.remote_access.clone();
             for (k, v) in pairs {
                 match k.as_str() {
-                    "state" => ra.iphttps_enabled = v.eq_ignore_ascii_case("enabled") || v.eq_ignore_ascii_case("default") || parse_enabled(&k, &v)?,
+                    "state" => {
+                        ra.iphttps_enabled = v.eq_ignore_ascii_case("enabled")
+                            || v.eq_ignore_ascii_case("default")
+                            || parse_enabled(&k, &v)?
+                    }
                     "authmode" => {
                         ra.auth_mode = match v.to_ascii_lowercase().as_str() {
                             "none" => AuthMode::None,
                             "certificates" => AuthMode::Certificates,
-                            _ => return Err(CommandError::Argument(format!("authmode must be none or certificates, not '{v}'"))),
+                            _ => {
+                                return Err(CommandError::Argument(format!(
+                                    "authmode must be none or certificates, not '{v}'"
+                                )));
+                            }
                         }
                     }
                     "type" | "interface" => {}
-                    other => return Err(CommandError::Argument(format!("'{other}' is not supported (supported: state, authmode)"))),
+                    other => {
+                        return Err(CommandError::Argument(format!(
+                            "'{other}' is not supported (supported: state, authmode)"
+                        )));
+                    }
                 }
             }
             self.state.remote_access = ra;
             return Ok(Output::text("Ok.\n"));
         }
-        Err(CommandError::Unknown { command: words.join(" "), supported: SUPPORTED.into() })
+        Err(CommandError::Unknown {
+            command: words.join(" "),
+            supported: SUPPORTED.into(),
+        })
     }
 
     fn netsh_index(&self, idx: &str) -> Result<u32, CommandError> {
         let found = match idx.parse::<u32>() {
             Ok(n) => self.state.interface(n).map(|i| i.index),
-            Err(_) => self.state.interfaces.iter().find(|i| i.answers_to(idx)).map(|i| i.index),
+            Err(_) => self
+                .state
+                .interfaces
+                .iter()
+                .find(|i| i.answers_to(idx))
+                .map(|i| i.index),
         };
         found.ok_or_else(|| {
             CommandError::Object(format!(
                 "The interface '{idx}' was not found. Known indices: {}",
-                self.state.interfaces.iter().map(|i| i.index.to_string()).collect::<Vec<_>>().join(", ")
+                self.state
+                    .interfaces
+                    .iter()
+                    .map(|i| i.index.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })
     }
@@ -242,7 +318,10 @@ impl ServerTarget<'_> {
     fn certreq(&mut self, words: &[String]) -> Result<Output, CommandError> {
         let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
         let renew = lower.iter().any(|w| w == "renew") && lower.iter().any(|w| w == "-enroll");
-        let which = lower.iter().position(|w| w == "-cert").and_then(|i| words.get(i + 1));
+        let which = lower
+            .iter()
+            .position(|w| w == "-cert")
+            .and_then(|i| words.get(i + 1));
         let (Some(which), true) = (which, renew) else {
             return Err(CommandError::Argument("supported: certreq -enroll -machine -q -cert NAME renew (NAME: the IP-HTTPS certificate's subject, e.g. da.contoso.com, or IPsec for the machine certificate)".into()));
         };
@@ -251,14 +330,34 @@ impl ServerTarget<'_> {
         let w = which.trim_start_matches("CN=");
         let certs = &mut self.state.certs;
         if w.eq_ignore_ascii_case(&name) || w.eq_ignore_ascii_case("IPHTTPS") {
-            certs.pki.reissue_server(&name, Validity::around(now, 365)).map_err(|e| CommandError::Object(e.to_string()))?;
-            Ok(Output::text(format!("Certificate for CN={name} renewed (valid 1 year, issued by the enterprise CA).\n")))
-        } else if w.eq_ignore_ascii_case("IPsec") || w.eq_ignore_ascii_case("machine") || w.to_ascii_lowercase().starts_with("da-server") {
-            let m = MachineOptions { validity: Validity::around(now, 365), client_auth: true, private_key: true, chains_to_root: true };
-            certs.pki.reissue_machine(&m).map_err(|e| CommandError::Object(e.to_string()))?;
-            Ok(Output::text("Machine certificate renewed (Client Authentication, private key, chained to the configured root).\n"))
+            certs
+                .pki
+                .reissue_server(&name, Validity::around(now, 365))
+                .map_err(|e| CommandError::Object(e.to_string()))?;
+            Ok(Output::text(format!(
+                "Certificate for CN={name} renewed (valid 1 year, issued by the enterprise CA).\n"
+            )))
+        } else if w.eq_ignore_ascii_case("IPsec")
+            || w.eq_ignore_ascii_case("machine")
+            || w.to_ascii_lowercase().starts_with("da-server")
+        {
+            let m = MachineOptions {
+                validity: Validity::around(now, 365),
+                client_auth: true,
+                private_key: true,
+                chains_to_root: true,
+            };
+            certs
+                .pki
+                .reissue_machine(&m)
+                .map_err(|e| CommandError::Object(e.to_string()))?;
+            Ok(Output::text(
+                "Machine certificate renewed (Client Authentication, private key, chained to the configured root).\n",
+            ))
         } else {
-            Err(CommandError::Object(format!("certreq: no certificate matches '{which}' (use {name} or IPsec)")))
+            Err(CommandError::Object(format!(
+                "certreq: no certificate matches '{which}' (use {name} or IPsec)"
+            )))
         }
     }
 }
@@ -269,95 +368,267 @@ impl Target for ServerTarget<'_> {
         match lc.as_str() {
             "get-remoteaccess" => {
                 args.only(command, &[])?;
-                Ok(Output { value: views::remote_access(self.state), render: Render::List(None) })
+                Ok(Output {
+                    value: views::remote_access(self.state),
+                    render: Render::List(None),
+                })
             }
             "get-remoteaccesshealth" => {
                 args.only(command, &[])?;
-                Ok(Output { value: self.health.clone(), render: Render::Table(views::health_columns()) })
+                Ok(Output {
+                    value: self.health.clone(),
+                    render: Render::Table(views::health_columns()),
+                })
             }
             "get-netroute" => {
-                args.only(command, &["AddressFamily", "InterfaceAlias", "InterfaceIndex", "DestinationPrefix"])?;
-                let ifx = if args.get("InterfaceAlias").is_some() || args.get("InterfaceIndex").is_some() {
+                args.only(
+                    command,
+                    &[
+                        "AddressFamily",
+                        "InterfaceAlias",
+                        "InterfaceIndex",
+                        "DestinationPrefix",
+                    ],
+                )?;
+                let ifx = if args.get("InterfaceAlias").is_some()
+                    || args.get("InterfaceIndex").is_some()
+                {
                     Some(self.interface_index(args)?)
                 } else {
                     None
                 };
-                let dest = args.get("DestinationPrefix").map(parse_prefix).transpose()?;
-                Ok(self.route_rows(|r| ifx.is_none_or(|i| r.if_index == i) && dest.is_none_or(|d| r.destination_prefix == d)))
+                let dest = args
+                    .get("DestinationPrefix")
+                    .map(parse_prefix)
+                    .transpose()?;
+                Ok(self.route_rows(|r| {
+                    ifx.is_none_or(|i| r.if_index == i)
+                        && dest.is_none_or(|d| r.destination_prefix == d)
+                }))
             }
             "new-netroute" => {
-                args.only(command, &["AddressFamily", "DestinationPrefix", "InterfaceAlias", "InterfaceIndex", "NextHop", "RouteMetric", "Publish", "ValidLifetime", "PreferredLifetime", "PolicyStore"])?;
+                args.only(
+                    command,
+                    &[
+                        "AddressFamily",
+                        "DestinationPrefix",
+                        "InterfaceAlias",
+                        "InterfaceIndex",
+                        "NextHop",
+                        "RouteMetric",
+                        "Publish",
+                        "ValidLifetime",
+                        "PreferredLifetime",
+                        "PolicyStore",
+                    ],
+                )?;
                 let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
                 let if_index = self.interface_index(args)?;
-                let publish = args.get("Publish").map(parse_publish).transpose()?.unwrap_or(Publish::No);
+                let publish = args
+                    .get("Publish")
+                    .map(parse_publish)
+                    .transpose()?
+                    .unwrap_or(Publish::No);
                 let next_hop = match args.get("NextHop") {
-                    Some(h) => h.parse::<Ipv6Addr>().map_err(|_| CommandError::Argument(format!("-NextHop '{h}' is not an IPv6 address")))?,
+                    Some(h) => h.parse::<Ipv6Addr>().map_err(|_| {
+                        CommandError::Argument(format!("-NextHop '{h}' is not an IPv6 address"))
+                    })?,
                     None => Ipv6Addr::UNSPECIFIED,
                 };
                 let route_metric = match args.get("RouteMetric") {
-                    Some(m) => m.parse().map_err(|_| CommandError::Argument(format!("-RouteMetric '{m}' is not a number")))?,
+                    Some(m) => m.parse().map_err(|_| {
+                        CommandError::Argument(format!("-RouteMetric '{m}' is not a number"))
+                    })?,
                     None => 256,
                 };
-                let valid_lifetime = args.get("ValidLifetime").map(parse_lifetime).transpose()?.unwrap_or(u32::MAX);
-                let preferred_lifetime = args.get("PreferredLifetime").map(parse_lifetime).transpose()?.unwrap_or(valid_lifetime);
-                if self.state.routes.iter().any(|r| r.destination_prefix == prefix && r.if_index == if_index) {
-                    return Err(CommandError::Object("Instance MSFT_NetRoute already exists".into()));
+                let valid_lifetime = args
+                    .get("ValidLifetime")
+                    .map(parse_lifetime)
+                    .transpose()?
+                    .unwrap_or(u32::MAX);
+                let preferred_lifetime = args
+                    .get("PreferredLifetime")
+                    .map(parse_lifetime)
+                    .transpose()?
+                    .unwrap_or(valid_lifetime);
+                if self
+                    .state
+                    .routes
+                    .iter()
+                    .any(|r| r.destination_prefix == prefix && r.if_index == if_index)
+                {
+                    return Err(CommandError::Object(
+                        "Instance MSFT_NetRoute already exists".into(),
+                    ));
                 }
-                self.state.routes.push(NetRoute { destination_prefix: prefix, if_index, next_hop, route_metric, publish, valid_lifetime, preferred_lifetime });
+                self.state.routes.push(NetRoute {
+                    destination_prefix: prefix,
+                    if_index,
+                    next_hop,
+                    route_metric,
+                    publish,
+                    valid_lifetime,
+                    preferred_lifetime,
+                });
                 Ok(self.route_rows(|r| r.destination_prefix == prefix && r.if_index == if_index))
             }
             "set-netroute" => {
-                args.only(command, &["AddressFamily", "DestinationPrefix", "InterfaceAlias", "InterfaceIndex", "Publish", "ValidLifetime", "PreferredLifetime", "RouteMetric", "PassThru"])?;
+                args.only(
+                    command,
+                    &[
+                        "AddressFamily",
+                        "DestinationPrefix",
+                        "InterfaceAlias",
+                        "InterfaceIndex",
+                        "Publish",
+                        "ValidLifetime",
+                        "PreferredLifetime",
+                        "RouteMetric",
+                        "PassThru",
+                    ],
+                )?;
                 let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
-                let ifx = if args.get("InterfaceAlias").is_some() || args.get("InterfaceIndex").is_some() { Some(self.interface_index(args)?) } else { None };
+                let ifx = if args.get("InterfaceAlias").is_some()
+                    || args.get("InterfaceIndex").is_some()
+                {
+                    Some(self.interface_index(args)?)
+                } else {
+                    None
+                };
                 let publish = args.get("Publish").map(parse_publish).transpose()?;
                 let valid = args.get("ValidLifetime").map(parse_lifetime).transpose()?;
-                let preferred = args.get("PreferredLifetime").map(parse_lifetime).transpose()?;
-                let metric: Option<u32> = args.get("RouteMetric").map(|m| m.parse().map_err(|_| CommandError::Argument(format!("-RouteMetric '{m}' is not a number")))).transpose()?;
+                let preferred = args
+                    .get("PreferredLifetime")
+                    .map(parse_lifetime)
+                    .transpose()?;
+                let metric: Option<u32> = args
+                    .get("RouteMetric")
+                    .map(|m| {
+                        m.parse().map_err(|_| {
+                            CommandError::Argument(format!("-RouteMetric '{m}' is not a number"))
+                        })
+                    })
+                    .transpose()?;
                 let mut n = 0;
-                for r in self.state.routes.iter_mut().filter(|r| r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i)) {
+                for r in self.state.routes.iter_mut().filter(|r| {
+                    r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i)
+                }) {
                     n += 1;
-                    if let Some(p) = publish { r.publish = p; }
-                    if let Some(v) = valid { r.valid_lifetime = v; }
-                    if let Some(p) = preferred { r.preferred_lifetime = p; }
-                    if let Some(m) = metric { r.route_metric = m; }
+                    if let Some(p) = publish {
+                        r.publish = p;
+                    }
+                    if let Some(v) = valid {
+                        r.valid_lifetime = v;
+                    }
+                    if let Some(p) = preferred {
+                        r.preferred_lifetime = p;
+                    }
+                    if let Some(m) = metric {
+                        r.route_metric = m;
+                    }
                 }
                 if n == 0 {
-                    return Err(CommandError::Object(format!("No MSFT_NetRoute objects found with property 'DestinationPrefix' equal to '{prefix}'")));
+                    return Err(CommandError::Object(format!(
+                        "No MSFT_NetRoute objects found with property 'DestinationPrefix' equal to '{prefix}'"
+                    )));
                 }
                 Ok(Output::none())
             }
             "remove-netroute" => {
-                args.only(command, &["AddressFamily", "DestinationPrefix", "InterfaceAlias", "InterfaceIndex", "Confirm"])?;
+                args.only(
+                    command,
+                    &[
+                        "AddressFamily",
+                        "DestinationPrefix",
+                        "InterfaceAlias",
+                        "InterfaceIndex",
+                        "Confirm",
+                    ],
+                )?;
                 let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
-                let ifx = if args.get("InterfaceAlias").is_some() || args.get("InterfaceIndex").is_some() { Some(self.interface_index(args)?) } else { None };
+                let ifx = if args.get("InterfaceAlias").is_some()
+                    || args.get("InterfaceIndex").is_some()
+                {
+                    Some(self.interface_index(args)?)
+                } else {
+                    None
+                };
                 let before = self.state.routes.len();
-                self.state.routes.retain(|r| !(r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i)));
+                self.state.routes.retain(|r| {
+                    !(r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i))
+                });
                 if self.state.routes.len() == before {
-                    return Err(CommandError::Object(format!("No MSFT_NetRoute objects found with property 'DestinationPrefix' equal to '{prefix}'")));
+                    return Err(CommandError::Object(format!(
+                        "No MSFT_NetRoute objects found with property 'DestinationPrefix' equal to '{prefix}'"
+                    )));
                 }
                 Ok(Output::none())
             }
             "set-netipinterface" => {
-                args.only(command, &["AddressFamily", "InterfaceAlias", "InterfaceIndex", "Forwarding", "Advertising", "PassThru"])?;
+                args.only(
+                    command,
+                    &[
+                        "AddressFamily",
+                        "InterfaceAlias",
+                        "InterfaceIndex",
+                        "Forwarding",
+                        "Advertising",
+                        "PassThru",
+                    ],
+                )?;
                 let i = self.interface_index(args)?;
-                let fwd = args.get("Forwarding").map(|v| parse_enabled("-Forwarding", v)).transpose()?;
-                let adv = args.get("Advertising").map(|v| parse_enabled("-Advertising", v)).transpose()?;
+                let fwd = args
+                    .get("Forwarding")
+                    .map(|v| parse_enabled("-Forwarding", v))
+                    .transpose()?;
+                let adv = args
+                    .get("Advertising")
+                    .map(|v| parse_enabled("-Advertising", v))
+                    .transpose()?;
                 if fwd.is_none() && adv.is_none() {
-                    return Err(CommandError::Argument("Set-NetIPInterface: give -Forwarding and/or -Advertising Enabled|Disabled".into()));
+                    return Err(CommandError::Argument(
+                        "Set-NetIPInterface: give -Forwarding and/or -Advertising Enabled|Disabled"
+                            .into(),
+                    ));
                 }
                 let ifc = self.state.interface_mut(i).expect("checked");
-                if let Some(f) = fwd { ifc.forwarding = f; }
-                if let Some(a) = adv { ifc.advertising = a; }
+                if let Some(f) = fwd {
+                    ifc.forwarding = f;
+                }
+                if let Some(a) = adv {
+                    ifc.advertising = a;
+                }
                 Ok(Output::none())
             }
-            "get-service" | "start-service" | "stop-service" | "restart-service" => self.service_cmd(&lc, args),
+            "get-service" | "start-service" | "stop-service" | "restart-service" => {
+                self.service_cmd(&lc, args)
+            }
             "new-netfirewallrule" => {
-                args.only(command, &["DisplayName", "Name", "Direction", "Protocol", "LocalPort", "Action", "Profile", "Enabled"])?;
-                let inbound = args.get("Direction").is_none_or(|d| d.eq_ignore_ascii_case("Inbound"));
-                let tcp = args.get("Protocol").is_some_and(|p| p.eq_ignore_ascii_case("TCP"));
-                let port443 = args.get("LocalPort").is_some_and(|p| p.split(',').any(|p| p.trim() == "443"));
-                let allow = args.get("Action").is_none_or(|a| a.eq_ignore_ascii_case("Allow"));
+                args.only(
+                    command,
+                    &[
+                        "DisplayName",
+                        "Name",
+                        "Direction",
+                        "Protocol",
+                        "LocalPort",
+                        "Action",
+                        "Profile",
+                        "Enabled",
+                    ],
+                )?;
+                let inbound = args
+                    .get("Direction")
+                    .is_none_or(|d| d.eq_ignore_ascii_case("Inbound"));
+                let tcp = args
+                    .get("Protocol")
+                    .is_some_and(|p| p.eq_ignore_ascii_case("TCP"));
+                let port443 = args
+                    .get("LocalPort")
+                    .is_some_and(|p| p.split(',').any(|p| p.trim() == "443"));
+                let allow = args
+                    .get("Action")
+                    .is_none_or(|a| a.eq_ignore_ascii_case("Allow"));
                 if inbound && tcp && port443 {
                     self.state.firewall_allows_443 = allow;
                 }
@@ -382,12 +653,17 @@ impl Target for ServerTarget<'_> {
                     self.certreq(&words)
                 } else if words.iter().any(|w| w.eq_ignore_ascii_case("-crl")) {
                     self.state.certs.cdp_online = true;
-                    Ok(Output::text("CertUtil: -CRL command completed successfully.\n"))
+                    Ok(Output::text(
+                        "CertUtil: -CRL command completed successfully.\n",
+                    ))
                 } else {
                     Err(CommandError::Argument("supported: certutil -crl".into()))
                 }
             }
-            _ => Err(CommandError::Unknown { command: command.to_string(), supported: SUPPORTED.into() }),
+            _ => Err(CommandError::Unknown {
+                command: command.to_string(),
+                supported: SUPPORTED.into(),
+            }),
         }
     }
 }
@@ -395,17 +671,31 @@ impl Target for ServerTarget<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::IPHTTPS_INDEX;
     use crate::admin::command::{Session, run_line};
     use crate::pki::{Pki, PkiOptions};
 
     fn state() -> AdminState {
-        let pki = Pki::generate(&PkiOptions::new("da.contoso.com", time::OffsetDateTime::now_utc())).unwrap();
-        AdminState::new("da.contoso.com", "2001:db8:1:1000::/64".parse().unwrap(), "2001:db8:1::/48".parse().unwrap(), pki)
+        let pki = Pki::generate(&PkiOptions::new(
+            "da.contoso.com",
+            time::OffsetDateTime::now_utc(),
+        ))
+        .unwrap();
+        AdminState::new(
+            "da.contoso.com",
+            "2001:db8:1:1000::/64".parse().unwrap(),
+            "2001:db8:1::/48".parse().unwrap(),
+            pki,
+        )
     }
 
     fn run(st: &mut AdminState, s: &mut Session, line: &str) -> Result<String, CommandError> {
         let mut copy = st.clone();
-        let mut t = ServerTarget { state: &mut copy, effects: Vec::new(), health: Value::Null };
+        let mut t = ServerTarget {
+            state: &mut copy,
+            effects: Vec::new(),
+            health: Value::Null,
+        };
         let out = run_line(line, s, &mut t)?;
         *st = copy;
         Ok(out.to_text())
@@ -416,13 +706,26 @@ mod tests {
         let mut st = state();
         st.routes.retain(|r| r.if_index != IPHTTPS_INDEX);
         let mut s = Session::default();
-        let shown = run(&mut st, &mut s, "Get-RemoteAccess | Select-Object ClientIPv6Prefix.").unwrap();
+        let shown = run(
+            &mut st,
+            &mut s,
+            "Get-RemoteAccess | Select-Object ClientIPv6Prefix.",
+        )
+        .unwrap();
         assert!(shown.contains("2001:db8:1:1000::/64"), "{shown}");
-        run(&mut st, &mut s, "$IPv6prefix = (Get-RemoteAccess).ClientIPv6Prefix ").unwrap();
+        run(
+            &mut st,
+            &mut s,
+            "$IPv6prefix = (Get-RemoteAccess).ClientIPv6Prefix ",
+        )
+        .unwrap();
         run(&mut st, &mut s, "New-NetRoute -AddressFamily IPv6 -DestinationPrefix $IPv6prefix -InterfaceAlias \u{201c}Microsoft IP-HTTPS Platform Interface\u{201d} -Publish Yes ").unwrap();
         assert_eq!(st.client_route().unwrap().publish, Publish::Yes);
         let routes = run(&mut st, &mut s, "Get-NetRoute -AddressFamily IPv6").unwrap();
-        assert!(routes.contains("2001:db8:1:1000::/64") && routes.contains("Yes"), "{routes}");
+        assert!(
+            routes.contains("2001:db8:1:1000::/64") && routes.contains("Yes"),
+            "{routes}"
+        );
         assert!(run(&mut st, &mut s, "New-NetRoute -AddressFamily IPv6 -DestinationPrefix $IPv6prefix -InterfaceIndex 17 -Publish Yes").is_err());
     }
 
@@ -433,11 +736,27 @@ mod tests {
         st.iphttps_mut().forwarding = false;
         let mut s = Session::default();
         let table = run(&mut st, &mut s, "netsh int ipv6 show int").unwrap();
-        assert!(table.contains(" 17          50        1280  connected     IPHTTPSInterface"), "{table}");
+        assert!(
+            table.contains(" 17          50        1280  connected     IPHTTPSInterface"),
+            "{table}"
+        );
         let one = run(&mut st, &mut s, "netsh int ipv6 show int 17").unwrap();
-        assert!(one.contains("Forwarding                         : disabled"), "{one}");
-        run(&mut st, &mut s, "Netsh int ipv6 set int 17 forwarding=enabled ").unwrap();
-        run(&mut st, &mut s, "netsh int ipv6 set int 17 advertise=enabled").unwrap();
+        assert!(
+            one.contains("Forwarding                         : disabled"),
+            "{one}"
+        );
+        run(
+            &mut st,
+            &mut s,
+            "Netsh int ipv6 set int 17 forwarding=enabled ",
+        )
+        .unwrap();
+        run(
+            &mut st,
+            &mut s,
+            "netsh int ipv6 set int 17 advertise=enabled",
+        )
+        .unwrap();
         assert!(st.iphttps().forwarding && st.iphttps().advertising);
         let before = st.clone();
         for bad in [
@@ -457,9 +776,22 @@ mod tests {
     #[test]
     fn restart_ramgmtsvc_asks_for_a_refresh() {
         let mut st = state();
-        let mut t = ServerTarget { state: &mut st, effects: Vec::new(), health: Value::Null };
-        let out = run_line("Restart-Service RaMgmtSvc -PassThru ", &mut Session::default(), &mut t).unwrap();
-        assert!(out.to_text().contains("Running RaMgmtSvc"), "{}", out.to_text());
+        let mut t = ServerTarget {
+            state: &mut st,
+            effects: Vec::new(),
+            health: Value::Null,
+        };
+        let out = run_line(
+            "Restart-Service RaMgmtSvc -PassThru ",
+            &mut Session::default(),
+            &mut t,
+        )
+        .unwrap();
+        assert!(
+            out.to_text().contains("Running RaMgmtSvc"),
+            "{}",
+            out.to_text()
+        );
         assert_eq!(t.effects, vec![Effect::RefreshOperationsStatus]);
     }
 }

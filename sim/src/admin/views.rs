@@ -109,10 +109,16 @@ pub fn netsh_interfaces(state: &AdminState) -> (Value, String) {
         "\nIdx     Met         MTU          State                Name\n---  ----------  ----------  ------------  ---------------------------\n",
     );
     for i in &state.interfaces {
-        text += &format!("{:>3}  {:>10}  {:>10}  {:<12}  {}\n", i.index, i.metric, i.mtu, i.state, i.name);
+        text += &format!(
+            "{:>3}  {:>10}  {:>10}  {:<12}  {}\n",
+            i.index, i.metric, i.mtu, i.state, i.name
+        );
     }
     text += "\n";
-    (serde_json::to_value(&state.interfaces).unwrap_or(Value::Null), text)
+    (
+        serde_json::to_value(&state.interfaces).unwrap_or(Value::Null),
+        text,
+    )
 }
 
 /// `netsh int ipv6 show int N`.
@@ -125,10 +131,16 @@ pub fn netsh_interface(i: &NetInterface) -> (Value, String) {
         ("Forwarding", enabled(i.forwarding).into()),
         ("Advertising", enabled(i.advertising).into()),
         ("Neighbor Discovery", enabled(i.neighbor_discovery).into()),
-        ("Neighbor Unreachability Detection", enabled(i.neighbor_unreachability_detection).into()),
+        (
+            "Neighbor Unreachability Detection",
+            enabled(i.neighbor_unreachability_detection).into(),
+        ),
         ("Router Discovery", enabled(i.router_discovery).into()),
     ];
-    let mut text = format!("\nInterface {} Parameters\n----------------------------------------------\n", i.name);
+    let mut text = format!(
+        "\nInterface {} Parameters\n----------------------------------------------\n",
+        i.name
+    );
     for (k, v) in rows {
         text += &format!("{k:<35}: {v}\n");
     }
@@ -143,9 +155,9 @@ pub fn routes(state: &AdminState) -> Value {
             .routes
             .iter()
             .map(|r| {
-                let alias = state.interface(r.if_index).map(|i| {
-                    i.aliases.first().cloned().unwrap_or_else(|| i.name.clone())
-                });
+                let alias = state
+                    .interface(r.if_index)
+                    .map(|i| i.aliases.first().cloned().unwrap_or_else(|| i.name.clone()));
                 json!({
                     "ifIndex": r.if_index,
                     "InterfaceAlias": alias,
@@ -162,14 +174,25 @@ pub fn routes(state: &AdminState) -> Value {
 }
 
 fn lifetime(s: u32) -> String {
-    if s == u32::MAX { "Infinite".into() } else { format!("{s} s") }
+    if s == u32::MAX {
+        "Infinite".into()
+    } else {
+        format!("{s} s")
+    }
 }
 
 /// The default columns of `Get-NetRoute`.
 pub fn route_columns() -> Vec<String> {
-    ["ifIndex", "DestinationPrefix", "NextHop", "RouteMetric", "Publish", "PolicyStore"]
-        .map(String::from)
-        .to_vec()
+    [
+        "ifIndex",
+        "DestinationPrefix",
+        "NextHop",
+        "RouteMetric",
+        "Publish",
+        "PolicyStore",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// `Get-RemoteAccess`.
@@ -236,7 +259,14 @@ pub fn health(ops: &OperationsStatus) -> Value {
 
 /// The default columns of `Get-RemoteAccessHealth`.
 pub fn health_columns() -> Vec<String> {
-    ["Component", "RemoteAccessServer", "HealthState", "TimeStamp"].map(String::from).to_vec()
+    [
+        "Component",
+        "RemoteAccessServer",
+        "HealthState",
+        "TimeStamp",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The Operations Status tile and the Details of every component that is not OK, in the
@@ -252,11 +282,13 @@ pub fn operations_status(ops: &OperationsStatus) -> String {
             HealthState::Error => "Not working properly",
             _ => "Working with warnings",
         };
-        out += &format!("\nDetails\n{}: {header}\nError:\n{}\nCauses:\n{}\nResolution:\n{}\n",
+        out += &format!(
+            "\nDetails\n{}: {header}\nError:\n{}\nCauses:\n{}\nResolution:\n{}\n",
             c.component,
             c.error.as_deref().unwrap_or(""),
             c.causes.as_deref().unwrap_or(""),
-            c.resolution.as_deref().unwrap_or(""));
+            c.resolution.as_deref().unwrap_or("")
+        );
     }
     out
 }
@@ -272,6 +304,9 @@ mod tests {
             format_table(&rows, &["ClientIPv6Prefix".to_string()]),
             "\nClientIPv6Prefix\n----------------\n2001:db8:1:1000::/64\n\n"
         );
-        assert_eq!(format_list(&rows, None), "\nClientIPv6Prefix : 2001:db8:1:1000::/64\n\n");
+        assert_eq!(
+            format_list(&rows, None),
+            "\nClientIPv6Prefix : 2001:db8:1:1000::/64\n\n"
+        );
     }
 }

@@ -44,6 +44,12 @@ pub enum ConnectError {
     /// The server closed the connection.
     #[error("the server closed the connection")]
     Closed,
+    /// The CRLs could not be fetched, so revocation cannot be checked.
+    #[error("revocation status unknown: {0}")]
+    RevocationOffline(String),
+    /// The trust store or the client certificate cannot be used.
+    #[error("the certificate stores cannot be used: {0}")]
+    Stores(String),
 }
 
 impl ConnectError {
@@ -60,6 +66,8 @@ impl ConnectError {
             ConnectError::Tls(e) | ConnectError::Io(e) => LastErrorCode::from_io(e),
             ConnectError::Head(_) => LastErrorCode::NOT_SUPPORTED,
             ConnectError::Closed => LastErrorCode::CONNECTION_RESET,
+            ConnectError::RevocationOffline(_) => LastErrorCode::REVOCATION_OFFLINE,
+            ConnectError::Stores(_) => LastErrorCode::CERT_UNTRUSTED_ROOT,
         }
     }
 }

@@ -15,6 +15,7 @@ pub use url::{IphttpsUrl, UrlError, parse_resolve};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -59,6 +60,12 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Capture of every tunnelled packet.
     pub pcap: Option<Capture>,
+    /// Where to fetch CRLs before each attempt; `None` checks no revocation (as Windows 8
+    /// and later do for IP-HTTPS), `Some` enforces it (as Windows 7 does).
+    pub crl_url: Option<String>,
+    /// Whether names not in `resolve` go to the system resolver (`false` in labs, so a
+    /// simulated client never sends a DNS query off the machine).
+    pub system_dns: bool,
 }
 
 impl ClientConfig {
@@ -74,6 +81,8 @@ impl ClientConfig {
             reconnect_cap: Duration::from_secs(15 * 60),
             connect_timeout: Duration::from_secs(10),
             pcap: None,
+            crl_url: None,
+            system_dns: true,
         }
     }
 }
@@ -108,42 +117,60 @@ enum Command {
 
 /// A running client.
 pub struct ClientHandle {
+    config: Arc<Mutex<ClientConfig>>,
     status: watch::Receiver<ClientStatus>,
     commands: mpsc::Sender<Command>,
     shutdown: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Starts a client; it connects at once and reconnects by itself.
 pub fn start(config: ClientConfig) -> Result<ClientHandle, TlsError> {
-    let client_cert = config
-        .client_cert
-        .as_ref()
-        .map(|(c, k)| (c.as_str(), k.as_str()));
-    let tls = tls::client_config(&config.trust_pem, client_cert)?;
+    tls_for(&config, None)?;
     let (status_tx, status_rx) = watch::channel(ClientStatus::new(config.url.to_string()));
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let span = tracing::info_span!("client", url = %config.url);
+    let config = Arc::new(Mutex::new(config));
     let task = tokio::spawn(tracing::Instrument::instrument(
-        run(
-            config,
-            TlsConnector::from(tls),
-            status_tx,
-            cmd_rx,
-            shutdown_rx,
-        ),
+        run(config.clone(), status_tx, cmd_rx, shutdown_rx),
         span,
     ));
     Ok(ClientHandle {
+        config,
         status: status_rx,
         commands: cmd_tx,
         shutdown: shutdown_tx,
-        task: Some(task),
+        task: Mutex::new(Some(task)),
     })
 }
 
+fn tls_for(config: &ClientConfig, crls: Option<&str>) -> Result<TlsConnector, TlsError> {
+    let client_cert = config
+        .client_cert
+        .as_ref()
+        .map(|(c, k)| (c.as_str(), k.as_str()));
+    Ok(TlsConnector::from(tls::client_config_with_crls(
+        &config.trust_pem,
+        client_cert,
+        crls,
+    )?))
+}
+
 impl ClientHandle {
+    /// The client's current configuration (its stores, hosts entries, URL).
+    pub fn config(&self) -> ClientConfig {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the configuration; the next connection attempt uses it.
+    pub fn update(&self, f: impl FnOnce(&mut ClientConfig)) {
+        f(&mut self.config.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
     /// The current status.
     pub fn status(&self) -> ClientStatus {
         self.status.borrow().clone()
@@ -206,9 +233,10 @@ impl ClientHandle {
     }
 
     /// Disables the interface and waits for the client to stop.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        if let Some(t) = self.task.take() {
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = task {
             let _ = t.await;
         }
     }
@@ -221,19 +249,24 @@ impl Drop for ClientHandle {
 }
 
 async fn run(
-    config: ClientConfig,
-    connector: TlsConnector,
+    shared: Arc<Mutex<ClientConfig>>,
     status: watch::Sender<ClientStatus>,
     mut commands: mpsc::Receiver<Command>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut timer = ReconnectTimer::new(config.reconnect_initial, config.reconnect_cap);
+    let snapshot = || shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let first = snapshot();
+    let mut timer = ReconnectTimer::new(first.reconnect_initial, first.reconnect_cap);
     let mut attempt: u64 = 0;
     loop {
-        status.send_modify(|s| s.state = ClientState::LinkDown);
+        let config = snapshot();
+        status.send_modify(|s| {
+            s.state = ClientState::LinkDown;
+            s.url = config.url.to_string();
+        });
         let outcome = tokio::select! {
             _ = stopped(&mut shutdown) => break,
-            r = connect(&config, &connector, &status) => r,
+            r = connect(&config, &status) => r,
         };
         let failure = match outcome {
             Ok((stream, leftover)) => {
@@ -343,10 +376,19 @@ async fn resolve(config: &ClientConfig) -> Result<SocketAddr, ConnectError> {
 
 async fn connect(
     config: &ClientConfig,
-    connector: &TlsConnector,
     status: &watch::Sender<ClientStatus>,
 ) -> Result<(TlsStream<TcpStream>, Vec<u8>), ConnectError> {
     let addr = resolve(config).await?;
+    let crls = match &config.crl_url {
+        Some(url) => Some(
+            crate::cdp::fetch(url, config.connect_timeout)
+                .await
+                .map_err(|e| ConnectError::RevocationOffline(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let connector =
+        tls_for(config, crls.as_deref()).map_err(|e| ConnectError::Stores(e.to_string()))?;
     let tcp = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(t)) => t,
         Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),

@@ -291,6 +291,18 @@ impl Router {
         &mut self.config
     }
 
+    /// Replaces the configuration. When the Router Advertisement it produces changes (a
+    /// route published, advertising enabled), an unsolicited RA is due at once
+    /// (RFC 4861 6.2.4), so clients learn of it without waiting for the interval.
+    pub fn reconfigure(&mut self, config: RouterConfig, now: Instant) {
+        let changed = config.router_advert() != self.config.router_advert()
+            || (config.advertising && !self.config.advertising);
+        self.config = config;
+        if changed && !self.clients.is_empty() {
+            self.next_ra = Some(now);
+        }
+    }
+
     /// The counters.
     pub fn stats(&self) -> &RouterStats {
         &self.stats
