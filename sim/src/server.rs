@@ -379,11 +379,10 @@ async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpListener>, add
     loop {
         let mode = *mode_rx.borrow_and_update();
         match mode {
-            ListenerMode::Closed => {
-                if listener.take().is_some() {
-                    tracing::info!(%addr, "listener closed; disconnecting every client");
-                    shared.disconnect_all();
-                }
+            ListenerMode::Closed if listener.is_some() => {
+                listener = None;
+                tracing::info!(%addr, "listener closed; disconnecting every client");
+                shared.disconnect_all();
             }
             ListenerMode::Open | ListenerMode::Blackhole if listener.is_none() => {
                 match TcpListener::bind(addr).await {

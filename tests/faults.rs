@@ -1,0 +1,465 @@
+//! Every fault of the catalogue: a lab starts with it, the client shows what Windows
+//! shows, Operations Status shows the console's message, the documented fix is run
+//! through the same command path a user has (the catalogue's own command lines), and
+//! the lab recovers: LinkUp with a global address, intranet ping answered, healthy.
+
+mod common;
+
+use std::time::Duration;
+
+use common::WAIT;
+use iphttps_sim::admin::command::Session;
+use iphttps_sim::admin::health::HealthState;
+use iphttps_sim::client::{ClientState, ClientStatus, STATUS_FAILED, STATUS_INVALID_URL};
+use iphttps_sim::fault::Fault;
+use iphttps_sim::lab::{Lab, LabConfig};
+use iphttps_sim::winerr::LastErrorCode;
+
+/// What the client must show while the fault is in place.
+enum Shows {
+    /// A failed connection with this code.
+    Code(LastErrorCode),
+    /// Up, with this check on the status.
+    Up(fn(&ClientStatus) -> bool),
+}
+
+async fn lab_with(fault: Fault) -> Lab {
+    Lab::start(LabConfig {
+        clients: 2,
+        faults: vec![fault],
+        ..LabConfig::default()
+    })
+    .await
+    .expect("lab starts")
+}
+
+async fn run_fix(lab: &Lab, fault: Fault) {
+    let url = format!(
+        "https://da.contoso.com:{}/IPHTTPS",
+        lab.server.local_addr().port()
+    );
+    let pki = lab.pki_dir().display().to_string();
+    let mut session = Session::default();
+    for line in fault.info().fix_commands {
+        let line = line
+            .replace("<NAME>", "da.contoso.com")
+            .replace("<PKI>", &pki)
+            .replace("<URL>", &url)
+            .replace("<ADDR>", "127.0.0.1");
+        match line.strip_prefix("client: ") {
+            Some(l) => {
+                for n in 1..=lab.clients().len() {
+                    lab.run(Some(n), l, &mut session)
+                        .await
+                        .unwrap_or_else(|e| panic!("{l}: {e}"));
+                }
+            }
+            None => {
+                lab.run(None, &line, &mut session)
+                    .await
+                    .unwrap_or_else(|e| panic!("{line}: {e}"));
+            }
+        }
+    }
+}
+
+async fn check(fault: Fault, shows: Shows, ops: Option<(&str, HealthState, &str)>) {
+    let lab = lab_with(fault).await;
+    let intranet = lab.server.intranet_address();
+    // 1. what the client shows
+    match shows {
+        Shows::Code(code) => {
+            let s = lab
+                .client(0)
+                .wait_until(WAIT, |s| s.failures > 0 && s.last_error == code)
+                .await
+                .unwrap_or_else(|s| panic!("{fault}: expected {code}, client shows {s:?}"));
+            assert_ne!(s.state, ClientState::LinkUp);
+            let want = if code == LastErrorCode::INVALID_NETNAME {
+                STATUS_INVALID_URL
+            } else {
+                STATUS_FAILED
+            };
+            assert_eq!(s.interface_status, want);
+        }
+        Shows::Up(pred) => {
+            lab.client(0)
+                .wait_until(WAIT, |s| {
+                    s.state == ClientState::LinkUp && s.link_local.is_some()
+                })
+                .await
+                .unwrap_or_else(|s| panic!("{fault}: no link: {s:?}"));
+            // give an RA (if any) time to arrive
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let s = lab.client(0).status();
+            assert_eq!(s.last_error, LastErrorCode::SUCCESS);
+            assert!(pred(&s), "{fault}: client status {s:?}");
+        }
+    }
+    // 2. what Operations Status shows
+    let st = lab.operations_status().await;
+    match ops {
+        Some((component, state, text)) => {
+            let c = st.component(component).unwrap();
+            assert_eq!(c.state, state, "{fault}: {st:?}");
+            let all = format!(
+                "{} {}",
+                c.error.clone().unwrap_or_default(),
+                c.causes.clone().unwrap_or_default()
+            );
+            assert!(all.contains(text), "{fault}: {all}");
+            assert_eq!(st.server, state);
+        }
+        None => assert_eq!(st.server, HealthState::Ok, "{fault}: {st:?}"),
+    }
+    // 3. the documented fix, through the command path
+    run_fix(&lab, fault).await;
+    // 4. recovery
+    let up = lab
+        .wait_all_active(WAIT)
+        .await
+        .unwrap_or_else(|s| panic!("{fault}: not recovered: {s:?}"));
+    assert!(up.iter().all(|s| s.last_error == LastErrorCode::SUCCESS));
+    for c in lab.clients() {
+        c.ping(intranet, 56, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{fault}: intranet ping after the fix: {e}"));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let st = lab.operations_status().await;
+    assert_eq!(
+        st.server,
+        HealthState::Ok,
+        "{fault}: still unhealthy after the fix: {st:?}"
+    );
+    lab.shutdown().await;
+}
+
+const IPHTTPS: &str = "IP-HTTPS";
+const IPSEC: &str = "IPsec";
+const CERT_NOT_VALID: &str = "The IP-HTTPS certificate is not valid.";
+
+#[tokio::test]
+async fn expired_cert() {
+    check(
+        Fault::ExpiredCert,
+        Shows::Code(LastErrorCode::CERT_EXPIRED),
+        Some((IPHTTPS, HealthState::Error, "The certificate has expired")),
+    )
+    .await;
+    // and the console's Error line is the seed's
+    let lab = lab_with(Fault::ExpiredCert).await;
+    let st = lab.operations_status().await;
+    assert_eq!(
+        st.component(IPHTTPS).unwrap().error.as_deref(),
+        Some(CERT_NOT_VALID)
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn not_yet_valid_cert() {
+    check(
+        Fault::NotYetValidCert,
+        Shows::Code(LastErrorCode::CERT_EXPIRED),
+        Some((IPHTTPS, HealthState::Error, CERT_NOT_VALID)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn untrusted_root() {
+    check(
+        Fault::UntrustedRoot,
+        Shows::Code(LastErrorCode::CERT_UNTRUSTED_ROOT),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn name_mismatch() {
+    check(
+        Fault::NameMismatch,
+        Shows::Code(LastErrorCode::CERT_NAME_MISMATCH),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn revoked_cert() {
+    check(
+        Fault::RevokedCert,
+        Shows::Code(LastErrorCode::REVOKED),
+        Some((
+            IPHTTPS,
+            HealthState::Error,
+            "The certificate has been revoked",
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn crl_offline() {
+    check(
+        Fault::CrlOffline,
+        Shows::Code(LastErrorCode::REVOCATION_OFFLINE),
+        Some((IPHTTPS, HealthState::Warning, "CRL distribution point")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn route_not_published() {
+    check(
+        Fault::RouteNotPublished,
+        Shows::Up(|s| {
+            s.global.is_none()
+                && s.router_advert
+                    .as_ref()
+                    .is_some_and(|ra| ra.prefixes.is_empty())
+        }),
+        Some((
+            IPHTTPS,
+            HealthState::Error,
+            "The IP-HTTPS route does not have published property enabled.",
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn advertising_disabled() {
+    check(
+        Fault::AdvertisingDisabled,
+        Shows::Up(|s| s.router_advert.is_none() && s.global.is_none()),
+        Some((
+            IPHTTPS,
+            HealthState::Error,
+            "Route advertisement is disabled on the IP-HTTPS adapter.",
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forwarding_disabled() {
+    let lab = lab_with(Fault::ForwardingDisabled).await;
+    let st = lab
+        .wait_all_active(WAIT)
+        .await
+        .expect("addresses are still configured");
+    let intranet = lab.server.intranet_address();
+    assert!(
+        lab.client(0)
+            .ping(intranet, 56, Duration::from_millis(500))
+            .await
+            .is_err(),
+        "intranet unreachable"
+    );
+    assert!(
+        lab.client(0)
+            .ping(st[1].global.unwrap(), 56, Duration::from_millis(500))
+            .await
+            .is_err(),
+        "other clients unreachable"
+    );
+    drop(lab);
+    check(
+        Fault::ForwardingDisabled,
+        Shows::Up(|s| s.global.is_some()),
+        Some((
+            IPHTTPS,
+            HealthState::Error,
+            "Forwarding is disabled on the IP-HTTPS adapter.",
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn iphlpsvc_stopped() {
+    check(
+        Fault::IphlpsvcStopped,
+        Shows::Code(LastErrorCode::CONNECTION_REFUSED),
+        Some((
+            IPHTTPS,
+            HealthState::Error,
+            "The IP Helper service (IPHlpSvc) has stopped.",
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ipsec_cert_expired() {
+    check(
+        Fault::IpsecCertExpired,
+        Shows::Up(|s| s.global.is_some()),
+        Some((IPSEC, HealthState::Error, "The certificate has expired.")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ipsec_cert_no_private_key() {
+    check(
+        Fault::IpsecCertNoPrivateKey,
+        Shows::Up(|s| s.global.is_some()),
+        Some((IPSEC, HealthState::Error, "no private key")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ipsec_cert_no_client_auth() {
+    check(
+        Fault::IpsecCertNoClientAuth,
+        Shows::Up(|s| s.global.is_some()),
+        Some((IPSEC, HealthState::Error, "client authentication")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ipsec_cert_wrong_root() {
+    check(
+        Fault::IpsecCertWrongRoot,
+        Shows::Up(|s| s.global.is_some()),
+        Some((IPSEC, HealthState::Error, "There is no valid certificate to be used by Ipsec which chains to the root/intermediate certificate configured to be used by Ipsec in the DirectAccess configuration.")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_cert_required() {
+    check(
+        Fault::ClientCertRequired,
+        Shows::Code(LastErrorCode::INCOMPLETE_CREDENTIALS),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn server_refused() {
+    check(
+        Fault::ServerRefused,
+        Shows::Code(LastErrorCode::CONNECTION_REFUSED),
+        Some((IPHTTPS, HealthState::Error, "not enabled")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn server_timeout() {
+    check(
+        Fault::ServerTimeout,
+        Shows::Code(LastErrorCode::TIMED_OUT),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn name_not_resolvable() {
+    check(
+        Fault::NameNotResolvable,
+        Shows::Code(LastErrorCode::HOST_NOT_FOUND),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ip_address_url() {
+    check(
+        Fault::IpAddressUrl,
+        Shows::Code(LastErrorCode::INVALID_NETNAME),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn injected_into_a_running_lab_it_acts_on_live_clients() {
+    let lab = Lab::start(LabConfig {
+        clients: 2,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    lab.wait_all_active(WAIT).await.unwrap();
+    let intranet = lab.server.intranet_address();
+    lab.client(0).ping(intranet, 56, WAIT).await.unwrap();
+    let mut session = Session::default();
+    lab.run(None, "fault add forwarding-disabled", &mut session)
+        .await
+        .unwrap();
+    assert!(
+        lab.client(0)
+            .ping(intranet, 56, Duration::from_millis(500))
+            .await
+            .is_err()
+    );
+    lab.run(None, "fault add iphlpsvc-stopped", &mut session)
+        .await
+        .unwrap();
+    for c in lab.clients() {
+        let s = c
+            .wait_until(WAIT, |s| s.last_error == LastErrorCode::CONNECTION_REFUSED)
+            .await
+            .expect("live clients are disconnected and then refused");
+        assert_eq!(s.interface_status, STATUS_FAILED);
+    }
+    lab.run(None, "Start-Service iphlpsvc", &mut session)
+        .await
+        .unwrap();
+    lab.run(
+        None,
+        "netsh int ipv6 set int 17 forwarding=enabled",
+        &mut session,
+    )
+    .await
+    .unwrap();
+    lab.wait_all_active(WAIT).await.expect("clients come back");
+    lab.client(1).ping(intranet, 56, WAIT).await.unwrap();
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_commands_change_nothing() {
+    let lab = Lab::start(LabConfig {
+        clients: 0,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let before = lab.admin().await;
+    let mut session = Session::default();
+    for bad in [
+        "Frobnicate-Everything",
+        "New-NetRoute -AddressFamily IPv6 -DestinationPrefix 2001:db8:zz::/64 -InterfaceIndex 17 -Publish Yes",
+        "netsh int ipv6 set int 99 forwarding=enabled",
+        "netsh int ipv6 set int 17 forwarding=enabled advertise=sideways",
+        "fault add expired-certt",
+        "New-NetRoute -DestinationPrefix $undefined -InterfaceIndex 17",
+    ] {
+        let e = lab.run(None, bad, &mut session).await.unwrap_err();
+        assert!(!e.to_string().is_empty(), "{bad}");
+        assert_eq!(lab.admin().await, before, "{bad} changed the state");
+    }
+    let e = lab
+        .run(None, "fault add expired-certt", &mut session)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("did you mean expired-cert"), "{e}");
+    let e = lab
+        .run(None, "Frobnicate-Everything", &mut session)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Supported: Get-RemoteAccess"), "{e}");
+    lab.shutdown().await;
+}
