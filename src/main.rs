@@ -1,17 +1,21 @@
 //! `iphttps`: argument parsing and dispatch only. The work is in `iphttps-sim` and
 //! `iphttps-harness`.
 
+use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use iphttps_sim::capture::Capture;
 use iphttps_sim::client::{self, ClientConfig, IphttpsUrl};
+use iphttps_sim::control::{self, DEFAULT_ADMIN};
+use iphttps_sim::fault::{self, Fault, Side};
+use iphttps_sim::lab::{Lab, LabConfig};
 use iphttps_sim::pki::{self, Pki, PkiOptions};
-use iphttps_sim::server::{self, ServerConfig};
 
 /// A simulator and test harness for Microsoft's IP-HTTPS tunnel (IPv6 over HTTPS).
 #[derive(Parser)]
@@ -23,13 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a PKI set (root CA, intermediate CA, server and client certificates) as PEM.
+    /// Write a PKI set (root CA, intermediate CA, server, client and machine certificates) as PEM.
     Pki {
         /// Folder to write into (created if missing).
         dir: PathBuf,
         /// The IP-HTTPS server's name (certificate Subject CN and SAN).
         #[arg(long, default_value = pki::DEFAULT_NAME)]
         name: String,
+        /// Write the set of a certificate fault instead of a healthy one.
+        #[arg(long, value_name = "NAME")]
+        fault: Option<Fault>,
     },
     /// Run an IP-HTTPS server with a built-in intranet host behind it.
     Serve {
@@ -48,6 +55,15 @@ enum Command {
         /// The IP-HTTPS URI path (the spec's example uses /IPTLS).
         #[arg(long, default_value = "/IPHTTPS")]
         path: String,
+        /// A fault present from the start (repeatable; `iphttps faults` lists them).
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<Fault>,
+        /// The admin endpoint (loopback only).
+        #[arg(long, default_value = DEFAULT_ADMIN)]
+        admin: SocketAddr,
+        /// Operations Status refresh interval in seconds (Windows: 300).
+        #[arg(long, default_value_t = 300.0)]
+        ops_refresh: f64,
     },
     /// Connect to an IP-HTTPS server as a client.
     Connect {
@@ -69,6 +85,9 @@ enum Command {
         /// Write every tunnelled IPv6 packet to FILE (pcap, raw IPv6).
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
+        /// Check revocation against the CRLs at URL before each attempt (Windows 7 behaviour).
+        #[arg(long, value_name = "URL")]
+        crl_url: Option<String>,
     },
     /// Start a server, N clients and the intranet host on loopback, and ping across them.
     Lab {
@@ -78,6 +97,42 @@ enum Command {
         /// Write every tunnelled IPv6 packet to FILE (pcap, raw IPv6).
         #[arg(long, value_name = "FILE")]
         pcap: Option<PathBuf>,
+        /// A fault present from the start (repeatable).
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<Fault>,
+        /// Keep the lab running after the report, with its admin endpoint on ADDR.
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+    },
+    /// List the fault catalogue.
+    Faults {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run Windows-style admin commands against a running serve or lab.
+    Ctl {
+        /// The admin endpoint.
+        #[arg(long, default_value = DEFAULT_ADMIN)]
+        admin: SocketAddr,
+        /// Run on lab client N (from 1) instead of the server.
+        #[arg(long, value_name = "N")]
+        client: Option<usize>,
+        /// Print the JSON twin of every view.
+        #[arg(long)]
+        json: bool,
+        /// The command line; without it, lines are read from standard input as one session.
+        #[arg(last = true)]
+        line: Vec<String>,
+    },
+    /// Print the server's Operations Status; exit non-zero when any component is in Error.
+    Diagnose {
+        /// The admin endpoint.
+        #[arg(long, default_value = DEFAULT_ADMIN)]
+        admin: SocketAddr,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -111,30 +166,17 @@ fn main() -> ExitCode {
 
 async fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Pki { dir, name } => {
-            let pki = Pki::generate(&PkiOptions::new(&name, time_now()))?;
-            pki.write(&dir)?;
-            println!("wrote a PKI set for {name} in {}", dir.display());
-            for f in [
-                pki::files::ROOT_CA,
-                pki::files::INTERMEDIATE_CA,
-                pki::files::SERVER,
-                pki::files::SERVER_CHAIN,
-                pki::files::SERVER_KEY,
-                pki::files::CLIENT,
-                pki::files::CLIENT_KEY,
-            ] {
-                println!("  {}", dir.join(f).display());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Pki { dir, name, fault } => write_pki(&dir, &name, fault),
         Command::Serve {
             listen,
             name,
             pki,
             pcap,
             path,
-        } => serve(listen, name, pki, pcap, path).await,
+            faults,
+            admin,
+            ops_refresh,
+        } => serve(listen, name, pki, pcap, path, faults, admin, ops_refresh).await,
         Command::Connect {
             url,
             ca,
@@ -142,19 +184,77 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             once,
             timeout,
             pcap,
-        } => connect(url, &ca, resolve, once, timeout, pcap).await,
-        Command::Lab { clients, pcap } => {
-            let report = iphttps_harness::lab_run::run(&iphttps_harness::lab_run::LabRun {
+            crl_url,
+        } => connect(url, &ca, resolve, once, timeout, pcap, crl_url).await,
+        Command::Lab {
+            clients,
+            pcap,
+            faults,
+            admin,
+        } => {
+            let run = iphttps_harness::lab_run::LabRun {
                 clients,
                 pcap,
+                faults,
                 ..Default::default()
-            })
-            .await?;
+            };
+            let lab = Arc::new(iphttps_harness::lab_run::start(&run).await?);
+            let report = iphttps_harness::lab_run::report(&lab, &run).await;
             println!("{report}");
+            if let Some(addr) = admin {
+                let ctl = control::serve(lab.clone(), addr).await?;
+                println!(
+                    "Admin endpoint: {} (iphttps ctl --admin {} [--client N] -- COMMAND)",
+                    ctl.local_addr(),
+                    ctl.local_addr()
+                );
+                shutdown_signal().await?;
+            }
+            lab.shutdown().await;
             Ok(if report.ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            })
+        }
+        Command::Faults { json } => {
+            let cat = fault::catalogue();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&cat)?);
+            } else {
+                for f in cat {
+                    println!(
+                        "{}\n  {}\n  mechanism:    {}\n  client shows: {}\n  server shows: {}\n  fix:          {}",
+                        f.name, f.description, f.mechanism, f.client_shows, f.server_shows, f.fix
+                    );
+                    for c in f.fix_commands {
+                        println!("                {c}");
+                    }
+                    println!();
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ctl {
+            admin,
+            client,
+            json,
+            line,
+        } => ctl(admin, client, json, line).await,
+        Command::Diagnose { admin, json } => {
+            let v = control::client::get(admin, "/operations-status").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v["status"])?);
+            } else {
+                print!("{}", v["text"].as_str().unwrap_or_default());
+            }
+            let error = v["status"]["Components"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["HealthState"] == "Error"));
+            Ok(if error {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
             })
         }
     }
@@ -164,47 +264,157 @@ fn time_now() -> iphttps_sim::time::OffsetDateTime {
     iphttps_sim::time::OffsetDateTime::now_utc()
 }
 
+fn write_pki(dir: &Path, name: &str, fault: Option<Fault>) -> Result<ExitCode> {
+    let now = time_now();
+    let opts = match fault {
+        None => PkiOptions::new(name, now),
+        Some(Fault::RevokedCert) => PkiOptions::new(name, now),
+        Some(f) => match fault::pki_options(f, name, now) {
+            Some(o) => o,
+            None => {
+                let certs: Vec<&str> = fault::catalogue()
+                    .iter()
+                    .filter(|i| i.certificate)
+                    .map(|i| i.name)
+                    .collect();
+                bail!(
+                    "{f} is not a certificate fault; certificate faults: {}",
+                    certs.join(", ")
+                );
+            }
+        },
+    };
+    let pki = Pki::generate(&opts)?;
+    pki.write(dir)?;
+    let mut files = vec![
+        pki::files::ROOT_CA,
+        pki::files::INTERMEDIATE_CA,
+        pki::files::SERVER,
+        pki::files::SERVER_CHAIN,
+        pki::files::SERVER_KEY,
+        pki::files::CLIENT,
+        pki::files::CLIENT_KEY,
+        pki::files::MACHINE,
+    ];
+    if pki.machine_key.is_some() {
+        files.push(pki::files::MACHINE_KEY);
+    }
+    if pki.issuing_root_ca.is_some() {
+        files.push(pki::files::ISSUING_ROOT_CA);
+    }
+    if fault == Some(Fault::RevokedCert) {
+        let serial = pki::serial_of(&pki.server).context("server certificate serial")?;
+        std::fs::write(dir.join("crl.pem"), pki.crls(&[serial], now)?.concat())?;
+        files.push("crl.pem");
+    }
+    match fault {
+        Some(f) => println!(
+            "wrote the {f} certificate set for {name} in {}",
+            dir.display()
+        ),
+        None => println!("wrote a PKI set for {name} in {}", dir.display()),
+    }
+    for f in files {
+        println!("  {}", dir.join(f).display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn capture(path: Option<&Path>) -> Result<Option<Capture>> {
     path.map(|p| Capture::create(p).with_context(|| format!("cannot create {}", p.display())))
         .transpose()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     listen: SocketAddr,
     name: String,
     pki_dir: Option<PathBuf>,
     pcap: Option<PathBuf>,
     path: String,
+    faults: Vec<Fault>,
+    admin: SocketAddr,
+    ops_refresh: f64,
 ) -> Result<ExitCode> {
     if !path.starts_with('/') {
         bail!("--path must start with '/'");
     }
-    // without --pki the set lives in a temporary folder for the life of the server
-    let (dir, _temp) = match pki_dir {
-        Some(d) => (d, None),
-        None => {
-            let t = tempfile::Builder::new().prefix("iphttps-pki-").tempdir()?;
-            (t.path().to_path_buf(), Some(t))
-        }
-    };
-    let pki = Pki::load_or_generate(&dir, &PkiOptions::new(&name, time_now()))?;
-    let mut cfg = ServerConfig::new(listen, &name, pki);
-    cfg.path = path;
-    cfg.pcap = capture(pcap.as_deref())?;
-    let client_prefix = cfg.router.client_prefix;
-    let handle = server::start(cfg).await?;
-    println!("IP-HTTPS server {}", handle.url());
+    if let Some(f) = faults.iter().find(|f| f.info().side == Side::Client) {
+        bail!("{f} acts on clients, not on the server; use it with `iphttps lab --fault {f}`");
+    }
+    if !admin.ip().is_loopback() {
+        bail!("--admin must be a loopback address (127.0.0.1 or ::1), not {admin}");
+    }
+    let lab = Lab::start(LabConfig {
+        clients: 0,
+        name: name.clone(),
+        listen,
+        pki_dir,
+        pcap,
+        faults,
+        ops_refresh: Duration::from_secs_f64(ops_refresh.max(0.0)),
+        path,
+        ..LabConfig::default()
+    })
+    .await?;
+    let lab = Arc::new(lab);
+    let ctl = control::serve(lab.clone(), admin).await?;
+    let ra = lab.admin().await.remote_access;
+    println!("IP-HTTPS server {}", lab.server.url());
     println!(
         "Root CA (clients must trust it): {}",
-        dir.join(pki::files::ROOT_CA).display()
+        lab.pki_dir().join(pki::files::ROOT_CA).display()
     );
-    println!("Listening on: {}", handle.local_addr());
-    println!("ClientIPv6Prefix: {client_prefix}");
-    println!("Intranet host: {}", handle.intranet_address());
+    println!("Listening on: {}", lab.server.local_addr());
+    println!("ClientIPv6Prefix: {}", ra.client_prefix);
+    println!("Intranet host: {}", lab.server.intranet_address());
+    println!("Admin endpoint: {}", ctl.local_addr());
+    println!("CRL distribution point: {}", lab.cdp_url());
+    for f in lab.faults() {
+        println!("Fault in force: {f}");
+    }
     shutdown_signal().await?;
     eprintln!("shutting down");
-    handle.shutdown().await;
+    lab.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn ctl(
+    admin: SocketAddr,
+    client: Option<usize>,
+    json: bool,
+    line: Vec<String>,
+) -> Result<ExitCode> {
+    let lines: Vec<String> = if line.is_empty() {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            eprintln!("reading command lines from standard input; end with Ctrl-D");
+        }
+        stdin.lock().lines().collect::<std::io::Result<_>>()?
+    } else {
+        vec![line.join(" ")]
+    };
+    let v = control::client::run(admin, client, &lines).await?;
+    if let Some(e) = v["error"].as_str() {
+        bail!("{e}");
+    }
+    for r in v["results"].as_array().into_iter().flatten() {
+        if r["ok"] == true {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r["value"])?);
+            } else {
+                print!("{}", r["text"].as_str().unwrap_or_default());
+            }
+        } else {
+            eprintln!("{}", r["line"].as_str().unwrap_or_default());
+            eprintln!("error: {}", r["error"].as_str().unwrap_or_default());
+        }
+    }
+    Ok(if v["ok"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn connect(
@@ -214,12 +424,14 @@ async fn connect(
     once: bool,
     timeout: f64,
     pcap: Option<PathBuf>,
+    crl_url: Option<String>,
 ) -> Result<ExitCode> {
     let trust =
         std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
     let mut cfg = ClientConfig::new(url, trust);
     cfg.resolve = resolve;
     cfg.pcap = capture(pcap.as_deref())?;
+    cfg.crl_url = crl_url;
     let client = client::start(cfg)?;
     if once {
         let wait = Duration::from_secs_f64(timeout.max(0.0));
@@ -239,12 +451,12 @@ async fn connect(
         }
         if let Some(d) = &status.last_error_detail {
             eprintln!("detail: {d}");
-        } else if status.global.is_none() {
-            eprintln!(
-                "detail: no global address within {timeout} s (no Router Advertisement with a prefix)"
-            );
         }
         let ok = status.is_active_with_address();
+        if !ok {
+            println!();
+            print!("{}", iphttps_sim::diag::diagnose(&status, None));
+        }
         client.shutdown().await;
         return Ok(if ok {
             ExitCode::SUCCESS

@@ -37,32 +37,67 @@ fn pki_writes_the_documented_files_with_explicit_dates() {
     );
 }
 
-/// Starts `iphttps serve` on an ephemeral loopback port; returns the child and its port.
-fn serve(pki: &std::path::Path, extra: &[&str]) -> (std::process::Child, u16, Vec<String>) {
+/// A running `iphttps serve` on ephemeral loopback ports.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    admin: String,
+    banner: Vec<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `iphttps serve` with `extra` arguments and reads its banner.
+fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
     let mut child = iphttps()
-        .args(["serve", "--listen", "127.0.0.1:0", "--pki"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--pki",
+        ])
         .arg(pki)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = Vec::new();
+    let mut banner = Vec::new();
     let mut port = 0;
-    let stdout = child.stdout.take().unwrap();
-    let mut rd = BufReader::new(stdout);
-    while lines.len() < 5 {
+    let mut admin = String::new();
+    let mut rd = BufReader::new(child.stdout.take().unwrap());
+    loop {
         let mut l = String::new();
         if rd.read_line(&mut l).unwrap() == 0 {
             break;
         }
-        if let Some(addr) = l.trim().strip_prefix("Listening on: ") {
+        let l = l.trim().to_string();
+        if let Some(addr) = l.strip_prefix("Listening on: ") {
             port = addr.rsplit(':').next().unwrap().parse().unwrap();
         }
-        lines.push(l.trim().to_string());
+        if let Some(addr) = l.strip_prefix("Admin endpoint: ") {
+            admin = addr.to_string();
+        }
+        let last = l.starts_with("CRL distribution point");
+        banner.push(l);
+        if last {
+            break;
+        }
     }
-    assert_ne!(port, 0, "serve printed no address: {lines:?}");
-    (child, port, lines)
+    assert_ne!(port, 0, "serve printed no address: {banner:?}");
+    Served {
+        child,
+        port,
+        admin,
+        banner,
+    }
 }
 
 /// `iphttps connect https://da.contoso.com:PORT/IPHTTPS --ca CA --resolve ... --once`.
@@ -77,15 +112,11 @@ fn connect_once(port: u16, ca: &std::path::Path) -> std::process::Output {
         .unwrap()
 }
 
-fn stop(server: &mut std::process::Child) {
-    let _ = server.kill();
-    let _ = server.wait();
-}
-
 #[test]
 fn serve_then_connect_once_prints_active_with_last_error_0x0() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, port, banner) = serve(dir.path(), &[]);
+    let served = serve(dir.path(), &[]);
+    let (port, banner) = (served.port, &served.banner);
     assert!(
         banner
             .iter()
@@ -99,7 +130,7 @@ fn serve_then_connect_once_prints_active_with_last_error_0x0() {
     );
     assert!(banner.iter().any(|l| l == "Intranet host: 2001:db8:1::10"));
     let out = connect_once(port, &dir.path().join(files::ROOT_CA));
-    stop(&mut server);
+    drop(served);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -133,9 +164,9 @@ fn connect_once_with_an_untrusted_root_shows_0x800b0109_and_fails() {
             .status
             .success()
     );
-    let (mut server, port, _) = serve(dir.path(), &[]);
-    let out = connect_once(port, &other.path().join(files::ROOT_CA));
-    stop(&mut server);
+    let served = serve(dir.path(), &[]);
+    let out = connect_once(served.port, &other.path().join(files::ROOT_CA));
+    drop(served);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(
@@ -248,4 +279,250 @@ fn check_pcap(path: &std::path::Path) {
             "SKIPPED the tshark part of the pcap check: tshark not runnable ({e}); .ci/run installs it"
         ),
     }
+}
+
+#[test]
+fn serve_with_expired_cert_makes_connect_fail_with_0x800b0101() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &["--fault", "expired-cert"]);
+    let out = connect_once(served.port, &dir.path().join(files::ROOT_CA));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Last Error Code            : 0x800b0101"),
+        "{text}"
+    );
+}
+
+#[test]
+fn serve_with_untrusted_root_shows_0x800b0109_and_the_seed_status_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &["--fault", "untrusted-root"]);
+    let out = connect_once(served.port, &dir.path().join(files::ROOT_CA));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Last Error Code            : 0x800b0109"),
+        "{text}"
+    );
+    assert!(text.contains("Interface Status           : Failed to connect to the IPHTTPS server. Waiting to reconnect"), "{text}");
+}
+
+/// The seed's remediation block, as it stands in the document (typographic quotes and
+/// trailing spaces included).
+const SEED_ROUTE_FIX: &str = "$IPv6prefix = (Get-RemoteAccess).ClientIPv6Prefix \nNew-NetRoute -AddressFamily IPv6 -DestinationPrefix $IPv6prefix -InterfaceAlias \u{201c}Microsoft IP-HTTPS Platform Interface\u{201d} -Publish Yes \nRestart-Service RaMgmtSvc -PassThru \n";
+
+#[test]
+fn route_not_published_is_diagnosed_and_the_seed_block_fixes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &["--fault", "route-not-published"]);
+    let diag = iphttps()
+        .args(["diagnose", "--admin", &served.admin])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&diag.stdout);
+    assert!(!diag.status.success(), "{text}");
+    assert!(text.contains("IP-HTTPS: Not working properly\nError:\nThe IP-HTTPS route does not have published property enabled.\n"), "{text}");
+    // before the fix a client gets only a link-local address
+    let out = connect_once(served.port, &dir.path().join(files::ROOT_CA));
+    assert!(!out.status.success());
+    // the seed's block, piped into ctl as one session
+    let mut ctl = iphttps()
+        .args(["ctl", "--admin", &served.admin])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    ctl.stdin
+        .take()
+        .unwrap()
+        .write_all(SEED_ROUTE_FIX.as_bytes())
+        .unwrap();
+    let out = ctl.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Running RaMgmtSvc"));
+    let diag = iphttps()
+        .args(["diagnose", "--admin", &served.admin])
+        .output()
+        .unwrap();
+    assert!(
+        diag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diag.stdout)
+    );
+    let out = connect_once(served.port, &dir.path().join(files::ROOT_CA));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("IPv6 Address               : 2001:db8:1:1000:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ctl_rejects_bad_input_clearly_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &[]);
+    let run = |args: &[&str]| {
+        iphttps()
+            .args(["ctl", "--admin", &served.admin, "--"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let before = String::from_utf8_lossy(&run(&["Get-NetRoute", "-AddressFamily", "IPv6"]).stdout)
+        .to_string();
+    for bad in [
+        vec!["Format-Disk", "C:"],
+        vec![
+            "New-NetRoute",
+            "-DestinationPrefix",
+            "2001:db8::zz/64",
+            "-InterfaceIndex",
+            "17",
+        ],
+        vec![
+            "netsh",
+            "int",
+            "ipv6",
+            "set",
+            "int",
+            "42",
+            "forwarding=enabled",
+        ],
+    ] {
+        let out = run(&bad);
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("error: "),
+            "{bad:?}"
+        );
+    }
+    let after = String::from_utf8_lossy(&run(&["Get-NetRoute", "-AddressFamily", "IPv6"]).stdout)
+        .to_string();
+    assert_eq!(before, after);
+    let json = run(&["Get-RemoteAccess"]);
+    let text = String::from_utf8_lossy(&json.stdout).to_string();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ClientIPv6Prefix ") && l.ends_with(": 2001:db8:1:1000::/64")),
+        "{text}"
+    );
+    let out = iphttps()
+        .args([
+            "ctl",
+            "--admin",
+            &served.admin,
+            "--json",
+            "--",
+            "Get-RemoteAccess",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ClientIPv6Prefix"], "2001:db8:1:1000::/64");
+}
+
+#[test]
+fn pki_fault_sets_are_what_openssl_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = iphttps()
+        .arg("pki")
+        .arg(dir.path())
+        .args(["--fault", "untrusted-root"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for f in [
+        files::ROOT_CA,
+        files::ISSUING_ROOT_CA,
+        files::SERVER,
+        files::SERVER_CHAIN,
+        files::INTERMEDIATE_CA,
+    ] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let bad = iphttps()
+        .arg("pki")
+        .arg(dir.path())
+        .args(["--fault", "route-not-published"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a certificate fault"));
+    let verify = |root: &str| {
+        Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(dir.path().join(root))
+            .arg("-untrusted")
+            .arg(dir.path().join(files::INTERMEDIATE_CA))
+            .arg(dir.path().join(files::SERVER))
+            .output()
+    };
+    match verify(files::ROOT_CA) {
+        Ok(o) => {
+            assert!(!o.status.success(), "root-ca.pem must not verify the chain");
+            assert!(
+                verify(files::ISSUING_ROOT_CA).unwrap().status.success(),
+                "the issuing root verifies it"
+            );
+            let expired = tempfile::tempdir().unwrap();
+            assert!(
+                iphttps()
+                    .arg("pki")
+                    .arg(expired.path())
+                    .args(["--fault", "expired-cert"])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            );
+            let check = Command::new("openssl")
+                .args(["x509", "-checkend", "0", "-noout", "-in"])
+                .arg(expired.path().join(files::SERVER))
+                .output()
+                .unwrap();
+            assert!(
+                !check.status.success(),
+                "openssl says the expired-cert leaf has expired"
+            );
+        }
+        Err(e) => eprintln!("SKIPPED the openssl part: openssl not runnable ({e})"),
+    }
+}
+
+#[test]
+fn faults_lists_the_catalogue_as_text_and_json() {
+    let out = iphttps().args(["faults", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 19);
+    for n in [
+        "expired-cert",
+        "untrusted-root",
+        "route-not-published",
+        "ip-address-url",
+        "server-timeout",
+    ] {
+        assert!(names.contains(&n), "{n}");
+    }
+    let text =
+        String::from_utf8_lossy(&iphttps().arg("faults").output().unwrap().stdout).to_string();
+    assert!(text.contains("The IP-HTTPS route does not have published property enabled."));
+    let bad = iphttps()
+        .args(["serve", "--fault", "expired-certt"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean expired-cert"));
 }

@@ -6,6 +6,7 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use iphttps_sim::fault::Fault;
 use iphttps_sim::lab::{Lab, LabConfig, LabError};
 
 /// What to run.
@@ -19,6 +20,8 @@ pub struct LabRun {
     pub linkup_timeout: Duration,
     /// How long each ping waits for its reply.
     pub ping_timeout: Duration,
+    /// Faults present at start.
+    pub faults: Vec<Fault>,
 }
 
 impl Default for LabRun {
@@ -28,6 +31,7 @@ impl Default for LabRun {
             pcap: None,
             linkup_timeout: Duration::from_secs(20),
             ping_timeout: Duration::from_secs(3),
+            faults: Vec::new(),
         }
     }
 }
@@ -120,14 +124,20 @@ impl fmt::Display for LabReport {
     }
 }
 
-/// Starts the lab, pings, shuts it down, and reports.
-pub async fn run(cfg: &LabRun) -> Result<LabReport, LabError> {
-    let lab = Lab::start(LabConfig {
+/// Starts the lab.
+pub async fn start(cfg: &LabRun) -> Result<Lab, LabError> {
+    Lab::start(LabConfig {
         clients: cfg.clients,
         pcap: cfg.pcap.clone(),
+        faults: cfg.faults.clone(),
         ..LabConfig::default()
     })
-    .await?;
+    .await
+}
+
+/// Waits for the clients, pings the intranet host from every client and every client
+/// from another, and reports.
+pub async fn report(lab: &Lab, cfg: &LabRun) -> LabReport {
     let statuses = match lab.wait_all_active(cfg.linkup_timeout).await {
         Ok(s) | Err(s) => s,
     };
@@ -162,11 +172,17 @@ pub async fn run(cfg: &LabRun) -> Result<LabReport, LabError> {
             pings,
         });
     }
-    let url = lab.server.url();
-    lab.shutdown().await;
-    Ok(LabReport {
-        url,
+    LabReport {
+        url: lab.server.url(),
         intranet,
         clients,
-    })
+    }
+}
+
+/// Starts the lab, pings, shuts it down, and reports.
+pub async fn run(cfg: &LabRun) -> Result<LabReport, LabError> {
+    let lab = start(cfg).await?;
+    let r = report(&lab, cfg).await;
+    lab.shutdown().await;
+    Ok(r)
 }

@@ -71,6 +71,8 @@ pub struct LabConfig {
     pub pcap: Option<PathBuf>,
     /// Seed for the clients' hosts.
     pub seed: u64,
+    /// The IP-HTTPS URI path.
+    pub path: String,
     /// Lets the caller adjust the server before it starts (prefixes, timers, ...).
     pub server: fn(&mut ServerConfig),
     /// Reconnect timer's first wait for the clients (shortened from Windows' 30 s).
@@ -95,6 +97,7 @@ impl Default for LabConfig {
             pki_dir: None,
             pcap: None,
             seed: 1,
+            path: crate::wire::head::DEFAULT_PATH.to_string(),
             server: |_| {},
             reconnect_initial: Duration::from_millis(200),
             connect_timeout: Duration::from_secs(2),
@@ -157,6 +160,7 @@ impl Lab {
         };
         let mut scfg = ServerConfig::new(config.listen, &config.name, pki.clone());
         scfg.pcap = capture;
+        scfg.path = config.path.clone();
         (config.server)(&mut scfg);
         let base_router = scfg.router.clone();
         let mut admin = AdminState::new(

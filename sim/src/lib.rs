@@ -17,5 +17,6 @@ pub mod wire;
 pub use time;
 pub mod admin;
 pub mod cdp;
+pub mod control;
 pub mod diag;
 pub mod fault;

@@ -1,0 +1,251 @@
+//! The control plane: an HTTP endpoint on loopback (hyper) through which `iphttps ctl`,
+//! `iphttps diagnose` and users' own tools read the views, run commands and inject and
+//! clear faults in a running lab or `serve`.
+//!
+//! - `POST /run` with `{"client": null | N, "lines": ["..."]}` runs the lines as one
+//!   session (variables carry from line to line) and stops at the first failure:
+//!   `{"ok": bool, "results": [{"line", "ok", "text", "value"} | {"line", "ok", "error"}]}`.
+//! - `GET /operations-status`: `{"status": {...}, "text": "..."}`.
+//! - `GET /faults`: the faults in force.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::admin::command::Session;
+use crate::admin::views;
+use crate::lab::Lab;
+
+/// Default admin address.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:8474";
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Errors starting the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Only loopback addresses are allowed.
+    #[error("the admin endpoint binds to loopback only (127.0.0.0/8 or ::1), not {0}")]
+    NotLoopback(SocketAddr),
+    /// The socket could not be bound.
+    #[error(
+        "cannot listen on {addr} for the admin endpoint: {source} (choose another with --admin)"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running admin endpoint.
+pub struct Control {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Control {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves the admin endpoint for `lab` on `addr` (loopback only).
+pub async fn serve(lab: Arc<Lab>, addr: SocketAddr) -> Result<Control, ControlError> {
+    if !addr.ip().is_loopback() {
+        return Err(ControlError::NotLoopback(addr));
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ControlError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ControlError::Bind { addr, source })?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let lab = lab.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(lab.clone(), req));
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await
+                {
+                    tracing::debug!(error = %e, "admin connection ended");
+                }
+            });
+        }
+    });
+    Ok(Control { addr, task })
+}
+
+fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+async fn handle(
+    lab: Arc<Lab>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let bad = |msg: String| {
+        reply(
+            StatusCode::BAD_REQUEST,
+            json!({ "ok": false, "error": msg }),
+        )
+    };
+    Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET, "/operations-status") => {
+            let st = lab.operations_status().await;
+            reply(
+                StatusCode::OK,
+                json!({ "status": st, "text": views::operations_status(&st) }),
+            )
+        }
+        (&Method::GET, "/faults") => {
+            let f: Vec<&str> = lab.faults().iter().map(|f| f.name()).collect();
+            reply(StatusCode::OK, json!({ "faults": f }))
+        }
+        (&Method::POST, "/run") => {
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return Ok(bad(format!(
+                        "request body refused: {e} (limit {MAX_BODY} bytes)"
+                    )));
+                }
+            };
+            let v: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return Ok(bad(format!("the body is not JSON: {e}"))),
+            };
+            let client = match &v["client"] {
+                Value::Null => None,
+                Value::Number(n) => match n.as_u64() {
+                    Some(n) => Some(n as usize),
+                    None => return Ok(bad("\"client\" must be a client number".into())),
+                },
+                _ => return Ok(bad("\"client\" must be null or a client number".into())),
+            };
+            let Some(lines) = v["lines"].as_array() else {
+                return Ok(bad("\"lines\" must be an array of command lines".into()));
+            };
+            let mut session = Session::default();
+            let mut results = Vec::new();
+            let mut ok = true;
+            for line in lines {
+                let Some(line) = line.as_str() else {
+                    return Ok(bad("every line must be a string".into()));
+                };
+                match lab.run(client, line, &mut session).await {
+                    Ok(out) => results.push(json!({ "line": line, "ok": true, "text": out.to_text(), "value": out.value })),
+                    Err(e) => {
+                        results.push(json!({ "line": line, "ok": false, "error": e.to_string() }));
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            reply(StatusCode::OK, json!({ "ok": ok, "results": results }))
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            json!({ "ok": false, "error": "not found: use POST /run, GET /operations-status or GET /faults" }),
+        ),
+    })
+}
+
+/// A client of the endpoint, for `iphttps ctl` and `iphttps diagnose`.
+pub mod client {
+    use super::*;
+
+    /// Why a request to the endpoint failed.
+    #[derive(Debug, thiserror::Error)]
+    pub enum RequestError {
+        /// No connection.
+        #[error(
+            "cannot reach the admin endpoint at {addr}: {detail} (is `iphttps serve` or `iphttps lab` running? --admin ADDR)"
+        )]
+        Connect {
+            /// Where.
+            addr: SocketAddr,
+            /// What failed.
+            detail: String,
+        },
+        /// The answer was not JSON.
+        #[error("bad answer from the admin endpoint: {0}")]
+        Answer(String),
+    }
+
+    async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Value, RequestError> {
+        let conn_err = |e: &dyn std::fmt::Display| RequestError::Connect {
+            addr,
+            detail: e.to_string(),
+        };
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| conn_err(&e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| conn_err(&e))?;
+        tokio::spawn(conn);
+        let resp = sender.send_request(req).await.map_err(|e| conn_err(&e))?;
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| RequestError::Answer(e.to_string()))?
+            .to_bytes();
+        serde_json::from_slice(&body).map_err(|e| RequestError::Answer(e.to_string()))
+    }
+
+    /// `POST /run`.
+    pub async fn run(
+        addr: SocketAddr,
+        client: Option<usize>,
+        lines: &[String],
+    ) -> Result<Value, RequestError> {
+        let body = json!({ "client": client, "lines": lines }).to_string();
+        let req = Request::post("/run")
+            .header(hyper::header::HOST, addr.to_string())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| RequestError::Answer(e.to_string()))?;
+        send(addr, req).await
+    }
+
+    /// `GET path`.
+    pub async fn get(addr: SocketAddr, path: &str) -> Result<Value, RequestError> {
+        let req = Request::get(path)
+            .header(hyper::header::HOST, addr.to_string())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| RequestError::Answer(e.to_string()))?;
+        send(addr, req).await
+    }
+}
