@@ -16,6 +16,7 @@ use iphttps_sim::control::{self, DEFAULT_ADMIN};
 use iphttps_sim::fault::{self, Fault, Side};
 use iphttps_sim::lab::{Lab, LabConfig};
 use iphttps_sim::pki::{self, Pki, PkiOptions};
+use iphttps_sim::transition::NetworkSituation;
 
 /// A simulator and test harness for Microsoft's IP-HTTPS tunnel (IPv6 over HTTPS).
 #[derive(Parser)]
@@ -88,6 +89,10 @@ enum Command {
         /// Check revocation against the CRLs at URL before each attempt (Windows 7 behaviour).
         #[arg(long, value_name = "URL")]
         crl_url: Option<String>,
+        /// The client's network: hotel (NAT, Teredo blocked: IP-HTTPS), nat (Teredo),
+        /// public-ipv4 (6to4), force-tunnel (IP-HTTPS only).
+        #[arg(long, default_value = "hotel", value_parser = parse_network)]
+        network: NetworkSituation,
     },
     /// Start a server, N clients and the intranet host on loopback, and ping across them.
     Lab {
@@ -185,7 +190,8 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             timeout,
             pcap,
             crl_url,
-        } => connect(url, &ca, resolve, once, timeout, pcap, crl_url).await,
+            network,
+        } => connect(url, &ca, resolve, once, timeout, pcap, crl_url, network).await,
         Command::Lab {
             clients,
             pcap,
@@ -417,6 +423,12 @@ async fn ctl(
     })
 }
 
+fn parse_network(s: &str) -> Result<NetworkSituation, String> {
+    NetworkSituation::named(s)
+        .ok_or_else(|| format!("unknown network '{s}': hotel, nat, public-ipv4 or force-tunnel"))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn connect(
     url: IphttpsUrl,
     ca: &Path,
@@ -425,6 +437,7 @@ async fn connect(
     timeout: f64,
     pcap: Option<PathBuf>,
     crl_url: Option<String>,
+    network: NetworkSituation,
 ) -> Result<ExitCode> {
     let trust =
         std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
@@ -432,6 +445,21 @@ async fn connect(
     cfg.resolve = resolve;
     cfg.pcap = capture(pcap.as_deref())?;
     cfg.crl_url = crl_url;
+    cfg.network = network;
+    // a different interface ID on every run, as Windows does
+    cfg.host.seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id());
+    let chosen = iphttps_sim::transition::choose(&network);
+    if chosen != iphttps_sim::transition::Transition::IpHttps {
+        println!(
+            "Transition technology: {chosen} (Windows would not use IP-HTTPS on this network)"
+        );
+        if once {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let client = client::start(cfg)?;
     if once {
         let wait = Duration::from_secs_f64(timeout.max(0.0));

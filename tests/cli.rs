@@ -102,12 +102,22 @@ fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
 
 /// `iphttps connect https://da.contoso.com:PORT/IPHTTPS --ca CA --resolve ... --once`.
 fn connect_once(port: u16, ca: &std::path::Path) -> std::process::Output {
+    connect_once_within(port, ca, 15)
+}
+
+fn connect_once_within(port: u16, ca: &std::path::Path, secs: u32) -> std::process::Output {
     iphttps()
         .arg("connect")
         .arg(format!("https://da.contoso.com:{port}/IPHTTPS"))
         .arg("--ca")
         .arg(ca)
-        .args(["--resolve", "da.contoso.com:127.0.0.1", "--once"])
+        .args([
+            "--resolve",
+            "da.contoso.com:127.0.0.1",
+            "--once",
+            "--timeout",
+            &secs.to_string(),
+        ])
         .output()
         .unwrap()
 }
@@ -324,8 +334,14 @@ fn route_not_published_is_diagnosed_and_the_seed_block_fixes_it() {
     assert!(!diag.status.success(), "{text}");
     assert!(text.contains("IP-HTTPS: Not working properly\nError:\nThe IP-HTTPS route does not have published property enabled.\n"), "{text}");
     // before the fix a client gets only a link-local address
-    let out = connect_once(served.port, &dir.path().join(files::ROOT_CA));
+    let out = connect_once_within(served.port, &dir.path().join(files::ROOT_CA), 4);
     assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Link-local IPv6 Address") && !text.contains("IPv6 Address               :"),
+        "{text}"
+    );
+    assert!(text.contains("RA carries no prefix"), "{text}");
     // the seed's block, piped into ctl as one session
     let mut ctl = iphttps()
         .args(["ctl", "--admin", &served.admin])

@@ -463,3 +463,88 @@ async fn bad_commands_change_nothing() {
     assert!(e.to_string().contains("Supported: Get-RemoteAccess"), "{e}");
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn ip_https_comes_up_only_when_windows_would_use_it() {
+    let lab = Lab::start(LabConfig {
+        clients: 0,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let i = lab
+        .add_client(|c| {
+            c.network = iphttps_sim::transition::NetworkSituation::named("nat").unwrap()
+        })
+        .unwrap();
+    let c = lab.client(i);
+    let s = c
+        .wait_until(WAIT, |s| {
+            s.transition == iphttps_sim::transition::Transition::Teredo
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        c.status().connects,
+        0,
+        "Teredo works here, so IP-HTTPS stays down: {s:?}"
+    );
+    assert_eq!(lab.server.stats().accepted, 0);
+    // the test guides force IP-HTTPS this way
+    let mut session = Session::default();
+    lab.run(
+        Some(i + 1),
+        "netsh interface teredo set state disable",
+        &mut session,
+    )
+    .await
+    .unwrap();
+    let up = c
+        .wait_active(WAIT)
+        .await
+        .expect("IP-HTTPS once Teredo is disabled");
+    assert_eq!(up.transition, iphttps_sim::transition::Transition::IpHttps);
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_views_through_the_command_path() {
+    let lab = Lab::start(LabConfig {
+        clients: 1,
+        faults: vec![Fault::UntrustedRoot],
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    lab.client(0)
+        .wait_until(WAIT, |s| s.failures > 0)
+        .await
+        .unwrap();
+    let mut session = Session::default();
+    // the seed's own command, abbreviated as it stands
+    let t = lab
+        .run(Some(1), "netsh interface http show interface", &mut session)
+        .await
+        .unwrap()
+        .to_text();
+    assert!(t.contains("Last Error Code            : 0x800b0109"), "{t}");
+    assert!(
+        t.contains("Failed to connect to the IPHTTPS server. Waiting to reconnect"),
+        "{t}"
+    );
+    let d = lab
+        .run(Some(1), "diagnose", &mut session)
+        .await
+        .unwrap()
+        .to_text();
+    assert!(d.contains("Trusted Root"), "{d}");
+    let ip = lab
+        .run(Some(1), "ipconfig", &mut session)
+        .await
+        .unwrap()
+        .to_text();
+    assert!(ip.contains("Media disconnected"), "{ip}");
+    assert!(lab.run(Some(9), "ipconfig", &mut session).await.is_err());
+    lab.shutdown().await;
+}

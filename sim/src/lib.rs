@@ -20,3 +20,4 @@ pub mod cdp;
 pub mod control;
 pub mod diag;
 pub mod fault;
+pub mod transition;

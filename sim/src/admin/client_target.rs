@@ -8,7 +8,7 @@ use super::views::Render;
 use crate::client::{ClientConfig, ClientState, ClientStatus, IphttpsUrl};
 
 /// The commands supported on a client, for error messages.
-pub const SUPPORTED: &str = "netsh interface httpstunnel show interfaces, netsh interface httpstunnel set interface IPHTTPSInterface client url=URL, Get-NetIPHttpsState, Get-NetIPHttpsConfiguration, ipconfig, Import-Certificate -FilePath FILE -CertStoreLocation Cert:\\LocalMachine\\Root, certutil -addstore Root FILE, Add-Content -Path C:\\Windows\\System32\\drivers\\etc\\hosts -Value \"ADDR NAME\", diagnose";
+pub const SUPPORTED: &str = "netsh interface httpstunnel show interfaces, netsh interface teredo set state disable, Set-NetTeredoConfiguration -Type Disabled, Set-Net6to4Configuration -State Disabled, Get-Transition, netsh interface httpstunnel set interface IPHTTPSInterface client url=URL, Get-NetIPHttpsState, Get-NetIPHttpsConfiguration, ipconfig, Import-Certificate -FilePath FILE -CertStoreLocation Cert:\\LocalMachine\\Root, certutil -addstore Root FILE, Add-Content -Path C:\\Windows\\System32\\drivers\\etc\\hosts -Value \"ADDR NAME\", diagnose";
 
 /// A client as a command target.
 pub struct ClientTarget<'a> {
@@ -58,6 +58,21 @@ impl Target for ClientTarget<'_> {
                         value: json!({"Role": "client", "URL": s.url, "LastErrorCode": s.last_error.to_string(), "InterfaceStatus": s.interface_status}),
                         render: Render::Text(format!("\n{}\n", s.netsh())),
                     });
+                }
+                if netsh_match(&words, &["netsh", "interface", "teredo", "set", "state"]) {
+                    let state = words.get(5).map(|w| w.to_ascii_lowercase());
+                    self.config.network.teredo_disabled =
+                        match state.as_deref().map(|w| w.trim_start_matches("type=")) {
+                            Some("disable" | "disabled") => true,
+                            Some("client" | "enterpriseclient" | "default") => false,
+                            _ => {
+                                return Err(CommandError::Argument(
+                                    "netsh interface teredo set state disable|client|default"
+                                        .into(),
+                                ));
+                            }
+                        };
+                    return Ok(Output::text("Ok.\n"));
                 }
                 if netsh_match(
                     &words,
@@ -190,6 +205,38 @@ impl Target for ClientTarget<'_> {
                 self.config.resolve.push((name.to_string(), ip));
                 Ok(Output::none())
             }
+            "set-netteredoconfiguration" => {
+                args.only(command, &["Type"])?;
+                let t = args.require("Type")?;
+                self.config.network.teredo_disabled = match t.to_ascii_lowercase().as_str() {
+                    "disabled" => true,
+                    "client" | "enterpriseclient" | "default" => false,
+                    _ => {
+                        return Err(CommandError::Argument(format!(
+                            "-Type must be Disabled, Client, EnterpriseClient or Default, not '{t}'"
+                        )));
+                    }
+                };
+                Ok(Output::none())
+            }
+            "set-net6to4configuration" => {
+                args.only(command, &["State"])?;
+                let st = args.require("State")?;
+                self.config.network.sixtofour_disabled = match st.to_ascii_lowercase().as_str() {
+                    "disabled" => true,
+                    "enabled" | "default" | "automatic" => false,
+                    _ => {
+                        return Err(CommandError::Argument(format!(
+                            "-State must be Disabled, Enabled or Default, not '{st}'"
+                        )));
+                    }
+                };
+                Ok(Output::none())
+            }
+            "get-transition" => Ok(Output {
+                value: json!({"Transition": s.transition, "IPHttpsInterfaceStatus": s.interface_status}),
+                render: Render::List(None),
+            }),
             "diagnose" => {
                 let d = crate::diag::diagnose(s, None);
                 Ok(Output {

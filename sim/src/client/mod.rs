@@ -31,6 +31,7 @@ use crate::link::host::{Host, HostConfig, HostEvent};
 use crate::link::reconnect::ReconnectTimer;
 use crate::server::stopped;
 use crate::tls::{self, TlsError};
+use crate::transition::{self, NetworkSituation, Transition};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::Deframer;
 use crate::wire::head::{self, Parsed};
@@ -66,6 +67,8 @@ pub struct ClientConfig {
     /// Whether names not in `resolve` go to the system resolver (`false` in labs, so a
     /// simulated client never sends a DNS query off the machine).
     pub system_dns: bool,
+    /// The network the client is on, which decides whether IP-HTTPS is used at all.
+    pub network: NetworkSituation,
 }
 
 impl ClientConfig {
@@ -83,6 +86,7 @@ impl ClientConfig {
             pcap: None,
             crl_url: None,
             system_dns: true,
+            network: NetworkSituation::default(),
         }
     }
 }
@@ -260,7 +264,21 @@ async fn run(
     let mut attempt: u64 = 0;
     loop {
         let config = snapshot();
+        let chosen = transition::choose(&config.network);
+        if chosen != Transition::IpHttps {
+            // Windows uses another technology here; IP-HTTPS stays down until that changes
+            status.send_modify(|s| {
+                s.transition = chosen;
+                s.state = ClientState::Enabled;
+                s.interface_status = STATUS_DISABLED.to_string();
+            });
+            tokio::select! {
+                _ = stopped(&mut shutdown) => break,
+                _ = tokio::time::sleep(config.reconnect_initial) => continue,
+            }
+        }
         status.send_modify(|s| {
+            s.transition = chosen;
             s.state = ClientState::LinkDown;
             s.url = config.url.to_string();
         });

@@ -59,6 +59,8 @@ pub struct ClientStatus {
     pub connects: u64,
     /// Failed attempts and lost links so far.
     pub failures: u64,
+    /// The transition technology the client's network situation selects.
+    pub transition: crate::transition::Transition,
 }
 
 impl ClientStatus {
@@ -76,6 +78,7 @@ impl ClientStatus {
             router_advert: None,
             connects: 0,
             failures: 0,
+            transition: crate::transition::Transition::IpHttps,
         }
     }
 
