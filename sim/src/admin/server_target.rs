@@ -108,6 +108,15 @@ impl ServerTarget<'_> {
         ))
     }
 
+    /// The interface named by -InterfaceAlias or -InterfaceIndex, if either is given.
+    fn optional_interface(&self, args: &Args) -> Result<Option<u32>, CommandError> {
+        if args.get("InterfaceAlias").is_some() || args.get("InterfaceIndex").is_some() {
+            self.interface_index(args).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     fn route_rows(&self, filter: impl Fn(&NetRoute) -> bool) -> Output {
         let all = views::routes(self.state);
         let rows: Vec<Value> = self
@@ -390,13 +399,7 @@ impl Target for ServerTarget<'_> {
                         "DestinationPrefix",
                     ],
                 )?;
-                let ifx = if args.get("InterfaceAlias").is_some()
-                    || args.get("InterfaceIndex").is_some()
-                {
-                    Some(self.interface_index(args)?)
-                } else {
-                    None
-                };
+                let ifx = self.optional_interface(args)?;
                 let dest = args
                     .get("DestinationPrefix")
                     .map(parse_prefix)
@@ -488,13 +491,7 @@ impl Target for ServerTarget<'_> {
                     ],
                 )?;
                 let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
-                let ifx = if args.get("InterfaceAlias").is_some()
-                    || args.get("InterfaceIndex").is_some()
-                {
-                    Some(self.interface_index(args)?)
-                } else {
-                    None
-                };
+                let ifx = self.optional_interface(args)?;
                 let publish = args.get("Publish").map(parse_publish).transpose()?;
                 let valid = args.get("ValidLifetime").map(parse_lifetime).transpose()?;
                 let preferred = args
@@ -546,13 +543,7 @@ impl Target for ServerTarget<'_> {
                     ],
                 )?;
                 let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
-                let ifx = if args.get("InterfaceAlias").is_some()
-                    || args.get("InterfaceIndex").is_some()
-                {
-                    Some(self.interface_index(args)?)
-                } else {
-                    None
-                };
+                let ifx = self.optional_interface(args)?;
                 let before = self.state.routes.len();
                 self.state.routes.retain(|r| {
                     !(r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i))
