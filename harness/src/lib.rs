@@ -1,6 +1,7 @@
 //! # iphttps-harness
 //!
-//! Runs the IP-HTTPS simulator for people and CI. For now: the lab run behind
-//! `iphttps lab` (start a world, ping across it, report). The scenario runner lands here.
+//! Runs the IP-HTTPS simulator for people and CI: the lab run behind `iphttps lab`, the
+//! scenario format and its checks, the runner, transport toxics, and the reports.
 
 pub mod lab_run;
+pub mod scenario;

@@ -10,6 +10,13 @@ use crate::client::{ClientConfig, ClientState, ClientStatus, IphttpsUrl};
 /// The commands supported on a client, for error messages.
 pub const SUPPORTED: &str = "netsh interface httpstunnel show interfaces, netsh interface teredo set state disable, Set-NetTeredoConfiguration -Type Disabled, Set-Net6to4Configuration -State Disabled, Get-Transition, netsh interface httpstunnel set interface IPHTTPSInterface client url=URL, Get-NetIPHttpsState, Get-NetIPHttpsConfiguration, ipconfig, Import-Certificate -FilePath FILE -CertStoreLocation Cert:\\LocalMachine\\Root, certutil -addstore Root FILE, Add-Content -Path C:\\Windows\\System32\\drivers\\etc\\hosts -Value \"ADDR NAME\", diagnose";
 
+/// The first words of a client's commands.
+pub const COMMANDS: &[&str] = &[
+    "netsh", "get-netiphttpsstate", "get-netiphttpsconfiguration", "ipconfig", "import-certificate",
+    "certutil", "add-content", "set-netteredoconfiguration", "set-net6to4configuration",
+    "get-transition", "diagnose",
+];
+
 /// A client as a command target.
 pub struct ClientTarget<'a> {
     /// Its configuration (changed by the commands; kept only if the line succeeds).

@@ -353,6 +353,51 @@ pub fn run_line(
     Ok(out.unwrap_or_else(Output::none))
 }
 
+/// Commands allowed after a pipe.
+pub const PIPE_COMMANDS: &[&str] = &[
+    "select-object", "select", "where-object", "where", "?", "format-list", "fl", "format-table", "ft",
+];
+
+/// Checks, without running anything, that every command a line names is in `known`
+/// (first words, lower case) or is the lab's own `fault` command: for validating scripts
+/// before a run. Arguments are checked when the line runs.
+pub fn check_names(line: &str, known: &[&str], supported: &str) -> Result<(), CommandError> {
+    let line = normalize(line);
+    let mut t = line.trim();
+    t = t.strip_suffix('.').unwrap_or(t).trim_end();
+    if t.is_empty() || t.starts_with('#') {
+        return Ok(());
+    }
+    if let Some(rest) = t.strip_prefix('$')
+        && let Some((_, value)) = rest.split_once('=')
+    {
+        t = value.trim();
+    }
+    for (i, stage) in tokenize(t)?.iter().enumerate() {
+        for tok in stage {
+            if let Token::Expr { inner, .. } = tok {
+                check_names(inner, known, supported)?;
+            }
+        }
+        let Some(Token::Word(cmd)) = stage.first() else {
+            if i == 0 && stage.len() == 1 {
+                return Ok(());
+            }
+            return Err(CommandError::Parse("a pipeline stage must start with a command name".into()));
+        };
+        let lc = cmd.to_ascii_lowercase();
+        let ok = if i == 0 {
+            known.contains(&lc.as_str()) || lc == "fault"
+        } else {
+            PIPE_COMMANDS.contains(&lc.as_str())
+        };
+        if !ok {
+            return Err(CommandError::Unknown { command: cmd.clone(), supported: supported.into() });
+        }
+    }
+    Ok(())
+}
+
 fn props(args: &Args) -> Vec<String> {
     let mut v: Vec<String> = args
         .positional

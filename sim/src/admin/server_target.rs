@@ -21,6 +21,13 @@ pub enum Effect {
 /// The commands supported on the server, for error messages.
 pub const SUPPORTED: &str = "Get-RemoteAccess, Get-RemoteAccessHealth, Get-NetRoute, New-NetRoute, Set-NetRoute, Remove-NetRoute, Set-NetIPInterface, Get-Service, Start-Service, Stop-Service, Restart-Service, New-NetFirewallRule, certreq -enroll -machine -q -cert NAME renew, certutil -crl, netsh int ipv6 show int [N], netsh int ipv6 set int N forwarding=|advertise=enabled|disabled, netsh interface httpstunnel show interfaces, netsh interface httpstunnel set interface server state=|authmode=";
 
+/// The first words of the server's commands.
+pub const COMMANDS: &[&str] = &[
+    "get-remoteaccess", "get-remoteaccesshealth", "get-netroute", "new-netroute", "set-netroute",
+    "remove-netroute", "set-netipinterface", "get-service", "start-service", "stop-service",
+    "restart-service", "new-netfirewallrule", "netsh", "certreq", "certutil",
+];
+
 /// The server as a command target. Work on a copy of the state and keep it only when
 /// the command succeeded.
 pub struct ServerTarget<'a> {

@@ -1,0 +1,312 @@
+//! The scenario file format (TOML), as serde structures. Every table refuses unknown keys.
+//! Values that name something (faults, commands, components, reasons, durations) are
+//! kept with their position so the loader can report where a bad one stands.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Its name (defaults to the file name).
+    pub name: Option<String>,
+    /// What it shows.
+    pub description: Option<String>,
+    /// Seed for interface IDs and traffic, so runs repeat.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Free labels for `--filter`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The server.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// The clients.
+    #[serde(default)]
+    pub clients: ClientsSection,
+    /// Timers.
+    #[serde(default)]
+    pub timers: TimersSection,
+    /// Faults present at start.
+    #[serde(default)]
+    pub faults: Vec<Spanned<String>>,
+    /// The timeline.
+    #[serde(default, rename = "step")]
+    pub steps: Vec<Step>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// The server's name (URL and certificate).
+    pub name: String,
+    /// The IP-HTTPS URI path.
+    pub path: String,
+    /// ClientIPv6Prefix (a /64).
+    pub client_prefix: Option<Spanned<String>>,
+    /// InternalIPv6Prefix (where the intranet host lives).
+    pub internal_prefix: Option<Spanned<String>>,
+    /// `none` or `certificates`.
+    pub auth_mode: Option<Spanned<String>>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            name: "da.contoso.com".into(),
+            path: "/IPHTTPS".into(),
+            client_prefix: None,
+            internal_prefix: None,
+            auth_mode: None,
+        }
+    }
+}
+
+/// `[clients]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsSection {
+    /// How many.
+    pub count: usize,
+    /// `hotel`, `nat`, `public-ipv4` or `force-tunnel`.
+    pub network: Option<Spanned<String>>,
+    /// Whether they carry a machine certificate.
+    pub client_certificate: bool,
+    /// Whether they check revocation (Windows 7 behaviour).
+    pub check_revocation: bool,
+    /// Whether they trust the server's root.
+    pub trust_root: bool,
+}
+
+impl Default for ClientsSection {
+    fn default() -> Self {
+        Self { count: 1, network: None, client_certificate: true, check_revocation: true, trust_root: true }
+    }
+}
+
+/// `[timers]`, in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimersSection {
+    /// The reconnect timer's first wait (Windows: 30000).
+    pub reconnect_initial_ms: u64,
+    /// The reconnect timer's cap (Windows: 900000); defaults to 20 times the first wait.
+    pub reconnect_cap_ms: Option<u64>,
+    /// TCP, TLS and HTTP deadline of a connection attempt.
+    pub connect_timeout_ms: u64,
+    /// Operations Status refresh interval (Windows: 300000).
+    pub ops_refresh_ms: u64,
+    /// Interval of unsolicited RAs.
+    pub ra_interval_ms: u64,
+}
+
+impl Default for TimersSection {
+    fn default() -> Self {
+        Self {
+            reconnect_initial_ms: 200,
+            reconnect_cap_ms: None,
+            connect_timeout_ms: 2000,
+            ops_refresh_ms: 500,
+            ra_interval_ms: 200_000,
+        }
+    }
+}
+
+/// Which client(s) a step is about: a number from 1, or `"all"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ClientSel {
+    /// One client.
+    One(usize),
+    /// `"all"`.
+    Word(String),
+}
+
+/// One `[[step]]`: a name, a deadline, and exactly one action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Its name, shown when it fails.
+    pub name: Spanned<String>,
+    /// How long it may take (`"10s"`, `"500ms"`, `"2m"`); default 10s.
+    pub deadline: Option<Spanned<String>>,
+    /// Wait until these hold.
+    pub expect: Option<Expect>,
+    /// Inject a fault.
+    pub inject: Option<Spanned<String>>,
+    /// Clear a fault.
+    pub clear: Option<Spanned<String>>,
+    /// Windows-style command lines, run as one session (a seed's block can be pasted).
+    pub run: Option<Vec<Spanned<String>>>,
+    /// Where `run` runs: omitted for the server, or a client number.
+    pub on_client: Option<usize>,
+    /// Whether the `run` lines are expected to fail (a bad command that must change nothing).
+    #[serde(default)]
+    pub expect_failure: bool,
+    /// Ping.
+    pub ping: Option<PingStep>,
+    /// A UDP stream.
+    pub udp: Option<UdpStep>,
+    /// An external command.
+    pub exec: Option<ExecStep>,
+    /// Restart the server (tunnels dropped, listener down for `downtime_ms`).
+    pub restart_server: Option<RestartStep>,
+    /// A transport toxic on a client's TCP path.
+    pub toxic: Option<ToxicStep>,
+    /// Wait this long (`"1s"`).
+    pub sleep: Option<Spanned<String>>,
+}
+
+/// Conditions, checked until they all hold or the deadline passes.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Which clients the client conditions are about (default `"all"`).
+    pub client: Option<Spanned<ClientSel>>,
+    /// `Enabled`, `LinkDown`, `Established`, `LinkUp`, `Disabled`.
+    pub state: Option<Spanned<String>>,
+    /// Last Error Code, e.g. `"0x800b0109"`.
+    pub last_error: Option<Spanned<String>>,
+    /// Interface Status text (exact).
+    pub interface_status: Option<String>,
+    /// Whether the client has a global address (in the ClientIPv6Prefix).
+    pub global_address: Option<bool>,
+    /// Whether a Router Advertisement arrived.
+    pub router_advertisement: Option<bool>,
+    /// How many prefixes the last RA carried.
+    pub ra_prefixes: Option<usize>,
+    /// The RA's MTU option.
+    pub ra_mtu: Option<u32>,
+    /// `6to4`, `Teredo` or `IP-HTTPS`.
+    pub transition: Option<Spanned<String>>,
+    /// At least this many successful connections so far.
+    pub connects_at_least: Option<u64>,
+    /// At least this many failures so far.
+    pub failures_at_least: Option<u64>,
+    /// The server's Operations Status roll-up: `OK`, `Warning`, `Error`.
+    pub server_health: Option<Spanned<String>>,
+    /// One Operations Status component.
+    pub ops: Option<OpsExpect>,
+    /// Router drops.
+    pub dropped: Option<DropExpect>,
+    /// Clients in the server's table.
+    pub server_clients: Option<usize>,
+}
+
+/// An Operations Status component expectation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsExpect {
+    /// `IP-HTTPS`, `IPsec`, `Services`, `Network Adapters`.
+    pub component: Spanned<String>,
+    /// `OK`, `Warning`, `Error`.
+    pub state: Spanned<String>,
+    /// Text the Error or Causes must contain.
+    pub text: Option<String>,
+}
+
+/// A drop-counter expectation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropExpect {
+    /// A drop reason (`spoofed_source`, `forwarding_disabled`, ...).
+    pub reason: Spanned<String>,
+    /// At least this many.
+    pub at_least: u64,
+}
+
+/// `ping = { from, to, ... }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingStep {
+    /// The client (number from 1) or `"all"`.
+    pub from: Spanned<ClientSel>,
+    /// `"intranet"`, `"client N"`, or an IPv6 address.
+    pub to: Spanned<String>,
+    /// Echo Requests per client (default 1).
+    pub count: Option<u32>,
+    /// Data bytes (default 56).
+    pub size: Option<usize>,
+    /// Whether replies are expected (default true: every one; false: none).
+    pub reply: Option<bool>,
+    /// Largest acceptable loss, 0.0-1.0 (instead of `reply`).
+    pub max_loss: Option<f64>,
+    /// Median round trip must be at most this.
+    pub max_rtt_p50_ms: Option<f64>,
+    /// Median round trip must be at least this (a latency toxic is really there).
+    pub min_rtt_p50_ms: Option<f64>,
+}
+
+/// `udp = { from, count, size, rate_pps, ... }` toward the intranet host's discard port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpStep {
+    /// The client (number from 1).
+    pub from: usize,
+    /// Datagrams.
+    pub count: u32,
+    /// Payload bytes.
+    pub size: usize,
+    /// Datagrams per second (0: as fast as possible).
+    #[serde(default)]
+    pub rate_pps: u32,
+    /// Largest acceptable loss, 0.0-1.0.
+    pub max_loss: Option<f64>,
+    /// Smallest acceptable throughput, in kbit/s of UDP payload.
+    pub min_kbps: Option<f64>,
+    /// Largest acceptable throughput (a bandwidth toxic is really there).
+    pub max_kbps: Option<f64>,
+}
+
+/// `exec = { command = [...], ... }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecStep {
+    /// Program and arguments; a relative program is looked up beside the scenario file.
+    pub command: Vec<String>,
+    /// Expected exit code.
+    pub exit: Option<i32>,
+    /// Text standard output must contain.
+    pub output_contains: Option<String>,
+}
+
+/// `restart_server = { downtime_ms }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartStep {
+    /// How long nothing listens.
+    #[serde(default)]
+    pub downtime_ms: u64,
+}
+
+/// `toxic = { client, ... }`, in the toxiproxy sense, on the client's TCP path to the server.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ToxicStep {
+    /// The client (number from 1).
+    pub client: usize,
+    /// Added one-way latency per chunk, each direction.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Bandwidth cap per direction, kbit/s (0: none).
+    #[serde(default)]
+    pub bandwidth_kbps: u64,
+    /// Cut the connection now (both directions).
+    #[serde(default)]
+    pub reset: bool,
+    /// Stop forwarding (the connection stays open).
+    #[serde(default)]
+    pub stall: bool,
+    /// Forward in chunks of at most this many bytes (0: as read).
+    #[serde(default)]
+    pub slice_bytes: usize,
+    /// Close the connection after this many bytes each way (0: no limit).
+    #[serde(default)]
+    pub limit_bytes: u64,
+}
