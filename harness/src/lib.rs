@@ -4,4 +4,8 @@
 //! scenario format and its checks, the runner, transport toxics, and the reports.
 
 pub mod lab_run;
+pub mod report;
+pub mod runner;
 pub mod scenario;
+pub mod suite;
+pub mod toxic;

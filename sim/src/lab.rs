@@ -86,6 +86,14 @@ pub struct LabConfig {
     /// Whether clients check revocation against the CRL distribution point (Windows 7
     /// enforces it for IP-HTTPS; Windows 8 and later do not).
     pub check_revocation: bool,
+    /// ClientIPv6Prefix (default 2001:db8:1:1000::/64).
+    pub client_prefix: Option<ipnet::Ipv6Net>,
+    /// InternalIPv6Prefix (default 2001:db8:1::/48); the intranet host is its `::10`.
+    pub internal_prefix: Option<ipnet::Ipv6Net>,
+    /// The IP-HTTPS Authentication Mode.
+    pub auth_mode: crate::link::router::AuthMode,
+    /// Interval of unsolicited Router Advertisements.
+    pub ra_interval: Option<Duration>,
 }
 
 impl Default for LabConfig {
@@ -104,6 +112,10 @@ impl Default for LabConfig {
             faults: Vec::new(),
             ops_refresh: Duration::from_millis(500),
             check_revocation: true,
+            client_prefix: None,
+            internal_prefix: None,
+            auth_mode: crate::link::router::AuthMode::None,
+            ra_interval: None,
         }
     }
 }
@@ -161,6 +173,17 @@ impl Lab {
         let mut scfg = ServerConfig::new(config.listen, &config.name, pki.clone());
         scfg.pcap = capture;
         scfg.path = config.path.clone();
+        scfg.router.auth_mode = config.auth_mode;
+        if let Some(p) = config.client_prefix {
+            scfg.router.client_prefix = p;
+        }
+        if let Some(p) = config.internal_prefix {
+            scfg.router.intranet_prefix = p;
+            scfg.intranet_address = crate::wire::ipv6::with_interface_id(p.network(), 0x10);
+        }
+        if let Some(i) = config.ra_interval {
+            scfg.router.ra_interval = i;
+        }
         (config.server)(&mut scfg);
         let base_router = scfg.router.clone();
         let mut admin = AdminState::new(
@@ -489,6 +512,15 @@ impl Lab {
             }
             _ => Err(usage()),
         }
+    }
+
+    /// Restarts the server as a process restart would: every tunnel is dropped and
+    /// nothing listens for `downtime`, then it listens again with the same state.
+    pub async fn restart_server(&self, downtime: Duration) {
+        self.server.set_listener(crate::admin::ListenerMode::Closed);
+        tokio::time::sleep(downtime.max(Duration::from_millis(20))).await;
+        let mode = self.admin.lock().await.listener();
+        self.server.set_listener(mode);
     }
 
     /// Stops the clients, then the server.

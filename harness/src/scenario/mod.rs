@@ -19,8 +19,8 @@ use iphttps_sim::winerr::LastErrorCode;
 use ipnet::Ipv6Net;
 use toml::Spanned;
 
-pub use model::{ExecStep, ScenarioFile, ToxicStep, UdpStep};
 use model::{ClientSel, Expect, PingStep, Step};
+pub use model::{ExecStep, ScenarioFile, ToxicStep, UdpStep};
 
 /// A scenario file that cannot run, located.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +70,8 @@ pub struct Expectation {
     pub connects_at_least: Option<u64>,
     /// Failures at least.
     pub failures_at_least: Option<u64>,
+    /// Failures at most.
+    pub failures_at_most: Option<u64>,
     /// Server roll-up.
     pub server_health: Option<HealthState>,
     /// Component, state, text.
@@ -209,10 +211,20 @@ impl Checker<'_> {
         let upto = &self.text[..span.start.min(self.text.len())];
         let line = upto.matches('\n').count() + 1;
         let column = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        LoadError { file: self.file.to_path_buf(), line, column, message: message.into() }
+        LoadError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 
-    fn named<T: Copy>(&self, v: &Spanned<String>, what: &str, known: &[(&'static str, T)]) -> Result<T, LoadError> {
+    fn named<T: Copy>(
+        &self,
+        v: &Spanned<String>,
+        what: &str,
+        known: &[(&'static str, T)],
+    ) -> Result<T, LoadError> {
         let s = v.get_ref().as_str();
         known
             .iter()
@@ -220,23 +232,49 @@ impl Checker<'_> {
             .map(|(_, t)| *t)
             .ok_or_else(|| {
                 let close = close_names(&s.to_ascii_lowercase(), known.iter().map(|(n, _)| *n));
-                let hint = if close.is_empty() { String::new() } else { format!("; did you mean {}?", close.join(" or ")) };
+                let hint = if close.is_empty() {
+                    String::new()
+                } else {
+                    format!("; did you mean {}?", close.join(" or "))
+                };
                 let all: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
-                self.at(v.span(), format!("unknown {what} '{s}' (expected one of: {}){hint}", all.join(", ")))
+                self.at(
+                    v.span(),
+                    format!(
+                        "unknown {what} '{s}' (expected one of: {}){hint}",
+                        all.join(", ")
+                    ),
+                )
             })
     }
 
     fn fault(&self, v: &Spanned<String>) -> Result<Fault, LoadError> {
-        v.get_ref().parse::<Fault>().map_err(|e| self.at(v.span(), e.to_string()))
+        v.get_ref()
+            .parse::<Fault>()
+            .map_err(|e| self.at(v.span(), e.to_string()))
     }
 
     fn duration(&self, v: &Spanned<String>) -> Result<Duration, LoadError> {
-        parse_duration(v.get_ref()).ok_or_else(|| self.at(v.span(), format!("'{}' is not a duration (e.g. \"500ms\", \"10s\", \"2m\")", v.get_ref())))
+        parse_duration(v.get_ref()).ok_or_else(|| {
+            self.at(
+                v.span(),
+                format!(
+                    "'{}' is not a duration (e.g. \"500ms\", \"10s\", \"2m\")",
+                    v.get_ref()
+                ),
+            )
+        })
     }
 
     fn client(&self, span: Range<usize>, n: usize) -> Result<usize, LoadError> {
         if n == 0 || n > self.clients {
-            return Err(self.at(span, format!("there is no client {n}: this scenario has {} client(s), numbered from 1", self.clients)));
+            return Err(self.at(
+                span,
+                format!(
+                    "there is no client {n}: this scenario has {} client(s), numbered from 1",
+                    self.clients
+                ),
+            ));
         }
         Ok(n - 1)
     }
@@ -245,7 +283,10 @@ impl Checker<'_> {
         match v.get_ref() {
             ClientSel::One(n) => self.client(v.span(), *n).map(Clients::One),
             ClientSel::Word(w) if w.eq_ignore_ascii_case("all") => Ok(Clients::All),
-            ClientSel::Word(w) => Err(self.at(v.span(), format!("expected a client number or \"all\", not '{w}'"))),
+            ClientSel::Word(w) => Err(self.at(
+                v.span(),
+                format!("expected a client number or \"all\", not '{w}'"),
+            )),
         }
     }
 }
@@ -253,7 +294,9 @@ impl Checker<'_> {
 /// Parses `"500ms"`, `"10s"`, `"2m"`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
     let n: f64 = num.trim().parse().ok()?;
     if !(n.is_finite() && n >= 0.0) {
         return None;
@@ -274,11 +317,32 @@ const STATES: &[(&str, ClientState)] = &[
     ("LinkUp", ClientState::LinkUp),
     ("Disabled", ClientState::Disabled),
 ];
-const HEALTH: &[(&str, HealthState)] = &[("OK", HealthState::Ok), ("Warning", HealthState::Warning), ("Error", HealthState::Error)];
-const COMPONENTS: &[(&str, ())] = &[("IP-HTTPS", ()), ("IPsec", ()), ("Services", ()), ("Network Adapters", ())];
-const TRANSITIONS: &[(&str, Transition)] = &[("6to4", Transition::SixToFour), ("Teredo", Transition::Teredo), ("IP-HTTPS", Transition::IpHttps)];
-const NETWORKS: &[(&str, ())] = &[("hotel", ()), ("nat", ()), ("public-ipv4", ()), ("force-tunnel", ())];
-const AUTH: &[(&str, AuthMode)] = &[("none", AuthMode::None), ("certificates", AuthMode::Certificates)];
+const HEALTH: &[(&str, HealthState)] = &[
+    ("OK", HealthState::Ok),
+    ("Warning", HealthState::Warning),
+    ("Error", HealthState::Error),
+];
+const COMPONENTS: &[(&str, ())] = &[
+    ("IP-HTTPS", ()),
+    ("IPsec", ()),
+    ("Services", ()),
+    ("Network Adapters", ()),
+];
+const TRANSITIONS: &[(&str, Transition)] = &[
+    ("6to4", Transition::SixToFour),
+    ("Teredo", Transition::Teredo),
+    ("IP-HTTPS", Transition::IpHttps),
+];
+const NETWORKS: &[(&str, ())] = &[
+    ("hotel", ()),
+    ("nat", ()),
+    ("public-ipv4", ()),
+    ("force-tunnel", ()),
+];
+const AUTH: &[(&str, AuthMode)] = &[
+    ("none", AuthMode::None),
+    ("certificates", AuthMode::Certificates),
+];
 
 /// Reads and checks a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
@@ -293,15 +357,29 @@ pub fn load(path: &Path) -> Result<Scenario, LoadError> {
 
 /// Checks scenario text as if it were the file `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
-    let mut c = Checker { file: path, text, clients: 0 };
+    let mut c = Checker {
+        file: path,
+        text,
+        clients: 0,
+    };
     let f: ScenarioFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         c.at(span, e.message().trim().to_string())
     })?;
     c.clients = f.clients.count;
-    let prefix = |v: &Option<Spanned<String>>, need64: bool| -> Result<Option<Ipv6Net>, LoadError> {
+    let prefix = |v: &Option<Spanned<String>>,
+                  need64: bool|
+     -> Result<Option<Ipv6Net>, LoadError> {
         let Some(v) = v else { return Ok(None) };
-        let p: Ipv6Net = v.get_ref().parse().map_err(|_| c.at(v.span(), format!("'{}' is not an IPv6 prefix (e.g. 2001:db8:1:1000::/64)", v.get_ref())))?;
+        let p: Ipv6Net = v.get_ref().parse().map_err(|_| {
+            c.at(
+                v.span(),
+                format!(
+                    "'{}' is not an IPv6 prefix (e.g. 2001:db8:1:1000::/64)",
+                    v.get_ref()
+                ),
+            )
+        })?;
         if need64 && p.prefix_len() != 64 {
             return Err(c.at(v.span(), "the ClientIPv6Prefix must be a /64 (clients form addresses with 64-bit interface IDs)"));
         }
@@ -320,18 +398,31 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         }
         None => NetworkSituation::default(),
     };
-    let faults = f.faults.iter().map(|x| c.fault(x)).collect::<Result<Vec<_>, _>>()?;
+    let faults = f
+        .faults
+        .iter()
+        .map(|x| c.fault(x))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut steps = Vec::new();
     let mut uses_toxics = false;
-    let reasons: Vec<(&'static str, DropReason)> = DropReason::ALL.iter().map(|r| (r.as_str(), *r)).collect();
+    let reasons: Vec<(&'static str, DropReason)> =
+        DropReason::ALL.iter().map(|r| (r.as_str(), *r)).collect();
     for s in &f.steps {
         let deadline = match &s.deadline {
             Some(d) => c.duration(d)?,
             None => Duration::from_secs(10),
         };
         let actions = [
-            s.expect.is_some(), s.inject.is_some(), s.clear.is_some(), s.run.is_some(), s.ping.is_some(),
-            s.udp.is_some(), s.exec.is_some(), s.restart_server.is_some(), s.toxic.is_some(), s.sleep.is_some(),
+            s.expect.is_some(),
+            s.inject.is_some(),
+            s.clear.is_some(),
+            s.run.is_some(),
+            s.ping.is_some(),
+            s.udp.is_some(),
+            s.exec.is_some(),
+            s.restart_server.is_some(),
+            s.toxic.is_some(),
+            s.sleep.is_some(),
         ]
         .iter()
         .filter(|x| **x)
@@ -347,9 +438,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         }
         let action = step_action(&c, s, &reasons)?;
         uses_toxics |= matches!(action, Action::Toxic(_));
-        steps.push(PlannedStep { name: s.name.get_ref().clone(), deadline, action });
+        steps.push(PlannedStep {
+            name: s.name.get_ref().clone(),
+            deadline,
+            action,
+        });
     }
-    let name = f.name.clone().unwrap_or_else(|| path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()));
+    let name = f.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    });
     Ok(Scenario {
         path: path.to_path_buf(),
         name,
@@ -373,7 +471,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     })
 }
 
-fn step_action(c: &Checker<'_>, s: &Step, reasons: &[(&'static str, DropReason)]) -> Result<Action, LoadError> {
+fn step_action(
+    c: &Checker<'_>,
+    s: &Step,
+    reasons: &[(&'static str, DropReason)],
+) -> Result<Action, LoadError> {
     if let Some(e) = &s.expect {
         return Ok(Action::Expect(Box::new(expectation(c, s, e, reasons)?)));
     }
@@ -434,10 +536,19 @@ fn step_action(c: &Checker<'_>, s: &Step, reasons: &[(&'static str, DropReason)]
     unreachable!("exactly one action was checked")
 }
 
-fn expectation(c: &Checker<'_>, s: &Step, e: &Expect, reasons: &[(&'static str, DropReason)]) -> Result<Expectation, LoadError> {
+fn expectation(
+    c: &Checker<'_>,
+    s: &Step,
+    e: &Expect,
+    reasons: &[(&'static str, DropReason)],
+) -> Result<Expectation, LoadError> {
     let mut x = Expectation {
         clients: e.client.as_ref().map(|v| c.sel(v)).transpose()?,
-        state: e.state.as_ref().map(|v| c.named(v, "state", STATES)).transpose()?,
+        state: e
+            .state
+            .as_ref()
+            .map(|v| c.named(v, "state", STATES))
+            .transpose()?,
         last_error: e
             .last_error
             .as_ref()
@@ -445,7 +556,15 @@ fn expectation(c: &Checker<'_>, s: &Step, e: &Expect, reasons: &[(&'static str, 
                 let t = v.get_ref().trim().to_ascii_lowercase();
                 u32::from_str_radix(t.trim_start_matches("0x"), 16)
                     .map(LastErrorCode)
-                    .map_err(|_| c.at(v.span(), format!("'{}' is not a Last Error Code (hex, e.g. \"0x800b0109\")", v.get_ref())))
+                    .map_err(|_| {
+                        c.at(
+                            v.span(),
+                            format!(
+                                "'{}' is not a Last Error Code (hex, e.g. \"0x800b0109\")",
+                                v.get_ref()
+                            ),
+                        )
+                    })
             })
             .transpose()?,
         interface_status: e.interface_status.clone(),
@@ -453,10 +572,19 @@ fn expectation(c: &Checker<'_>, s: &Step, e: &Expect, reasons: &[(&'static str, 
         router_advertisement: e.router_advertisement,
         ra_prefixes: e.ra_prefixes,
         ra_mtu: e.ra_mtu,
-        transition: e.transition.as_ref().map(|v| c.named(v, "transition", TRANSITIONS)).transpose()?,
+        transition: e
+            .transition
+            .as_ref()
+            .map(|v| c.named(v, "transition", TRANSITIONS))
+            .transpose()?,
         connects_at_least: e.connects_at_least,
         failures_at_least: e.failures_at_least,
-        server_health: e.server_health.as_ref().map(|v| c.named(v, "health state", HEALTH)).transpose()?,
+        failures_at_most: e.failures_at_most,
+        server_health: e
+            .server_health
+            .as_ref()
+            .map(|v| c.named(v, "health state", HEALTH))
+            .transpose()?,
         ops: None,
         dropped: None,
         server_clients: e.server_clients,
@@ -478,13 +606,29 @@ fn expectation(c: &Checker<'_>, s: &Step, e: &Expect, reasons: &[(&'static str, 
         || x.ra_mtu.is_some()
         || x.transition.is_some()
         || x.connects_at_least.is_some()
-        || x.failures_at_least.is_some();
-    let server_conditions = x.server_health.is_some() || x.ops.is_some() || x.dropped.is_some() || x.server_clients.is_some();
+        || x.failures_at_least.is_some()
+        || x.failures_at_most.is_some();
+    let server_conditions = x.server_health.is_some()
+        || x.ops.is_some()
+        || x.dropped.is_some()
+        || x.server_clients.is_some();
     if !client_conditions && !server_conditions {
-        return Err(c.at(s.name.span(), format!("step '{}': expect has no condition to evaluate", s.name.get_ref())));
+        return Err(c.at(
+            s.name.span(),
+            format!(
+                "step '{}': expect has no condition to evaluate",
+                s.name.get_ref()
+            ),
+        ));
     }
     if client_conditions && c.clients == 0 {
-        return Err(c.at(s.name.span(), format!("step '{}': client conditions can never be evaluated in a scenario with no clients", s.name.get_ref())));
+        return Err(c.at(
+            s.name.span(),
+            format!(
+                "step '{}': client conditions can never be evaluated in a scenario with no clients",
+                s.name.get_ref()
+            ),
+        ));
     }
     if client_conditions && x.clients.is_none() {
         x.clients = Some(Clients::All);
@@ -498,10 +642,20 @@ fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
     let to = if t.eq_ignore_ascii_case("intranet") {
         PingTarget::Intranet
     } else if let Some(n) = t.strip_prefix("client").map(str::trim) {
-        let n: usize = n.parse().map_err(|_| c.at(p.to.span(), format!("'{t}': expected \"intranet\", \"client N\" or an IPv6 address")))?;
+        let n: usize = n.parse().map_err(|_| {
+            c.at(
+                p.to.span(),
+                format!("'{t}': expected \"intranet\", \"client N\" or an IPv6 address"),
+            )
+        })?;
         PingTarget::Client(c.client(p.to.span(), n)?)
     } else {
-        PingTarget::Address(t.parse().map_err(|_| c.at(p.to.span(), format!("'{t}': expected \"intranet\", \"client N\" or an IPv6 address")))?)
+        PingTarget::Address(t.parse().map_err(|_| {
+            c.at(
+                p.to.span(),
+                format!("'{t}': expected \"intranet\", \"client N\" or an IPv6 address"),
+            )
+        })?)
     };
     let (min_loss, max_loss) = match (p.reply, p.max_loss) {
         (Some(false), _) => (1.0, 1.0),

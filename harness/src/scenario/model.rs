@@ -86,7 +86,13 @@ pub struct ClientsSection {
 
 impl Default for ClientsSection {
     fn default() -> Self {
-        Self { count: 1, network: None, client_certificate: true, check_revocation: true, trust_root: true }
+        Self {
+            count: 1,
+            network: None,
+            client_certificate: true,
+            check_revocation: true,
+            trust_root: true,
+        }
     }
 }
 
@@ -189,6 +195,8 @@ pub struct Expect {
     pub connects_at_least: Option<u64>,
     /// At least this many failures so far.
     pub failures_at_least: Option<u64>,
+    /// At most this many failures so far (the reconnect timer backs off).
+    pub failures_at_most: Option<u64>,
     /// The server's Operations Status roll-up: `OK`, `Warning`, `Error`.
     pub server_health: Option<Spanned<String>>,
     /// One Operations Status component.

@@ -12,9 +12,17 @@ pub const SUPPORTED: &str = "netsh interface httpstunnel show interfaces, netsh 
 
 /// The first words of a client's commands.
 pub const COMMANDS: &[&str] = &[
-    "netsh", "get-netiphttpsstate", "get-netiphttpsconfiguration", "ipconfig", "import-certificate",
-    "certutil", "add-content", "set-netteredoconfiguration", "set-net6to4configuration",
-    "get-transition", "diagnose",
+    "netsh",
+    "get-netiphttpsstate",
+    "get-netiphttpsconfiguration",
+    "ipconfig",
+    "import-certificate",
+    "certutil",
+    "add-content",
+    "set-netteredoconfiguration",
+    "set-net6to4configuration",
+    "get-transition",
+    "diagnose",
 ];
 
 /// A client as a command target.

@@ -355,7 +355,15 @@ pub fn run_line(
 
 /// Commands allowed after a pipe.
 pub const PIPE_COMMANDS: &[&str] = &[
-    "select-object", "select", "where-object", "where", "?", "format-list", "fl", "format-table", "ft",
+    "select-object",
+    "select",
+    "where-object",
+    "where",
+    "?",
+    "format-list",
+    "fl",
+    "format-table",
+    "ft",
 ];
 
 /// Checks, without running anything, that every command a line names is in `known`
@@ -383,7 +391,9 @@ pub fn check_names(line: &str, known: &[&str], supported: &str) -> Result<(), Co
             if i == 0 && stage.len() == 1 {
                 return Ok(());
             }
-            return Err(CommandError::Parse("a pipeline stage must start with a command name".into()));
+            return Err(CommandError::Parse(
+                "a pipeline stage must start with a command name".into(),
+            ));
         };
         let lc = cmd.to_ascii_lowercase();
         let ok = if i == 0 {
@@ -392,7 +402,10 @@ pub fn check_names(line: &str, known: &[&str], supported: &str) -> Result<(), Co
             PIPE_COMMANDS.contains(&lc.as_str())
         };
         if !ok {
-            return Err(CommandError::Unknown { command: cmd.clone(), supported: supported.into() });
+            return Err(CommandError::Unknown {
+                command: cmd.clone(),
+                supported: supported.into(),
+            });
         }
     }
     Ok(())

@@ -23,9 +23,21 @@ pub const SUPPORTED: &str = "Get-RemoteAccess, Get-RemoteAccessHealth, Get-NetRo
 
 /// The first words of the server's commands.
 pub const COMMANDS: &[&str] = &[
-    "get-remoteaccess", "get-remoteaccesshealth", "get-netroute", "new-netroute", "set-netroute",
-    "remove-netroute", "set-netipinterface", "get-service", "start-service", "stop-service",
-    "restart-service", "new-netfirewallrule", "netsh", "certreq", "certutil",
+    "get-remoteaccess",
+    "get-remoteaccesshealth",
+    "get-netroute",
+    "new-netroute",
+    "set-netroute",
+    "remove-netroute",
+    "set-netipinterface",
+    "get-service",
+    "start-service",
+    "stop-service",
+    "restart-service",
+    "new-netfirewallrule",
+    "netsh",
+    "certreq",
+    "certutil",
 ];
 
 /// The server as a command target. Work on a copy of the state and keep it only when

@@ -1,0 +1,717 @@
+//! The runner: each scenario in its own lab on loopback with its own ports, several in
+//! parallel, its steps in order, each within its deadline.
+
+use std::fmt::Write as _;
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iphttps_sim::admin::command::Session;
+use iphttps_sim::client::{ClientHandle, ClientStatus};
+use iphttps_sim::control;
+use iphttps_sim::lab::{Lab, LabConfig};
+
+use crate::scenario::{Action, Clients, Expectation, PingPlan, PingTarget, Scenario, UdpStep};
+use crate::toxic::{Proxy, Toxics};
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Scenarios at once (0: the number of cores).
+    pub jobs: usize,
+    /// Where to write each scenario's pcap and log.
+    pub artifacts: Option<PathBuf>,
+    /// The `iphttps` binary, for the `netsh` shim of exec steps (default: this process).
+    pub iphttps_bin: Option<PathBuf>,
+    /// Stop starting scenarios after the first failure.
+    pub fail_fast: bool,
+}
+
+/// One step's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepResult {
+    /// Its name.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// What happened (the difference between expected and seen when it failed).
+    pub message: String,
+}
+
+/// One scenario's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioResult {
+    /// Its name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// Whether every step passed.
+    pub passed: bool,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// The failing step's name.
+    pub failed_step: Option<String>,
+    /// The failure.
+    pub message: Option<String>,
+    /// Every step run.
+    pub steps: Vec<StepResult>,
+    /// The log.
+    pub log: String,
+}
+
+/// Runs scenarios, `opts.jobs` at a time; `done` is called as each one finishes.
+pub async fn run_all(
+    scenarios: Vec<Scenario>,
+    opts: &RunOptions,
+    done: impl Fn(&ScenarioResult, usize, usize) + Send + Sync + 'static,
+) -> Vec<ScenarioResult> {
+    let jobs = if opts.jobs == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.jobs
+    };
+    let total = scenarios.len();
+    let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(done);
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, s) in scenarios.into_iter().enumerate() {
+        let (sem, stop, done, finished, opts) = (
+            sem.clone(),
+            stop.clone(),
+            done.clone(),
+            finished.clone(),
+            opts.clone(),
+        );
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.ok()?;
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
+            }
+            let r = run_scenario(&s, &opts).await;
+            if !r.passed && opts.fail_fast {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            done(&r, n, total);
+            Some((i, r))
+        });
+    }
+    let mut out: Vec<(usize, ScenarioResult)> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok(Some(x)) = r {
+            out.push(x);
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+struct World {
+    lab: Arc<Lab>,
+    proxies: Vec<Proxy>,
+    admin: std::net::SocketAddr,
+    _control: control::Control,
+    shim: Option<tempfile::TempDir>,
+}
+
+async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
+    let pcap = opts
+        .artifacts
+        .as_ref()
+        .map(|d| d.join(format!("{}.pcap", slug(&s.name))));
+    let t = &s.timers;
+    let lab = Lab::start(LabConfig {
+        clients: 0,
+        name: s.server_name.clone(),
+        path: s.path_uri.clone(),
+        pcap,
+        seed: s.seed,
+        reconnect_initial: Duration::from_millis(t.reconnect_initial_ms),
+        connect_timeout: Duration::from_millis(t.connect_timeout_ms),
+        faults: s.faults.clone(),
+        ops_refresh: Duration::from_millis(t.ops_refresh_ms),
+        check_revocation: s.check_revocation,
+        client_prefix: s.client_prefix,
+        internal_prefix: s.internal_prefix,
+        auth_mode: s.auth_mode,
+        ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
+        ..LabConfig::default()
+    })
+    .await
+    .map_err(|e| format!("the lab did not start: {e}"))?;
+    let lab = Arc::new(lab);
+    let mut proxies = Vec::new();
+    for _ in 0..s.clients {
+        let proxy = if s.uses_toxics {
+            Some(
+                Proxy::start(lab.server.local_addr())
+                    .await
+                    .map_err(|e| format!("toxic proxy: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let cap = t.reconnect_cap_ms.map(Duration::from_millis);
+        lab.add_client(|c| {
+            c.network = s.network;
+            if !s.client_certificate {
+                c.client_cert = None;
+            }
+            if !s.trust_root {
+                c.trust_pem = String::new();
+            }
+            if let Some(cap) = cap {
+                c.reconnect_cap = cap;
+            }
+            if let Some(p) = &proxy {
+                let host = c.url.host.clone();
+                c.resolve.retain(|(n, _)| !n.eq_ignore_ascii_case(&host));
+                c.resolve.push((host, p.addr().ip()));
+                c.url.port = p.addr().port();
+            }
+        })
+        .map_err(|e| format!("client: {e}"))?;
+        proxies.extend(proxy);
+    }
+    let ctl = control::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let admin = ctl.local_addr();
+    let shim = netsh_shim(opts);
+    Ok(World {
+        lab,
+        proxies,
+        admin,
+        _control: ctl,
+        shim,
+    })
+}
+
+/// A folder with a `netsh` that forwards to `iphttps ctl` against the lab (Unix only).
+fn netsh_shim(opts: &RunOptions) -> Option<tempfile::TempDir> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = opts
+            .iphttps_bin
+            .clone()
+            .or_else(|| std::env::current_exe().ok())?;
+        let dir = tempfile::Builder::new()
+            .prefix("iphttps-shim-")
+            .tempdir()
+            .ok()?;
+        let script = format!(
+            "#!/bin/sh\nexec \"{}\" ctl --admin \"$IPHTTPS_ADMIN\" -- netsh \"$@\"\n",
+            bin.display()
+        );
+        let path = dir.path().join("netsh");
+        std::fs::write(&path, script).ok()?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).ok()?;
+        Some(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = opts;
+        None
+    }
+}
+
+/// Runs one scenario.
+pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
+    let started = Instant::now();
+    let mut log = String::new();
+    let _ = writeln!(log, "scenario {} ({})", s.name, s.path.display());
+    let mut steps = Vec::new();
+    let mut failure: Option<(String, String)> = None;
+    match start_world(s, opts).await {
+        Err(e) => failure = Some(("(start)".into(), e)),
+        Ok(w) => {
+            let mut session = Session::default();
+            for st in &s.steps {
+                let t0 = Instant::now();
+                // the step watches its own deadline and says what it saw; this is a backstop
+                let backstop = st.deadline + Duration::from_secs(2);
+                let r = tokio::time::timeout(
+                    backstop,
+                    step(&w, s, &st.action, &mut session, st.deadline),
+                )
+                .await;
+                let (passed, message) = match r {
+                    Ok(Ok(m)) => (true, m),
+                    Ok(Err(m)) => (false, m),
+                    Err(_) => (false, format!("deadline of {:?} passed", st.deadline)),
+                };
+                let _ = writeln!(
+                    log,
+                    "  [{}] {} ({:.2}s): {}",
+                    if passed { "ok" } else { "FAIL" },
+                    st.name,
+                    t0.elapsed().as_secs_f64(),
+                    message
+                );
+                steps.push(StepResult {
+                    name: st.name.clone(),
+                    passed,
+                    seconds: t0.elapsed().as_secs_f64(),
+                    message: message.clone(),
+                });
+                if !passed {
+                    failure = Some((st.name.clone(), message));
+                    break;
+                }
+            }
+            w.lab.shutdown().await;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = writeln!(
+        log,
+        "{} in {seconds:.2}s",
+        if failure.is_none() { "PASS" } else { "FAIL" }
+    );
+    if let Some(dir) = &opts.artifacts {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = std::fs::write(dir.join(format!("{}.log", slug(&s.name))), &log);
+    }
+    ScenarioResult {
+        name: s.name.clone(),
+        file: s.path.display().to_string(),
+        passed: failure.is_none(),
+        seconds,
+        failed_step: failure.as_ref().map(|(n, _)| n.clone()),
+        message: failure.map(|(_, m)| m),
+        steps,
+        log,
+    }
+}
+
+fn clients_of(w: &World, sel: Clients) -> Vec<(usize, Arc<ClientHandle>)> {
+    match sel {
+        Clients::All => w.lab.clients().into_iter().enumerate().collect(),
+        Clients::One(i) => vec![(i, w.lab.client(i))],
+    }
+}
+
+async fn step(
+    w: &World,
+    s: &Scenario,
+    action: &Action,
+    session: &mut Session,
+    deadline: Duration,
+) -> Result<String, String> {
+    match action {
+        Action::Expect(e) => {
+            let end = Instant::now() + deadline;
+            loop {
+                match check(w, e).await {
+                    None => return Ok("as expected".into()),
+                    Some(m) if Instant::now() >= end => {
+                        return Err(format!("{m} (still, after {deadline:?})"));
+                    }
+                    Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }
+        Action::Inject(f) => w
+            .lab
+            .set_fault(*f, true)
+            .await
+            .map(|_| format!("{f} injected"))
+            .map_err(|e| e.to_string()),
+        Action::Clear(f) => w
+            .lab
+            .set_fault(*f, false)
+            .await
+            .map(|_| format!("{f} cleared"))
+            .map_err(|e| e.to_string()),
+        Action::Run {
+            lines,
+            client,
+            expect_failure,
+        } => {
+            let mut out = String::new();
+            for l in lines {
+                let l = &expand(w, l);
+                match w.lab.run(*client, l, session).await {
+                    Ok(o) => out.push_str(&o.to_text()),
+                    Err(e) if *expect_failure => return Ok(format!("failed as expected: {e}")),
+                    Err(e) => return Err(format!("`{}` failed: {e}", l.trim())),
+                }
+            }
+            if *expect_failure {
+                return Err("the commands were expected to fail, and succeeded".into());
+            }
+            Ok(format!("{} line(s) run", lines.len()))
+        }
+        Action::Ping(p) => ping(w, p, deadline).await,
+        Action::Udp(u) => udp(w, u, deadline).await,
+        Action::Exec(x) => exec(w, s, x).await,
+        Action::Restart(downtime) => {
+            w.lab.restart_server(*downtime).await;
+            Ok(format!("server restarted after {downtime:?} down"))
+        }
+        Action::Toxic(t) => {
+            let p = &w.proxies[t.client - 1];
+            if t.reset {
+                p.reset();
+            }
+            p.set(Toxics {
+                latency: Duration::from_millis(t.latency_ms),
+                bandwidth_bps: t.bandwidth_kbps * 1000 / 8,
+                stall: t.stall,
+                slice: t.slice_bytes,
+                limit: t.limit_bytes,
+            });
+            Ok(format!("toxics on client {}: {t:?}", t.client))
+        }
+        Action::Sleep(d) => {
+            tokio::time::sleep(*d).await;
+            Ok(format!("slept {d:?}"))
+        }
+    }
+}
+
+/// Fills in `{pki}` (the certificate folder), `{url}`, `{server_ip}` and `{admin}`.
+fn expand(w: &World, line: &str) -> String {
+    line.replace("{pki}", &w.lab.pki_dir().display().to_string())
+        .replace("{url}", &w.lab.server.url())
+        .replace("{server_ip}", &w.lab.server.local_addr().ip().to_string())
+        .replace("{admin}", &w.admin.to_string())
+}
+
+fn describe(s: &ClientStatus) -> String {
+    format!(
+        "state {:?}, Last Error Code {}, Interface Status \"{}\", global {}, RA {}",
+        s.state,
+        s.last_error,
+        s.interface_status,
+        s.global.map_or("none".to_string(), |a| a.to_string()),
+        s.router_advert
+            .as_ref()
+            .map_or("none".to_string(), |r| format!(
+                "with {} prefix(es)",
+                r.prefixes.len()
+            )),
+    )
+}
+
+/// The first difference between `e` and what is seen, or `None` when all hold.
+async fn check(w: &World, e: &Expectation) -> Option<String> {
+    if let Some(sel) = e.clients {
+        for (i, c) in clients_of(w, sel) {
+            let s = c.status();
+            let who = format!("client {}", i + 1);
+            let miss = |what: &str, want: String| {
+                Some(format!(
+                    "{who}: expected {what} {want}, saw {}",
+                    describe(&s)
+                ))
+            };
+            if let Some(st) = e.state
+                && s.state != st
+            {
+                return miss("state", format!("{st:?}"));
+            }
+            if let Some(code) = e.last_error
+                && s.last_error != code
+            {
+                return miss("Last Error Code", code.to_string());
+            }
+            if let Some(t) = &e.interface_status
+                && &s.interface_status != t
+            {
+                return miss("Interface Status", format!("\"{t}\""));
+            }
+            if let Some(g) = e.global_address
+                && s.global.is_some() != g
+            {
+                return miss("a global address:", g.to_string());
+            }
+            if let Some(g) = e.router_advertisement
+                && s.router_advert.is_some() != g
+            {
+                return miss("a Router Advertisement:", g.to_string());
+            }
+            if let Some(n) = e.ra_prefixes
+                && s.router_advert.as_ref().map(|r| r.prefixes.len()) != Some(n)
+            {
+                return miss("RA prefixes", n.to_string());
+            }
+            if let Some(m) = e.ra_mtu
+                && s.router_advert.as_ref().and_then(|r| r.mtu) != Some(m)
+            {
+                return miss("RA MTU", m.to_string());
+            }
+            if let Some(t) = e.transition
+                && s.transition != t
+            {
+                return Some(format!(
+                    "{who}: expected transition {t}, saw {}",
+                    s.transition
+                ));
+            }
+            if let Some(n) = e.connects_at_least
+                && s.connects < n
+            {
+                return Some(format!(
+                    "{who}: expected at least {n} connection(s), saw {}",
+                    s.connects
+                ));
+            }
+            if let Some(n) = e.failures_at_least
+                && s.failures < n
+            {
+                return Some(format!(
+                    "{who}: expected at least {n} failure(s), saw {}",
+                    s.failures
+                ));
+            }
+            if let Some(n) = e.failures_at_most
+                && s.failures > n
+            {
+                return Some(format!(
+                    "{who}: expected at most {n} failure(s), saw {}",
+                    s.failures
+                ));
+            }
+        }
+    }
+    if e.server_health.is_some() || e.ops.is_some() {
+        let ops = w.lab.operations_status().await;
+        if let Some(h) = e.server_health
+            && ops.server != h
+        {
+            return Some(format!(
+                "expected Operations Status {}, saw {}",
+                h.as_str(),
+                ops.server.as_str()
+            ));
+        }
+        if let Some((comp, st, text)) = &e.ops {
+            let c = ops.component(comp)?;
+            if c.state != *st {
+                return Some(format!(
+                    "expected {comp} {}, saw {} ({})",
+                    st.as_str(),
+                    c.state.as_str(),
+                    c.error.clone().unwrap_or_default()
+                ));
+            }
+            if let Some(t) = text {
+                let all = format!(
+                    "{} {}",
+                    c.error.clone().unwrap_or_default(),
+                    c.causes.clone().unwrap_or_default()
+                );
+                if !all.contains(t.as_str()) {
+                    return Some(format!(
+                        "expected {comp} text containing \"{t}\", saw \"{all}\""
+                    ));
+                }
+            }
+        }
+    }
+    if let Some((reason, n)) = e.dropped {
+        let got = w.lab.server.with_router(|r| r.stats().dropped(reason));
+        if got < n {
+            return Some(format!(
+                "expected at least {n} packet(s) dropped as {}, saw {got}",
+                reason.as_str()
+            ));
+        }
+    }
+    if let Some(n) = e.server_clients {
+        let got = w.lab.server.with_router(|r| r.client_count());
+        if got != n {
+            return Some(format!(
+                "expected {n} client(s) in the server's table, saw {got}"
+            ));
+        }
+    }
+    None
+}
+
+fn target_addr(w: &World, to: PingTarget) -> Result<Ipv6Addr, String> {
+    match to {
+        PingTarget::Intranet => Ok(w.lab.server.intranet_address()),
+        PingTarget::Address(a) => Ok(a),
+        PingTarget::Client(i) => w
+            .lab
+            .client(i)
+            .status()
+            .global
+            .ok_or_else(|| format!("client {} has no global address to ping", i + 1)),
+    }
+}
+
+async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, String> {
+    let dst = target_addr(w, p.to)?;
+    let per =
+        (deadline / (p.count * 2).max(1)).clamp(Duration::from_millis(200), Duration::from_secs(2));
+    let mut rtts = Vec::new();
+    let mut sent = 0u32;
+    for (_, c) in clients_of(w, p.from) {
+        for _ in 0..p.count {
+            sent += 1;
+            if let Ok(rtt) = c.ping(dst, p.size, per).await {
+                rtts.push(rtt.as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let loss = 1.0 - rtts.len() as f64 / f64::from(sent);
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let p50 = rtts.get(rtts.len() / 2).copied();
+    let summary = format!(
+        "{sent} sent to {dst}, loss {:.0}%, p50 {}",
+        loss * 100.0,
+        p50.map_or("-".into(), |v| format!("{v:.2} ms"))
+    );
+    if loss > p.max_loss + 1e-9 || loss < p.min_loss - 1e-9 {
+        let want = if p.min_loss >= 1.0 {
+            "no reply".to_string()
+        } else {
+            format!("loss at most {:.0}%", p.max_loss * 100.0)
+        };
+        return Err(format!("expected {want}; {summary}"));
+    }
+    if let (Some(max), Some(v)) = (p.max_rtt_p50_ms, p50)
+        && v > max
+    {
+        return Err(format!("expected p50 at most {max} ms; {summary}"));
+    }
+    if let (Some(min), Some(v)) = (p.min_rtt_p50_ms, p50)
+        && v < min
+    {
+        return Err(format!("expected p50 at least {min} ms; {summary}"));
+    }
+    Ok(summary)
+}
+
+async fn udp(w: &World, u: &UdpStep, deadline: Duration) -> Result<String, String> {
+    let c = w.lab.client(u.from - 1);
+    let dst = w.lab.server.intranet_address();
+    let before = w.lab.server.intranet_stats();
+    let start = Instant::now();
+    let gap = (u.rate_pps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(u.rate_pps)));
+    for i in 0..u.count {
+        c.send_udp(dst, 40000, 9, vec![(i % 251) as u8; u.size])
+            .await;
+        if let Some(g) = gap {
+            tokio::time::sleep_until((start + g * (i + 1)).into()).await;
+        }
+    }
+    let end = start + deadline.mul_f64(0.9);
+    let mut last = (0u64, Instant::now());
+    let (got, done_at) = loop {
+        let s = w.lab.server.intranet_stats();
+        let got = s.discarded_packets - before.discarded_packets;
+        if got != last.0 {
+            last = (got, Instant::now());
+        }
+        if got >= u64::from(u.count)
+            || Instant::now() >= end
+            || last.1.elapsed() > Duration::from_millis(700)
+        {
+            break (got, last.1);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let loss = 1.0 - got as f64 / f64::from(u.count);
+    let secs = done_at.duration_since(start).as_secs_f64().max(1e-6);
+    let kbps = (got as f64 * u.size as f64 * 8.0) / secs / 1000.0;
+    let summary = format!(
+        "{got}/{} delivered, loss {:.1}%, {kbps:.0} kbit/s",
+        u.count,
+        loss * 100.0
+    );
+    if let Some(m) = u.max_loss
+        && loss > m + 1e-9
+    {
+        return Err(format!(
+            "expected loss at most {:.1}%; {summary}",
+            m * 100.0
+        ));
+    }
+    if let Some(m) = u.min_kbps
+        && kbps < m
+    {
+        return Err(format!("expected at least {m} kbit/s; {summary}"));
+    }
+    if let Some(m) = u.max_kbps
+        && kbps > m
+    {
+        return Err(format!("expected at most {m} kbit/s; {summary}"));
+    }
+    Ok(summary)
+}
+
+async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<String, String> {
+    let dir = s.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let prog = {
+        let p = PathBuf::from(&x.command[0]);
+        if p.is_relative() && dir.join(&p).exists() {
+            dir.join(p)
+        } else {
+            p
+        }
+    };
+    let mut cmd = tokio::process::Command::new(&prog);
+    cmd.args(&x.command[1..])
+        .current_dir(if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir.clone()
+        })
+        .env("IPHTTPS_URL", w.lab.server.url())
+        .env("IPHTTPS_ADMIN", w.admin.to_string())
+        .env("IPHTTPS_CA", w.lab.pki_dir().join("root-ca.pem"))
+        .env("IPHTTPS_PKI", w.lab.pki_dir())
+        .env("IPHTTPS_ADDR", w.lab.server.local_addr().to_string())
+        .kill_on_drop(true);
+    if let Some(shim) = &w.shim {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut parts = vec![shim.path().to_path_buf()];
+        parts.extend(std::env::split_paths(&path));
+        if let Ok(p) = std::env::join_paths(parts) {
+            cmd.env("PATH", p);
+        }
+    }
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", prog.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let code = out.status.code().unwrap_or(-1);
+    let summary = format!("exit {code}; output: {}", stdout.trim());
+    if let Some(want) = x.exit
+        && code != want
+    {
+        return Err(format!(
+            "expected exit {want}; {summary}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    if let Some(t) = &x.output_contains
+        && !stdout.contains(t.as_str())
+    {
+        return Err(format!("expected output containing \"{t}\"; {summary}"));
+    }
+    Ok(summary)
+}
