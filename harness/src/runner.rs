@@ -132,6 +132,9 @@ struct World {
 }
 
 async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
+    if let Some(d) = &opts.artifacts {
+        std::fs::create_dir_all(d).map_err(|e| format!("artifacts folder {}: {e}", d.display()))?;
+    }
     let pcap = opts
         .artifacts
         .as_ref()

@@ -139,8 +139,15 @@ pub fn distance(a: &str, b: &str) -> usize {
 pub fn close_names<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let mut v: Vec<(usize, &str)> = known
         .into_iter()
-        .map(|k| (distance(name, k), k))
-        .filter(|(d, k)| *d <= 3.max(k.len() / 4) || k.contains(name))
+        .map(|k| {
+            (
+                distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(d, k)| {
+            *d <= 3.max(k.len() / 4) || k.to_ascii_lowercase().contains(&name.to_ascii_lowercase())
+        })
         .collect();
     v.sort();
     v.into_iter().take(3).map(|(_, k)| k).collect()
