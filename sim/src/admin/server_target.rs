@@ -59,6 +59,12 @@ fn parse_prefix(s: &str) -> Result<Ipv6Net, CommandError> {
     })
 }
 
+fn no_route(prefix: Ipv6Net) -> CommandError {
+    CommandError::Object(format!(
+        "No MSFT_NetRoute objects found with property 'DestinationPrefix' equal to '{prefix}'"
+    ))
+}
+
 fn parse_publish(s: &str) -> Result<Publish, CommandError> {
     match s.to_ascii_lowercase().as_str() {
         "no" => Ok(Publish::No),
@@ -544,9 +550,7 @@ impl Target for ServerTarget<'_> {
                     }
                 }
                 if n == 0 {
-                    return Err(CommandError::Object(format!(
-                        "No MSFT_NetRoute objects found with property 'DestinationPrefix' equal to '{prefix}'"
-                    )));
+                    return Err(no_route(prefix));
                 }
                 Ok(Output::none())
             }
@@ -568,9 +572,7 @@ impl Target for ServerTarget<'_> {
                     !(r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i))
                 });
                 if self.state.routes.len() == before {
-                    return Err(CommandError::Object(format!(
-                        "No MSFT_NetRoute objects found with property 'DestinationPrefix' equal to '{prefix}'"
-                    )));
+                    return Err(no_route(prefix));
                 }
                 Ok(Output::none())
             }
