@@ -163,6 +163,19 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         artifacts: Option<PathBuf>,
     },
+    /// Measure tunnel packet handling beside baselines from the same run.
+    Bench {
+        /// Seconds spent on each figure.
+        #[arg(long, default_value_t = 4.0)]
+        duration: f64,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Instead: start N clients against a server in its own process and report the time
+        /// to LinkUp and the server's memory per client.
+        #[arg(long, value_name = "N")]
+        clients: Option<usize>,
+    },
     /// Print the server's Operations Status; exit non-zero when any component is in Error.
     Diagnose {
         /// The admin endpoint.
@@ -176,6 +189,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    raise_fd_limit();
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
         // a scenario run reports through its results; the simulator's warnings are expected
@@ -299,6 +313,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             )
             .await
         }
+        Command::Bench { duration, json, clients } => bench(duration, json, clients).await,
         Command::Diagnose { admin, json } => {
             let v = control::client::get(admin, "/operations-status").await?;
             if json {
@@ -627,6 +642,49 @@ async fn connect(
         }
     }
     client.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Many clients need many sockets: raise the soft limit on open files to the hard limit.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::debug!(error = %e, "cannot raise the open-file limit");
+    }
+}
+
+async fn bench(duration: f64, json: bool, clients: Option<usize>) -> Result<ExitCode> {
+    use iphttps_harness::bench;
+    let figures = match clients {
+        Some(n) => {
+            let bin = bench::this_binary().context("cannot find this executable")?;
+            bench::clients(&bin, n).await.map_err(anyhow::Error::msg)?
+        }
+        None => bench::figures(Duration::from_secs_f64(duration.max(0.1))).await?,
+    };
+    let report = bench::Report { machine: bench::machine(), figures };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let m = &report.machine;
+        println!(
+            "machine: {} cores, {} memory, {}",
+            m.cores,
+            m.memory_bytes.map_or("unknown".into(), |b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
+            m.os
+        );
+        println!("{:<36} {:>12} {:>12} {:>8}  unit", "figure", "value", "baseline", "ratio");
+        for f in &report.figures {
+            println!(
+                "{:<36} {:>12.1} {:>12} {:>8}  {}",
+                f.name,
+                f.value,
+                f.baseline.map_or("-".into(), |b| format!("{b:.1}")),
+                f.ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+                f.unit
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,3 +21,4 @@ pub mod control;
 pub mod diag;
 pub mod fault;
 pub mod transition;
+pub mod perf;

@@ -26,6 +26,8 @@ use crate::wire::head::{self, Parsed};
 
 /// Largest TLS write the per-client writer coalesces packets into.
 const COALESCE: usize = 64 * 1024;
+/// What a client's write buffer shrinks back to when its queue is empty.
+const IDLE_BUFFER: usize = 4 * 1024;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +152,8 @@ impl Core {
                         }
                     }
                     Output::ToIntranet(frame) => {
-                        if let Some(reply) = self.intranet.handle_packet(&frame.to_vec()) {
+                        // the intranet host does not look at the hop limit: no copy needed
+                        if let Some(reply) = self.intranet.handle_packet(frame.raw()) {
                             self.router.handle_from_intranet(
                                 Bytes::from(reply),
                                 now,
@@ -345,6 +348,18 @@ impl ServerHandle {
             *m = mode;
             changed
         });
+    }
+
+    /// Sends packets from the intranet side into the router (as if the internal network
+    /// had sent them), under one lock.
+    pub fn intranet_send(&self, packets: impl IntoIterator<Item = Bytes>) {
+        let now = Instant::now();
+        let mut core = self.shared.lock();
+        let core = &mut *core;
+        for p in packets {
+            core.router.handle_from_intranet(p, now, &mut core.out);
+        }
+        core.dispatch(now);
     }
 
     /// Disconnects every client and stops listening ([MS-IPHTTPS] 3.2.4.2).
@@ -556,7 +571,8 @@ async fn tunnel(
     tls.flush().await.map_err(|e| e.to_string())?;
     let (mut rd, mut wr) = tokio::io::split(tls);
     let writer = tokio::spawn(async move {
-        let mut buf = Vec::with_capacity(COALESCE + 2048);
+        // grows with bursts, shrinks back when idle: an idle client costs little memory
+        let mut buf = Vec::new();
         while let Some(f) = rx.recv().await {
             buf.clear();
             f.write_to(&mut buf);
@@ -568,6 +584,10 @@ async fn tunnel(
             }
             if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
                 break;
+            }
+            if rx.is_empty() {
+                buf.clear();
+                buf.shrink_to(IDLE_BUFFER);
             }
         }
         let _ = wr.shutdown().await;

@@ -58,6 +58,9 @@ pub fn frame_len(buf: &[u8], mtu: usize) -> Result<Option<usize>, FrameError> {
     Ok((buf.len() >= len).then_some(len))
 }
 
+/// Room [`Deframer::buffer_mut`] keeps for one read: a TLS record's plaintext.
+pub const READ_SPACE: usize = 16 * 1024;
+
 /// A stateful deframer over a receive buffer.
 #[derive(Debug)]
 pub struct Deframer {
@@ -77,10 +80,10 @@ pub enum StreamEnd {
 }
 
 impl Deframer {
-    /// A deframer for a link of `mtu` bytes.
+    /// A deframer for a link of `mtu` bytes. It allocates nothing until bytes arrive.
     pub fn new(mtu: usize) -> Self {
         Self {
-            buf: BytesMut::with_capacity(64 * 1024),
+            buf: BytesMut::new(),
             mtu,
             skip: 0,
         }
@@ -93,10 +96,12 @@ impl Deframer {
         d
     }
 
-    /// The receive buffer, to read more stream bytes into (e.g. with `read_buf`).
+    /// The receive buffer, to read more stream bytes into (e.g. with `read_buf`); it has
+    /// room for at least [`READ_SPACE`] bytes. Space is reclaimed once the packets handed
+    /// out from it are dropped, so a steady stream reuses one allocation.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
-        if self.buf.capacity() - self.buf.len() < 16 * 1024 {
-            self.buf.reserve(64 * 1024);
+        if self.buf.capacity() - self.buf.len() < READ_SPACE / 2 {
+            self.buf.reserve(READ_SPACE);
         }
         &mut self.buf
     }

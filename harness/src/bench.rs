@@ -1,0 +1,194 @@
+//! `iphttps bench`: a quick report of tunnel packet handling, every figure beside its
+//! baseline measured in the same run, as a ratio.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use iphttps_sim::perf::{self, Direction};
+use serde::Serialize;
+
+/// One figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// Its name.
+    pub name: String,
+    /// Its unit.
+    pub unit: String,
+    /// The tunnel's value.
+    pub value: f64,
+    /// The baseline's value, when there is one.
+    pub baseline: Option<f64>,
+    /// value / baseline.
+    pub ratio: Option<f64>,
+}
+
+impl Figure {
+    fn new(name: &str, unit: &str, value: f64, baseline: Option<f64>) -> Self {
+        Self {
+            name: name.into(),
+            unit: unit.into(),
+            value,
+            baseline,
+            ratio: baseline.filter(|b| *b > 0.0).map(|b| value / b),
+        }
+    }
+}
+
+/// The machine the figures were measured on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Cores available to this process.
+    pub cores: usize,
+    /// Total memory in bytes, where known.
+    pub memory_bytes: Option<u64>,
+    /// The operating system.
+    pub os: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// The figures.
+    pub figures: Vec<Figure>,
+}
+
+/// This machine.
+pub fn machine() -> Machine {
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|k| k.parse::<u64>().ok())
+            .map(|k| k * 1024)
+    });
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_bytes,
+        os: std::env::consts::OS.into(),
+    }
+}
+
+const MB: f64 = 1_000_000.0;
+
+/// Best of repeated runs within `budget` (at least one): the fastest transfer.
+async fn best_transfer(
+    budget: Duration,
+    mut run: impl AsyncFnMut() -> Result<Duration, perf::PerfError>,
+) -> Result<Duration, perf::PerfError> {
+    let t0 = Instant::now();
+    let mut best = run().await?;
+    while t0.elapsed() < budget {
+        best = best.min(run().await?);
+    }
+    Ok(best)
+}
+
+/// Throughput, latency and setup figures, each given about `duration`.
+pub async fn figures(duration: Duration) -> Result<Vec<Figure>, perf::PerfError> {
+    let total = 64 * 1024 * 1024;
+    let packet = 1280;
+    let mut out = Vec::new();
+    for (name, dir) in [
+        ("tunnel_throughput", Direction::Upload),
+        ("tunnel_throughput_reverse", Direction::Download),
+        ("tunnel_throughput_client_to_client", Direction::ClientToClient),
+    ] {
+        let half = duration / 2;
+        let t = best_transfer(half, async || perf::tunnel_transfer(dir, total, packet).await).await?;
+        let b = best_transfer(half, async || perf::bare_transfer(dir, total, packet).await).await?;
+        let bytes = (total / packet * packet) as f64;
+        out.push(Figure::new(name, "MB/s", bytes / t.as_secs_f64() / MB, Some(bytes / b.as_secs_f64() / MB)));
+    }
+    let n = ((duration.as_secs_f64() * 1000.0) as usize).clamp(200, 5000);
+    let t = perf::tunnel_rtts(n).await?;
+    let b = perf::bare_rtts(n).await?;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    out.push(Figure::new("tunnel_latency_p50", "us", us(perf::percentile(&t, 50.0)), Some(us(perf::percentile(&b, 50.0)))));
+    out.push(Figure::new("tunnel_latency_p99", "us", us(perf::percentile(&t, 99.0)), Some(us(perf::percentile(&b, 99.0)))));
+    let conns = 200;
+    let t = perf::tunnel_setup_rate(conns).await?;
+    let b = perf::bare_setup_rate(conns).await?;
+    out.push(Figure::new("setup_rate", "per second", t, Some(b)));
+    Ok(out)
+}
+
+/// The resident memory of process `pid` in KiB (Linux).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse().ok())
+}
+
+/// Starts `iphttps serve` (`bin`) in its own process on loopback, then `n` clients in this
+/// one; measures the time until all are LinkUp with an address and the server's resident
+/// memory per client.
+pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let pki = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--pki"])
+        .arg(pki.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .env("RUST_LOG", "error")
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let mut port = None;
+    let mut rd = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let mut line = String::new();
+    while rd.read_line(&mut line).map_err(|e| e.to_string())? > 0 {
+        if let Some(a) = line.trim().strip_prefix("Listening on: ") {
+            port = a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+        }
+        if line.starts_with("CRL distribution point") {
+            break;
+        }
+        line.clear();
+    }
+    let port = port.ok_or("serve printed no address")?;
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib(pid);
+    let root = std::fs::read_to_string(pki.path().join("root-ca.pem")).map_err(|e| e.to_string())?;
+    let url: iphttps_sim::client::IphttpsUrl =
+        format!("https://da.contoso.com:{port}/IPHTTPS").parse().map_err(|e: iphttps_sim::client::UrlError| e.to_string())?;
+    let t0 = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = iphttps_sim::client::ClientConfig::new(url.clone(), root.clone());
+        c.resolve = vec![("da.contoso.com".into(), "127.0.0.1".parse().expect("valid"))];
+        c.system_dns = false;
+        c.host = perf::instant_host(i as u64);
+        c.reconnect_initial = Duration::from_millis(500);
+        c.connect_timeout = Duration::from_secs(30);
+        handles.push(iphttps_sim::client::start(c).map_err(|e| e.to_string())?);
+    }
+    let deadline = t0 + Duration::from_secs(120);
+    for h in &handles {
+        let left = deadline.saturating_duration_since(Instant::now());
+        h.wait_active(left).await.map_err(|s| format!("a client did not come up: {:?} {}", s.state, s.last_error))?;
+    }
+    let linkup = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    for h in &handles {
+        h.shutdown().await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut figs = vec![Figure::new("clients_linkup_seconds", "s", linkup, None)];
+    if let (Some(b), Some(a)) = (before, after) {
+        figs.push(Figure::new("server_rss_per_client_kib", "KiB", a.saturating_sub(b) as f64 / n as f64, None));
+    }
+    Ok(figs)
+}
+
+/// The binary to start for `--clients` (this executable).
+pub fn this_binary() -> Option<PathBuf> {
+    std::env::current_exe().ok()
+}
