@@ -175,6 +175,9 @@ enum Command {
         /// to LinkUp and the server's memory per client.
         #[arg(long, value_name = "N")]
         clients: Option<usize>,
+        /// Only the figures whose name starts with this (e.g. tunnel_throughput), for profiling.
+        #[arg(long, value_name = "NAME")]
+        only: Option<String>,
     },
     /// Print the server's Operations Status; exit non-zero when any component is in Error.
     Diagnose {
@@ -193,7 +196,7 @@ fn main() -> ExitCode {
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
         // a scenario run reports through its results; the simulator's warnings are expected
-        Command::Run { .. } | Command::Lab { .. } => "error",
+        Command::Run { .. } | Command::Lab { .. } | Command::Bench { .. } => "error",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -313,7 +316,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             )
             .await
         }
-        Command::Bench { duration, json, clients } => bench(duration, json, clients).await,
+        Command::Bench { duration, json, clients, only } => bench(duration, json, clients, only).await,
         Command::Diagnose { admin, json } => {
             let v = control::client::get(admin, "/operations-status").await?;
             if json {
@@ -653,14 +656,14 @@ fn raise_fd_limit() {
     }
 }
 
-async fn bench(duration: f64, json: bool, clients: Option<usize>) -> Result<ExitCode> {
+async fn bench(duration: f64, json: bool, clients: Option<usize>, only: Option<String>) -> Result<ExitCode> {
     use iphttps_harness::bench;
     let figures = match clients {
         Some(n) => {
             let bin = bench::this_binary().context("cannot find this executable")?;
             bench::clients(&bin, n).await.map_err(anyhow::Error::msg)?
         }
-        None => bench::figures(Duration::from_secs_f64(duration.max(0.1))).await?,
+        None => bench::figures(Duration::from_secs_f64(duration.max(0.1)), only.as_deref()).await?,
     };
     let report = bench::Report { machine: bench::machine(), figures };
     if json {

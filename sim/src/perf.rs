@@ -133,8 +133,8 @@ async fn transfer_in(lab: &Lab, dir: Direction, total: usize, packet: usize) -> 
             while sent < count {
                 // keep at most 2048 packets in flight: the server's queue toward a client is bounded
                 let in_flight = sent as u64 - got.load(Ordering::Relaxed) / packet as u64;
-                if in_flight > 2048 {
-                    tokio::task::yield_now().await;
+                if in_flight > WINDOW {
+                    tokio::time::sleep(Duration::from_micros(50)).await;
                     continue;
                 }
                 let n = 256.min(count - sent);
@@ -155,36 +155,43 @@ async fn transfer_in(lab: &Lab, dir: Direction, total: usize, packet: usize) -> 
             tokio::time::sleep(Duration::from_millis(20)).await;
             let chunk = packets(a_addr, b_addr, packet, CHUNK_PACKETS);
             let want = (count * packet) as u64;
+            let got = Arc::new(AtomicU64::new(0));
+            let g = got.clone();
             let reader = tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
-                let mut got = 0u64;
-                while got < want {
+                while g.load(Ordering::Relaxed) < want {
                     match b.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => got += n as u64,
-                    }
+                        Ok(n) => g.fetch_add(n as u64, Ordering::Relaxed),
+                    };
                 }
-                got
             });
             let t0 = Instant::now();
             let mut sent = 0;
             while sent < count {
+                // a window, as a transport over the tunnel would keep: the server's queue
+                // toward a client is bounded and drops what does not fit
+                let in_flight = sent as u64 - got.load(Ordering::Relaxed) / packet as u64;
+                if in_flight > WINDOW {
+                    tokio::time::sleep(Duration::from_micros(50)).await;
+                    continue;
+                }
                 let n = CHUNK_PACKETS.min(count - sent);
                 a.write_all(&chunk[..n * packet]).await?;
                 sent += n;
             }
             a.flush().await?;
-            let got = tokio::time::timeout(Duration::from_secs(60), reader)
-                .await
-                .map_err(|_| PerfError::Stalled("client to client transfer did not finish".into()))?
-                .unwrap_or(0);
-            if got < want {
-                return Err(PerfError::Stalled(format!("{got} of {want} bytes arrived")));
+            let _ = tokio::time::timeout(Duration::from_secs(60), reader).await;
+            if got.load(Ordering::Relaxed) < want {
+                return Err(PerfError::Stalled(format!("{} of {want} bytes arrived", got.load(Ordering::Relaxed))));
             }
             Ok(t0.elapsed())
         }
     }
 }
+
+/// Packets a bulk sender keeps in flight toward a client.
+const WINDOW: u64 = 2048;
 
 async fn wait_for(mut done: impl FnMut() -> bool) -> Result<(), PerfError> {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -635,6 +635,8 @@ async fn tunnel(
                     };
                 }
                 Ok(n) => n,
+                // a peer that just goes away (no close_notify) is common, not an error
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(format!("read failed: {e}")),
             },
         };

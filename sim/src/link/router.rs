@@ -21,6 +21,10 @@ use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6};
 /// A client's handle in the client table.
 pub type ClientId = u64;
 
+/// The router's maps: foldhash with a per-map random seed, fast on 16-byte keys and not
+/// predictable by clients that choose their own addresses.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The Windows `Publish` property of a route (`New-NetRoute -Publish`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Publish {
@@ -261,8 +265,8 @@ struct ClientEntry {
 #[derive(Debug)]
 pub struct Router {
     config: RouterConfig,
-    clients: HashMap<ClientId, ClientEntry>,
-    neighbors: HashMap<Ipv6Addr, ClientId>,
+    clients: Map<ClientId, ClientEntry>,
+    neighbors: Map<Ipv6Addr, ClientId>,
     next_id: ClientId,
     next_ra: Option<Instant>,
     stats: RouterStats,
@@ -273,8 +277,8 @@ impl Router {
     pub fn new(config: RouterConfig) -> Self {
         Self {
             config,
-            clients: HashMap::new(),
-            neighbors: HashMap::new(),
+            clients: Map::default(),
+            neighbors: Map::default(),
             next_id: 1,
             next_ra: None,
             stats: RouterStats::default(),
