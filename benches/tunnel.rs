@@ -12,7 +12,11 @@ const TOTAL: usize = 64 * 1024 * 1024;
 const PACKET: usize = 1280;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn tunnel(c: &mut Criterion) {
@@ -23,7 +27,9 @@ fn tunnel(c: &mut Criterion) {
         ("tunnel_client_to_client", Direction::ClientToClient),
     ] {
         let mut g = c.benchmark_group(group);
-        g.sample_size(10).measurement_time(Duration::from_secs(8)).throughput(Throughput::Bytes((TOTAL / PACKET * PACKET) as u64));
+        g.sample_size(10)
+            .measurement_time(Duration::from_secs(8))
+            .throughput(Throughput::Bytes((TOTAL / PACKET * PACKET) as u64));
         g.bench_function("iphttps", |b| {
             b.to_async(&rt).iter_custom(|iters| async move {
                 let mut t = Duration::ZERO;
@@ -79,7 +85,12 @@ fn latency(c: &mut Criterion) {
         b.to_async(&rt).iter_custom(|iters| async move {
             let mut t = Duration::ZERO;
             for _ in 0..iters {
-                t += perf::tunnel_rtts(500).await.unwrap().iter().sum::<Duration>() / 500;
+                t += perf::tunnel_rtts(500)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .sum::<Duration>()
+                    / 500;
             }
             t
         })

@@ -316,7 +316,12 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             )
             .await
         }
-        Command::Bench { duration, json, clients, only } => bench(duration, json, clients, only).await,
+        Command::Bench {
+            duration,
+            json,
+            clients,
+            only,
+        } => bench(duration, json, clients, only).await,
         Command::Diagnose { admin, json } => {
             let v = control::client::get(admin, "/operations-status").await?;
             if json {
@@ -656,7 +661,12 @@ fn raise_fd_limit() {
     }
 }
 
-async fn bench(duration: f64, json: bool, clients: Option<usize>, only: Option<String>) -> Result<ExitCode> {
+async fn bench(
+    duration: f64,
+    json: bool,
+    clients: Option<usize>,
+    only: Option<String>,
+) -> Result<ExitCode> {
     use iphttps_harness::bench;
     let figures = match clients {
         Some(n) => {
@@ -665,7 +675,10 @@ async fn bench(duration: f64, json: bool, clients: Option<usize>, only: Option<S
         }
         None => bench::figures(Duration::from_secs_f64(duration.max(0.1)), only.as_deref()).await?,
     };
-    let report = bench::Report { machine: bench::machine(), figures };
+    let report = bench::Report {
+        machine: bench::machine(),
+        figures,
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -673,10 +686,16 @@ async fn bench(duration: f64, json: bool, clients: Option<usize>, only: Option<S
         println!(
             "machine: {} cores, {} memory, {}",
             m.cores,
-            m.memory_bytes.map_or("unknown".into(), |b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
+            m.memory_bytes.map_or("unknown".into(), |b| format!(
+                "{:.1} GiB",
+                b as f64 / (1u64 << 30) as f64
+            )),
             m.os
         );
-        println!("{:<36} {:>12} {:>12} {:>8}  unit", "figure", "value", "baseline", "ratio");
+        println!(
+            "{:<36} {:>12} {:>12} {:>8}  unit",
+            "figure", "value", "baseline", "ratio"
+        );
         for f in &report.figures {
             println!(
                 "{:<36} {:>12.1} {:>12} {:>8}  {}",

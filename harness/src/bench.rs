@@ -75,7 +75,10 @@ const MB: f64 = 1_000_000.0;
 /// Throughput, latency and setup figures, each given about `duration`; `only` keeps the
 /// figures whose name starts with it. Tunnel and baseline runs alternate, and the best
 /// of each is kept, so a noisy neighbour hurts both alike.
-pub async fn figures(duration: Duration, only: Option<&str>) -> Result<Vec<Figure>, perf::PerfError> {
+pub async fn figures(
+    duration: Duration,
+    only: Option<&str>,
+) -> Result<Vec<Figure>, perf::PerfError> {
     let want = |name: &str| only.is_none_or(|o| name.starts_with(o));
     let total = 64 * 1024 * 1024;
     let packet = 1280;
@@ -83,7 +86,10 @@ pub async fn figures(duration: Duration, only: Option<&str>) -> Result<Vec<Figur
     for (name, dir) in [
         ("tunnel_throughput", Direction::Upload),
         ("tunnel_throughput_reverse", Direction::Download),
-        ("tunnel_throughput_client_to_client", Direction::ClientToClient),
+        (
+            "tunnel_throughput_client_to_client",
+            Direction::ClientToClient,
+        ),
     ] {
         if !want(name) {
             continue;
@@ -95,15 +101,30 @@ pub async fn figures(duration: Duration, only: Option<&str>) -> Result<Vec<Figur
             b = b.min(perf::bare_transfer(dir, total, packet).await?);
         }
         let bytes = (total / packet * packet) as f64;
-        out.push(Figure::new(name, "MB/s", bytes / t.as_secs_f64() / MB, Some(bytes / b.as_secs_f64() / MB)));
+        out.push(Figure::new(
+            name,
+            "MB/s",
+            bytes / t.as_secs_f64() / MB,
+            Some(bytes / b.as_secs_f64() / MB),
+        ));
     }
     if want("tunnel_latency") {
         let n = ((duration.as_secs_f64() * 1000.0) as usize).clamp(200, 5000);
         let t = perf::tunnel_rtts(n).await?;
         let b = perf::bare_rtts(n).await?;
         let us = |d: Duration| d.as_secs_f64() * 1e6;
-        out.push(Figure::new("tunnel_latency_p50", "us", us(perf::percentile(&t, 50.0)), Some(us(perf::percentile(&b, 50.0)))));
-        out.push(Figure::new("tunnel_latency_p99", "us", us(perf::percentile(&t, 99.0)), Some(us(perf::percentile(&b, 99.0)))));
+        out.push(Figure::new(
+            "tunnel_latency_p50",
+            "us",
+            us(perf::percentile(&t, 50.0)),
+            Some(us(perf::percentile(&b, 50.0))),
+        ));
+        out.push(Figure::new(
+            "tunnel_latency_p99",
+            "us",
+            us(perf::percentile(&t, 99.0)),
+            Some(us(perf::percentile(&b, 99.0))),
+        ));
     }
     if want("setup_rate") {
         let conns = 200;
@@ -135,7 +156,14 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
     use std::process::{Command, Stdio};
     let pki = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--pki"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--pki",
+        ])
         .arg(pki.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -158,9 +186,11 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
     let pid = child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(pid);
-    let root = std::fs::read_to_string(pki.path().join("root-ca.pem")).map_err(|e| e.to_string())?;
-    let url: iphttps_sim::client::IphttpsUrl =
-        format!("https://da.contoso.com:{port}/IPHTTPS").parse().map_err(|e: iphttps_sim::client::UrlError| e.to_string())?;
+    let root =
+        std::fs::read_to_string(pki.path().join("root-ca.pem")).map_err(|e| e.to_string())?;
+    let url: iphttps_sim::client::IphttpsUrl = format!("https://da.contoso.com:{port}/IPHTTPS")
+        .parse()
+        .map_err(|e: iphttps_sim::client::UrlError| e.to_string())?;
     let t0 = Instant::now();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -175,7 +205,9 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
     let deadline = t0 + Duration::from_secs(120);
     for h in &handles {
         let left = deadline.saturating_duration_since(Instant::now());
-        h.wait_active(left).await.map_err(|s| format!("a client did not come up: {:?} {}", s.state, s.last_error))?;
+        h.wait_active(left)
+            .await
+            .map_err(|s| format!("a client did not come up: {:?} {}", s.state, s.last_error))?;
     }
     let linkup = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -187,7 +219,12 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
     let _ = child.wait();
     let mut figs = vec![Figure::new("clients_linkup_seconds", "s", linkup, None)];
     if let (Some(b), Some(a)) = (before, after) {
-        figs.push(Figure::new("server_rss_per_client_kib", "KiB", a.saturating_sub(b) as f64 / n as f64, None));
+        figs.push(Figure::new(
+            "server_rss_per_client_kib",
+            "KiB",
+            a.saturating_sub(b) as f64 / n as f64,
+            None,
+        ));
     }
     Ok(figs)
 }

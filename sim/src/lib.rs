@@ -20,5 +20,5 @@ pub mod cdp;
 pub mod control;
 pub mod diag;
 pub mod fault;
-pub mod transition;
 pub mod perf;
+pub mod transition;

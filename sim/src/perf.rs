@@ -47,19 +47,29 @@ pub enum Direction {
 }
 
 fn lab_config() -> LabConfig {
-    LabConfig { clients: 0, check_revocation: false, ..LabConfig::default() }
+    LabConfig {
+        clients: 0,
+        check_revocation: false,
+        ..LabConfig::default()
+    }
 }
 
 /// A raw tunnel: TLS to the lab's server, the head exchange done, and a source address
 /// in the ClientIPv6Prefix that the server lets this tunnel claim on first use.
-pub async fn raw_tunnel(lab: &Lab, iid: u64) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Ipv6Addr), PerfError> {
+pub async fn raw_tunnel(
+    lab: &Lab,
+    iid: u64,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Ipv6Addr), PerfError> {
     let pki = lab.pki().await;
-    let cfg = tls::client_config(&pki.root_ca, None).map_err(|e| PerfError::Stalled(e.to_string()))?;
+    let cfg =
+        tls::client_config(&pki.root_ca, None).map_err(|e| PerfError::Stalled(e.to_string()))?;
     let tcp = TcpStream::connect(lab.server.local_addr()).await?;
     tcp.set_nodelay(true)?;
-    let name = ServerName::try_from("da.contoso.com".to_string()).map_err(|e| PerfError::Stalled(e.to_string()))?;
+    let name = ServerName::try_from("da.contoso.com".to_string())
+        .map_err(|e| PerfError::Stalled(e.to_string()))?;
     let mut s = TlsConnector::from(cfg).connect(name, tcp).await?;
-    s.write_all(&head::request(head::DEFAULT_PATH, "da.contoso.com")).await?;
+    s.write_all(&head::request(head::DEFAULT_PATH, "da.contoso.com"))
+        .await?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -70,7 +80,10 @@ pub async fn raw_tunnel(lab: &Lab, iid: u64) -> Result<(tokio_rustls::client::Tl
         buf.extend_from_slice(&chunk[..n]);
     }
     let prefix = lab.admin().await.remote_access.client_prefix;
-    Ok((s, crate::wire::ipv6::with_interface_id(prefix.network(), iid)))
+    Ok((
+        s,
+        crate::wire::ipv6::with_interface_id(prefix.network(), iid),
+    ))
 }
 
 /// `count` back-to-back UDP packets of `size` bytes each (IPv6 header included).
@@ -81,7 +94,11 @@ pub fn packets(src: Ipv6Addr, dst: Ipv6Addr, size: usize, count: usize) -> Vec<u
 
 /// Moves `total` bytes in `packet`-byte IPv6 packets through the tunnel in `dir`; returns
 /// how long it took from the first write until the last byte arrived.
-pub async fn tunnel_transfer(dir: Direction, total: usize, packet: usize) -> Result<Duration, PerfError> {
+pub async fn tunnel_transfer(
+    dir: Direction,
+    total: usize,
+    packet: usize,
+) -> Result<Duration, PerfError> {
     let lab = Lab::start(lab_config()).await?;
     let r = transfer_in(&lab, dir, total, packet).await;
     lab.shutdown().await;
@@ -90,7 +107,12 @@ pub async fn tunnel_transfer(dir: Direction, total: usize, packet: usize) -> Res
 
 const CHUNK_PACKETS: usize = 48;
 
-async fn transfer_in(lab: &Lab, dir: Direction, total: usize, packet: usize) -> Result<Duration, PerfError> {
+async fn transfer_in(
+    lab: &Lab,
+    dir: Direction,
+    total: usize,
+    packet: usize,
+) -> Result<Duration, PerfError> {
     let count = total / packet;
     let intranet = lab.server.intranet_address();
     match dir {
@@ -106,7 +128,8 @@ async fn transfer_in(lab: &Lab, dir: Direction, total: usize, packet: usize) -> 
                 sent += n;
             }
             s.flush().await?;
-            wait_for(|| lab.server.intranet_stats().discarded_packets - before >= count as u64).await?;
+            wait_for(|| lab.server.intranet_stats().discarded_packets - before >= count as u64)
+                .await?;
             Ok(t0.elapsed())
         }
         Direction::Download => {
@@ -115,7 +138,13 @@ async fn transfer_in(lab: &Lab, dir: Direction, total: usize, packet: usize) -> 
             s.write_all(&packets(dst, intranet, 100, 1)).await?;
             s.flush().await?;
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let one = Bytes::from(udp::build(intranet, dst, 9, 40000, &vec![0xa5; packet - 48]));
+            let one = Bytes::from(udp::build(
+                intranet,
+                dst,
+                9,
+                40000,
+                &vec![0xa5; packet - 48],
+            ));
             let want = (count * packet) as u64;
             let got = Arc::new(AtomicU64::new(0));
             let g = got.clone();
@@ -143,7 +172,10 @@ async fn transfer_in(lab: &Lab, dir: Direction, total: usize, packet: usize) -> 
             }
             let _ = tokio::time::timeout(Duration::from_secs(60), reader).await;
             if got.load(Ordering::Relaxed) < want {
-                return Err(PerfError::Stalled(format!("{} of {want} bytes arrived", got.load(Ordering::Relaxed))));
+                return Err(PerfError::Stalled(format!(
+                    "{} of {want} bytes arrived",
+                    got.load(Ordering::Relaxed)
+                )));
             }
             Ok(t0.elapsed())
         }
@@ -183,7 +215,10 @@ async fn transfer_in(lab: &Lab, dir: Direction, total: usize, packet: usize) -> 
             a.flush().await?;
             let _ = tokio::time::timeout(Duration::from_secs(60), reader).await;
             if got.load(Ordering::Relaxed) < want {
-                return Err(PerfError::Stalled(format!("{} of {want} bytes arrived", got.load(Ordering::Relaxed))));
+                return Err(PerfError::Stalled(format!(
+                    "{} of {want} bytes arrived",
+                    got.load(Ordering::Relaxed)
+                )));
             }
             Ok(t0.elapsed())
         }
@@ -197,7 +232,9 @@ async fn wait_for(mut done: impl FnMut() -> bool) -> Result<(), PerfError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
         if Instant::now() > deadline {
-            return Err(PerfError::Stalled("the transfer did not finish in 60 s".into()));
+            return Err(PerfError::Stalled(
+                "the transfer did not finish in 60 s".into(),
+            ));
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
@@ -227,22 +264,39 @@ enum BareMode {
     Echo,
     /// Handshake and close.
     Handshake,
+    /// Relay: the connection that says `A` first is copied to the one that says `B`
+    /// (decrypted and encrypted again, as the server does between two clients).
+    Relay,
 }
 
-async fn bare_tls(mode: BareMode, done: Option<tokio::sync::mpsc::Sender<()>>) -> Result<BareTls, PerfError> {
-    let pki = Pki::generate(&PkiOptions::new("da.contoso.com", time::OffsetDateTime::now_utc()))
-        .map_err(|e| PerfError::Stalled(e.to_string()))?;
-    let acceptor = TlsAcceptor::from(tls::server_config(&pki, false).map_err(|e| PerfError::Stalled(e.to_string()))?);
-    let connector = TlsConnector::from(tls::client_config(&pki.root_ca, None).map_err(|e| PerfError::Stalled(e.to_string()))?);
+async fn bare_tls(
+    mode: BareMode,
+    done: Option<tokio::sync::mpsc::Sender<()>>,
+) -> Result<BareTls, PerfError> {
+    let pki = Pki::generate(&PkiOptions::new(
+        "da.contoso.com",
+        time::OffsetDateTime::now_utc(),
+    ))
+    .map_err(|e| PerfError::Stalled(e.to_string()))?;
+    let acceptor = TlsAcceptor::from(
+        tls::server_config(&pki, false).map_err(|e| PerfError::Stalled(e.to_string()))?,
+    );
+    let connector = TlsConnector::from(
+        tls::client_config(&pki.root_ca, None).map_err(|e| PerfError::Stalled(e.to_string()))?,
+    );
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await?;
     let addr = listener.local_addr()?;
+    let relay: Arc<tokio::sync::Mutex<RelayPair>> = Arc::default();
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let done = done.clone();
+            let relay = relay.clone();
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
-                let Ok(mut s) = acceptor.accept(tcp).await else { return };
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 64 * 1024];
                 match mode {
                     BareMode::Sink(n) => {
@@ -273,7 +327,8 @@ async fn bare_tls(mode: BareMode, done: Option<tokio::sync::mpsc::Sender<()>>) -
                         match s.read(&mut buf).await {
                             Ok(0) | Err(_) => return,
                             Ok(k) => {
-                                if s.write_all(&buf[..k]).await.is_err() || s.flush().await.is_err() {
+                                if s.write_all(&buf[..k]).await.is_err() || s.flush().await.is_err()
+                                {
                                     return;
                                 }
                             }
@@ -282,27 +337,65 @@ async fn bare_tls(mode: BareMode, done: Option<tokio::sync::mpsc::Sender<()>>) -
                     BareMode::Handshake => {
                         let _ = s.shutdown().await;
                     }
+                    BareMode::Relay => {
+                        let mut role = [0u8; 1];
+                        if s.read_exact(&mut role).await.is_err() {
+                            return;
+                        }
+                        let mut pair = relay.lock().await;
+                        if role[0] == b'A' {
+                            pair.a = Some(s);
+                        } else {
+                            pair.b = Some(s);
+                        }
+                        if pair.a.is_some()
+                            && pair.b.is_some()
+                            && let (Some(mut a), Some(mut b)) = (pair.a.take(), pair.b.take())
+                        {
+                            drop(pair);
+                            let _ = tokio::io::copy(&mut a, &mut b).await;
+                        }
+                    }
                 }
             });
         }
     });
-    Ok(BareTls { addr, connector, task })
+    Ok(BareTls {
+        addr,
+        connector,
+        task,
+    })
 }
 
-async fn bare_connect(b: &BareTls) -> Result<tokio_rustls::client::TlsStream<TcpStream>, PerfError> {
+type ServerTls = tokio_rustls::server::TlsStream<TcpStream>;
+
+#[derive(Default)]
+struct RelayPair {
+    a: Option<ServerTls>,
+    b: Option<ServerTls>,
+}
+
+async fn bare_connect(
+    b: &BareTls,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, PerfError> {
     let tcp = TcpStream::connect(b.addr).await?;
     tcp.set_nodelay(true)?;
-    let name = ServerName::try_from("da.contoso.com".to_string()).map_err(|e| PerfError::Stalled(e.to_string()))?;
+    let name = ServerName::try_from("da.contoso.com".to_string())
+        .map_err(|e| PerfError::Stalled(e.to_string()))?;
     Ok(b.connector.connect(name, tcp).await?)
 }
 
 /// The same bytes through a bare tokio-rustls connection with the same write sizes.
-pub async fn bare_transfer(dir: Direction, total: usize, packet: usize) -> Result<Duration, PerfError> {
+pub async fn bare_transfer(
+    dir: Direction,
+    total: usize,
+    packet: usize,
+) -> Result<Duration, PerfError> {
     let count = total / packet;
     let bytes = (count * packet) as u64;
     let write = CHUNK_PACKETS * packet;
     match dir {
-        Direction::Upload | Direction::ClientToClient => {
+        Direction::Upload => {
             let (tx, mut rx) = tokio::sync::mpsc::channel(1);
             let b = bare_tls(BareMode::Sink(bytes), Some(tx)).await?;
             let mut s = bare_connect(&b).await?;
@@ -315,7 +408,47 @@ pub async fn bare_transfer(dir: Direction, total: usize, packet: usize) -> Resul
                 sent += n as u64;
             }
             s.flush().await?;
-            rx.recv().await.ok_or_else(|| PerfError::Stalled("bare sink ended early".into()))?;
+            rx.recv()
+                .await
+                .ok_or_else(|| PerfError::Stalled("bare sink ended early".into()))?;
+            Ok(t0.elapsed())
+        }
+        Direction::ClientToClient => {
+            let relay = bare_tls(BareMode::Relay, None).await?;
+            let mut b = bare_connect(&relay).await?;
+            b.write_all(b"B").await?;
+            b.flush().await?;
+            let mut a = bare_connect(&relay).await?;
+            a.write_all(b"A").await?;
+            let reader = tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut got = 0u64;
+                while got < bytes {
+                    match b.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got += n as u64,
+                    }
+                }
+                got
+            });
+            let data = vec![0x5au8; write];
+            let t0 = Instant::now();
+            let mut sent = 0u64;
+            while sent < bytes {
+                let n = (write as u64).min(bytes - sent) as usize;
+                a.write_all(&data[..n]).await?;
+                sent += n as u64;
+            }
+            a.flush().await?;
+            let got = tokio::time::timeout(Duration::from_secs(60), reader)
+                .await
+                .map_err(|_| PerfError::Stalled("the relay did not finish".into()))?
+                .unwrap_or(0);
+            if got < bytes {
+                return Err(PerfError::Stalled(format!(
+                    "{got} of {bytes} bytes relayed"
+                )));
+            }
             Ok(t0.elapsed())
         }
         Direction::Download => {
@@ -346,7 +479,11 @@ pub async fn tunnel_rtts(n: usize) -> Result<Vec<Duration>, PerfError> {
     let dst = lab.server.intranet_address();
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
-        v.push(c.ping(dst, 56, Duration::from_secs(2)).await.map_err(|e| PerfError::Stalled(e.to_string()))?);
+        v.push(
+            c.ping(dst, 56, Duration::from_secs(2))
+                .await
+                .map_err(|e| PerfError::Stalled(e.to_string()))?,
+        );
     }
     lab.shutdown().await;
     Ok(v)
@@ -371,7 +508,11 @@ pub async fn bare_rtts(n: usize) -> Result<Vec<Duration>, PerfError> {
 
 /// Host timers for setup measurements: no DAD wait, no RS delay (optimistic DAD).
 pub fn instant_host(seed: u64) -> HostConfig {
-    HostConfig { dad_timeout: Duration::ZERO, rs_max_delay: Duration::ZERO, ..HostConfig::fast(seed) }
+    HostConfig {
+        dad_timeout: Duration::ZERO,
+        rs_max_delay: Duration::ZERO,
+        ..HostConfig::fast(seed)
+    }
 }
 
 /// Connections per second from TCP connect to LinkUp with a global address, `n` clients

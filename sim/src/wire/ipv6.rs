@@ -141,21 +141,35 @@ pub fn checksum_valid(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, body: &[u8]
     checksum(src, dst, next_header, body) == 0
 }
 
-/// The ones' complement sum of `data` as big-endian 16-bit words, accumulated as 32-bit
-/// words in a 64-bit register (RFC 1071: folding to 16 bits at the end gives the same
-/// sum), eight bytes per step.
+/// The ones' complement sum of `data` as big-endian 16-bit words, computed 64 bits at a
+/// time with end-around carry (RFC 1071: a ones' complement sum can be taken in wider
+/// words and folded down to 16 bits at the end), in two independent chains.
 fn sum_words(data: &[u8]) -> u64 {
-    let mut sum: u64 = 0;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        sum += (v >> 32) + (v & 0xffff_ffff);
+    #[inline(always)]
+    fn add(sum: u64, v: u64) -> u64 {
+        let (s, carry) = sum.overflowing_add(v);
+        s + u64::from(carry)
     }
+    let (mut a, mut b) = (0u64, 0u64);
+    let mut chunks = data.chunks_exact(16);
+    for c in &mut chunks {
+        a = add(a, u64::from_be_bytes(c[..8].try_into().expect("8 bytes")));
+        b = add(b, u64::from_be_bytes(c[8..].try_into().expect("8 bytes")));
+    }
+    let mut tail = [0u8; 16];
     let rest = chunks.remainder();
-    let mut tail = [0u8; 8];
     tail[..rest.len()].copy_from_slice(rest);
-    let v = u64::from_be_bytes(tail);
-    sum + (v >> 32) + (v & 0xffff_ffff)
+    a = add(
+        a,
+        u64::from_be_bytes(tail[..8].try_into().expect("8 bytes")),
+    );
+    b = add(
+        b,
+        u64::from_be_bytes(tail[8..].try_into().expect("8 bytes")),
+    );
+    let s = add(a, b);
+    // fold 64 -> 32 bits, keeping the carries
+    (s >> 32) + (s & 0xffff_ffff)
 }
 
 fn fold(mut sum: u64) -> u16 {

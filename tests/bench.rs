@@ -1,0 +1,85 @@
+//! The measurements behind `iphttps bench` work end to end (no timing is asserted: speed
+//! belongs in benches/ and `iphttps bench`), and `--json` has the documented shape.
+
+use std::process::Command;
+
+use iphttps_sim::perf::{self, Direction};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transfer_and_its_baseline_move_all_the_bytes() {
+    for dir in [
+        Direction::Upload,
+        Direction::Download,
+        Direction::ClientToClient,
+    ] {
+        perf::tunnel_transfer(dir, 1 << 20, 1280)
+            .await
+            .unwrap_or_else(|e| panic!("{dir:?}: {e}"));
+        perf::bare_transfer(dir, 1 << 20, 1280)
+            .await
+            .unwrap_or_else(|e| panic!("{dir:?} baseline: {e}"));
+    }
+    assert_eq!(perf::tunnel_rtts(5).await.unwrap().len(), 5);
+    assert_eq!(perf::bare_rtts(5).await.unwrap().len(), 5);
+}
+
+#[test]
+fn bench_json_has_machine_and_figures_with_ratios() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .args([
+            "bench",
+            "--json",
+            "--duration",
+            "0.1",
+            "--only",
+            "tunnel_latency",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
+    let figs = v["figures"].as_array().unwrap();
+    let names: Vec<&str> = figs.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["tunnel_latency_p50", "tunnel_latency_p99"]);
+    for f in figs {
+        for key in ["name", "unit", "value", "baseline", "ratio"] {
+            assert!(f.get(key).is_some(), "{key}");
+        }
+        let (value, baseline, ratio) = (
+            f["value"].as_f64().unwrap(),
+            f["baseline"].as_f64().unwrap(),
+            f["ratio"].as_f64().unwrap(),
+        );
+        assert!((ratio - value / baseline).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn bench_clients_reports_linkup_time_and_memory_per_client() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .args(["bench", "--json", "--clients", "20"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"clients_linkup_seconds"));
+    if cfg!(target_os = "linux") {
+        assert!(names.contains(&"server_rss_per_client_kib"));
+    }
+    assert!(v["figures"][0]["baseline"].is_null());
+}
