@@ -59,9 +59,16 @@ enum Command {
         /// A fault present from the start (repeatable; `iphttps faults` lists them).
         #[arg(long = "fault", value_name = "NAME")]
         faults: Vec<Fault>,
-        /// The admin endpoint (loopback only).
+        /// The admin endpoint (loopback unless --admin-token is given).
         #[arg(long, default_value = DEFAULT_ADMIN)]
         admin: SocketAddr,
+        /// A token the admin endpoint requires (Authorization: Bearer TOKEN); needed to bind
+        /// it to a non-loopback address. ctl and diagnose send $IPHTTPS_ADMIN_TOKEN.
+        #[arg(long, env = "IPHTTPS_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// Close a tunnel that receives nothing for this many seconds (HTTP.sys: 120).
+        #[arg(long, default_value_t = 120.0)]
+        idle_timeout: f64,
         /// Operations Status refresh interval in seconds (Windows: 300).
         #[arg(long, default_value_t = 300.0)]
         ops_refresh: f64,
@@ -232,8 +239,24 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             path,
             faults,
             admin,
+            admin_token,
+            idle_timeout,
             ops_refresh,
-        } => serve(listen, name, pki, pcap, path, faults, admin, ops_refresh).await,
+        } => {
+            let idle = Duration::from_secs_f64(idle_timeout.max(0.001));
+            serve(
+                listen,
+                name,
+                pki,
+                pcap,
+                path,
+                faults,
+                (admin, admin_token),
+                idle,
+                ops_refresh,
+            )
+            .await
+        }
         Command::Connect {
             url,
             ca,
@@ -260,7 +283,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             let report = iphttps_harness::lab_run::report(&lab, &run).await;
             println!("{report}");
             if let Some(addr) = admin {
-                let ctl = control::serve(lab.clone(), addr).await?;
+                let ctl = control::serve(lab.clone(), addr, None).await?;
                 println!(
                     "Admin endpoint: {} (iphttps ctl --admin {} [--client N] -- COMMAND)",
                     ctl.local_addr(),
@@ -477,7 +500,8 @@ async fn serve(
     pcap: Option<PathBuf>,
     path: String,
     faults: Vec<Fault>,
-    admin: SocketAddr,
+    (admin, admin_token): (SocketAddr, Option<String>),
+    idle_timeout: Duration,
     ops_refresh: f64,
 ) -> Result<ExitCode> {
     if !path.starts_with('/') {
@@ -486,8 +510,10 @@ async fn serve(
     if let Some(f) = faults.iter().find(|f| f.info().side == Side::Client) {
         bail!("{f} acts on clients, not on the server; use it with `iphttps lab --fault {f}`");
     }
-    if !admin.ip().is_loopback() {
-        bail!("--admin must be a loopback address (127.0.0.1 or ::1), not {admin}");
+    if !admin.ip().is_loopback() && admin_token.is_none() {
+        bail!(
+            "--admin must be a loopback address (127.0.0.1 or ::1) unless --admin-token is given, not {admin}"
+        );
     }
     let lab = Lab::start(LabConfig {
         clients: 0,
@@ -498,11 +524,12 @@ async fn serve(
         faults,
         ops_refresh: Duration::from_secs_f64(ops_refresh.max(0.0)),
         path,
+        idle_timeout: Some(idle_timeout),
         ..LabConfig::default()
     })
     .await?;
     let lab = Arc::new(lab);
-    let ctl = control::serve(lab.clone(), admin).await?;
+    let ctl = control::serve(lab.clone(), admin, admin_token).await?;
     let ra = lab.admin().await.remote_access;
     println!("IP-HTTPS server {}", lab.server.url());
     println!(

@@ -193,7 +193,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
         .map_err(|e| format!("client: {e}"))?;
         proxies.extend(proxy);
     }
-    let ctl = control::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"))
+    let ctl = control::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"), None)
         .await
         .map_err(|e| e.to_string())?;
     let admin = ctl.local_addr();

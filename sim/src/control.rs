@@ -34,8 +34,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Errors starting the endpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// Only loopback addresses are allowed.
-    #[error("the admin endpoint binds to loopback only (127.0.0.0/8 or ::1), not {0}")]
+    /// A non-loopback address without a token.
+    #[error(
+        "the admin endpoint binds to loopback (127.0.0.0/8 or ::1) unless a token is configured (--admin-token); refusing {0}"
+    )]
     NotLoopback(SocketAddr),
     /// The socket could not be bound.
     #[error(
@@ -69,11 +71,17 @@ impl Drop for Control {
     }
 }
 
-/// Serves the admin endpoint for `lab` on `addr` (loopback only).
-pub async fn serve(lab: Arc<Lab>, addr: SocketAddr) -> Result<Control, ControlError> {
-    if !addr.ip().is_loopback() {
+/// Serves the admin endpoint for `lab` on `addr`: loopback only, unless `token` is set,
+/// in which case every request must carry `Authorization: Bearer TOKEN`.
+pub async fn serve(
+    lab: Arc<Lab>,
+    addr: SocketAddr,
+    token: Option<String>,
+) -> Result<Control, ControlError> {
+    if !addr.ip().is_loopback() && token.is_none() {
         return Err(ControlError::NotLoopback(addr));
     }
+    let token: Option<Arc<str>> = token.map(Arc::from);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ControlError::Bind { addr, source })?;
@@ -86,8 +94,9 @@ pub async fn serve(lab: Arc<Lab>, addr: SocketAddr) -> Result<Control, ControlEr
                 continue;
             };
             let lab = lab.clone();
+            let token = token.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| handle(lab.clone(), req));
+                let svc = service_fn(move |req| handle(lab.clone(), token.clone(), req));
                 if let Err(e) = http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)
                     .await
@@ -112,6 +121,7 @@ fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
 
 async fn handle(
     lab: Arc<Lab>,
+    token: Option<Arc<str>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let bad = |msg: String| {
@@ -120,6 +130,19 @@ async fn handle(
             json!({ "ok": false, "error": msg }),
         )
     };
+    if let Some(t) = &token {
+        let given = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(&**t) {
+            return Ok(reply(
+                StatusCode::UNAUTHORIZED,
+                json!({ "ok": false, "error": "a valid admin token is required (Authorization: Bearer TOKEN)" }),
+            ));
+        }
+    }
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET, "/operations-status") => {
             let st = lab.operations_status().await;
@@ -203,7 +226,18 @@ pub mod client {
         Answer(String),
     }
 
-    async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Value, RequestError> {
+    fn token() -> Option<String> {
+        std::env::var("IPHTTPS_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    }
+
+    async fn send(addr: SocketAddr, mut req: Request<Full<Bytes>>) -> Result<Value, RequestError> {
+        if let Some(t) = token()
+            && let Ok(v) = hyper::header::HeaderValue::from_str(&format!("Bearer {t}"))
+        {
+            req.headers_mut().insert(hyper::header::AUTHORIZATION, v);
+        }
         let conn_err = |e: &dyn std::fmt::Display| RequestError::Connect {
             addr,
             detail: e.to_string(),

@@ -94,6 +94,8 @@ pub struct LabConfig {
     pub auth_mode: crate::link::router::AuthMode,
     /// Interval of unsolicited Router Advertisements.
     pub ra_interval: Option<Duration>,
+    /// The server's idle timeout (default: HTTP.sys' 2 minutes).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for LabConfig {
@@ -116,6 +118,7 @@ impl Default for LabConfig {
             internal_prefix: None,
             auth_mode: crate::link::router::AuthMode::None,
             ra_interval: None,
+            idle_timeout: None,
         }
     }
 }
@@ -183,6 +186,9 @@ impl Lab {
         }
         if let Some(i) = config.ra_interval {
             scfg.router.ra_interval = i;
+        }
+        if let Some(i) = config.idle_timeout {
+            scfg.idle_timeout = i;
         }
         (config.server)(&mut scfg);
         let base_router = scfg.router.clone();

@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Packets queued toward one client before further ones are dropped.
     pub client_queue: usize,
+    /// A tunnel that receives nothing for this long is closed (HTTP.sys: 2 minutes).
+    pub idle_timeout: Duration,
 }
 
 /// Default ClientIPv6Prefix (inside the default internal prefix, as in `Set-DAServer`'s example).
@@ -96,6 +98,7 @@ impl ServerConfig {
             pcap: None,
             handshake_timeout: Duration::from_secs(10),
             client_queue: 4096,
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -119,6 +122,12 @@ pub struct ServerStats {
     pub bytes_in: u64,
     /// Bytes of tunnel payload sent to clients.
     pub bytes_out: u64,
+    /// Tunnels closed for being idle.
+    pub idle_closed: u64,
+    /// Connections closed because the TLS handshake and head did not finish in time.
+    pub handshake_timeouts: u64,
+    /// Connections refused because the client table was full.
+    pub table_full: u64,
 }
 
 /// The state the tasks share under one lock: the router, the clients' queues and the
@@ -173,6 +182,7 @@ struct Shared {
     path: String,
     handshake_timeout: Duration,
     client_queue: usize,
+    idle_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     /// Bumped to disconnect every client (AuthMode change, listener closed).
     epoch: watch::Sender<u64>,
@@ -245,6 +255,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         path: config.path.clone(),
         handshake_timeout: config.handshake_timeout,
         client_queue: config.client_queue,
+        idle_timeout: config.idle_timeout,
         shutdown: shutdown_rx,
         epoch: watch::channel(0).0,
         mode: watch::channel(ListenerMode::Open).0,
@@ -510,8 +521,10 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
             return;
         }
         Err(_) => {
-            shared.lock().stats.tls_failures += 1;
-            tracing::info!("TLS handshake timed out");
+            let mut core = shared.lock();
+            core.stats.tls_failures += 1;
+            core.stats.handshake_timeouts += 1;
+            tracing::info!("TLS handshake not finished in time, closing the connection");
             return;
         }
     };
@@ -524,7 +537,9 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                 return;
             }
             Err(_) => {
-                shared.lock().stats.head_refused += 1;
+                let mut core = shared.lock();
+                core.stats.head_refused += 1;
+                core.stats.handshake_timeouts += 1;
                 tracing::warn!("HTTP head not received in time, closing the connection");
                 return;
             }
@@ -539,6 +554,7 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                 id
             }
             Err(e) => {
+                core.stats.table_full += 1;
                 tracing::warn!(error = %e, "cannot add client, disconnecting it");
                 return;
             }
@@ -599,8 +615,12 @@ async fn tunnel(
     let mut epoch = shared.epoch.subscribe();
     epoch.borrow_and_update();
     let mut n = leftover.len();
+    let idle = tokio::time::sleep(shared.idle_timeout);
+    tokio::pin!(idle);
     loop {
         if n > 0 {
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + shared.idle_timeout);
             let mut core = shared.lock();
             let core = &mut *core;
             core.stats.bytes_in += n as u64;
@@ -627,6 +647,10 @@ async fn tunnel(
         n = tokio::select! {
             _ = stopped(&mut shutdown) => return Ok(()),
             _ = epoch.changed() => return Err("disconnected by the server".into()),
+            _ = &mut idle => {
+                shared.lock().stats.idle_closed += 1;
+                return Err(format!("idle for {:?}, closing the tunnel", shared.idle_timeout));
+            }
             r = rd.read_buf(deframer.buffer_mut()) => match r {
                 Ok(0) => {
                     return match deframer.end() {

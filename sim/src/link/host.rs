@@ -33,6 +33,10 @@ pub struct HostConfig {
     pub dad_timeout: Duration,
     /// Interface IDs tried per prefix before giving up on DAD conflicts.
     pub max_dad_attempts: u32,
+    /// How often the host confirms its default router is reachable (a unicast Neighbor
+    /// Solicitation, RFC 4861 7.3 NUD); this ND traffic also keeps an idle tunnel alive
+    /// against the server's idle timeout. `None`: never.
+    pub keepalive: Option<Duration>,
 }
 
 impl Default for HostConfig {
@@ -44,6 +48,7 @@ impl Default for HostConfig {
             max_rs: 3,
             dad_timeout: Duration::from_secs(1),
             max_dad_attempts: 3,
+            keepalive: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -58,6 +63,7 @@ impl HostConfig {
             max_rs: 3,
             dad_timeout: Duration::from_millis(20),
             max_dad_attempts: 3,
+            keepalive: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -131,6 +137,7 @@ pub struct Host {
     mtu: u32,
     rs_sent: u32,
     next_rs: Option<Instant>,
+    next_keepalive: Option<Instant>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<HostEvent>,
     last_ra: Option<RouterAdvert>,
@@ -149,6 +156,7 @@ impl Host {
             mtu: ipv6::MIN_MTU as u32,
             rs_sent: 0,
             next_rs: None,
+            next_keepalive: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             last_ra: None,
@@ -229,7 +237,7 @@ impl Host {
             AddrState::Tentative { until, .. } => Some(until),
             _ => None,
         });
-        dad.chain(self.next_rs).min()
+        dad.chain(self.next_rs).chain(self.next_keepalive).min()
     }
 
     /// Advances timers to `now`: DAD completions and Router Solicitations.
@@ -259,6 +267,15 @@ impl Host {
             }
             self.next_rs =
                 (self.rs_sent < self.config.max_rs).then(|| now + self.config.rs_interval);
+        }
+        if let Some(at) = self.next_keepalive
+            && now >= at
+        {
+            if let (Some(router), Some(ll)) = (self.router, self.link_local()) {
+                self.transmit
+                    .push_back(icmpv6::neighbor_solicitation(ll, router, router));
+            }
+            self.next_keepalive = self.config.keepalive.map(|k| now + k);
         }
     }
 
@@ -356,6 +373,9 @@ impl Host {
     fn handle_ra(&mut self, from: Ipv6Addr, ra: RouterAdvert, now: Instant) {
         self.next_rs = None;
         self.router = (ra.router_lifetime > 0).then_some(from);
+        if self.next_keepalive.is_none() {
+            self.next_keepalive = self.config.keepalive.map(|k| now + k);
+        }
         if let Some(mtu) = ra.mtu
             && (ipv6::MIN_MTU as u32..=65535).contains(&mtu)
         {

@@ -88,6 +88,10 @@ pub struct RouterConfig {
     pub max_clients: usize,
     /// Most addresses one client may own.
     pub max_addresses_per_client: usize,
+    /// Router Solicitations a client may send in a burst before being rate-limited.
+    pub rs_burst: u32,
+    /// One more Router Solicitation is allowed per this interval.
+    pub rs_interval: Duration,
 }
 
 impl RouterConfig {
@@ -113,6 +117,8 @@ impl RouterConfig {
             ra_interval: Duration::from_secs(200),
             max_clients: 10_000,
             max_addresses_per_client: 16,
+            rs_burst: 4,
+            rs_interval: Duration::from_secs(1),
         }
     }
 
@@ -178,11 +184,13 @@ pub enum DropReason {
     TooBig,
     /// Addressed to the server but nothing there answers it.
     Unhandled,
+    /// A Router Solicitation over the client's rate limit.
+    RsRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::Spoofed,
         DropReason::Multicast,
         DropReason::LinkLocal,
@@ -194,6 +202,7 @@ impl DropReason {
         DropReason::HopLimit,
         DropReason::TooBig,
         DropReason::Unhandled,
+        DropReason::RsRateLimited,
     ];
 
     /// A stable snake_case name for reports and metrics.
@@ -210,6 +219,7 @@ impl DropReason {
             DropReason::HopLimit => "hop_limit_exceeded",
             DropReason::TooBig => "packet_too_big",
             DropReason::Unhandled => "unhandled_local",
+            DropReason::RsRateLimited => "rs_rate_limited",
         }
     }
 
@@ -259,6 +269,36 @@ pub struct TableFull(pub usize);
 #[derive(Debug, Default)]
 struct ClientEntry {
     addresses: Vec<Ipv6Addr>,
+    /// Router Solicitations the client may still send now, and when the bucket last refilled.
+    rs_tokens: u32,
+    rs_refilled: Option<Instant>,
+}
+
+impl ClientEntry {
+    /// Takes one Router Solicitation from the client's token bucket.
+    fn take_rs(&mut self, now: Instant, burst: u32, interval: Duration) -> bool {
+        match self.rs_refilled {
+            None => {
+                self.rs_tokens = burst;
+                self.rs_refilled = Some(now);
+            }
+            Some(at) => {
+                let n = now.saturating_duration_since(at).as_nanos() / interval.as_nanos().max(1);
+                if n > 0 {
+                    self.rs_tokens = burst.min(
+                        self.rs_tokens
+                            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX)),
+                    );
+                    self.rs_refilled = Some(now);
+                }
+            }
+        }
+        if self.rs_tokens == 0 {
+            return false;
+        }
+        self.rs_tokens -= 1;
+        true
+    }
 }
 
 /// The server's router.
@@ -412,7 +452,6 @@ impl Router {
         now: Instant,
         out: &mut Vec<Output>,
     ) {
-        let _ = now;
         self.stats.from_clients += 1;
         let Some(pkt) = Ipv6Packet::new(&packet) else {
             self.stats.drops[DropReason::BadIcmpv6.index()] += 1;
@@ -437,13 +476,13 @@ impl Router {
             return self.drop(DropReason::NotARouter, src, dst);
         }
         if dst.is_multicast() {
-            return self.client_multicast(id, &pkt, icmp, out);
+            return self.client_multicast(id, &pkt, icmp, now, out);
         }
         if !self.source_ok(id, src) {
             return self.drop(DropReason::Spoofed, src, dst);
         }
         if self.is_server_address(dst) {
-            return self.local(id, &pkt, icmp, out);
+            return self.local(id, &pkt, icmp, now, out);
         }
         if ipv6::is_link_local(dst) {
             return self.drop(DropReason::LinkLocal, src, dst);
@@ -509,6 +548,7 @@ impl Router {
         id: ClientId,
         pkt: &Ipv6Packet<'_>,
         icmp: Option<Message<'_>>,
+        now: Instant,
         out: &mut Vec<Output>,
     ) {
         let (src, dst) = (pkt.src(), pkt.dst());
@@ -517,7 +557,7 @@ impl Router {
                 if !src.is_unspecified() && !self.source_ok(id, src) {
                     return self.drop(DropReason::Spoofed, src, dst);
                 }
-                self.answer_rs(id, out);
+                self.answer_rs(id, now, out);
             }
             Some(Message::NeighborSolicitation { target })
                 if src.is_unspecified() && ipv6::is_solicited_node(dst) =>
@@ -540,9 +580,19 @@ impl Router {
         }
     }
 
-    fn answer_rs(&mut self, id: ClientId, out: &mut Vec<Output>) {
+    fn answer_rs(&mut self, id: ClientId, now: Instant, out: &mut Vec<Output>) {
         if !self.config.advertising {
             // a non-advertising interface ignores solicitations
+            return;
+        }
+        let (burst, interval) = (self.config.rs_burst, self.config.rs_interval);
+        if !self
+            .clients
+            .get_mut(&id)
+            .is_some_and(|c| c.take_rs(now, burst, interval))
+        {
+            self.stats.drops[DropReason::RsRateLimited.index()] += 1;
+            tracing::debug!(client = id, "Router Solicitation over the rate limit");
             return;
         }
         self.stats.ras_sent += 1;
@@ -572,6 +622,7 @@ impl Router {
         id: ClientId,
         pkt: &Ipv6Packet<'_>,
         icmp: Option<Message<'_>>,
+        now: Instant,
         out: &mut Vec<Output>,
     ) {
         match icmp {
@@ -580,7 +631,7 @@ impl Router {
                     self.emit_client(id, Frame::new(reply), out);
                 }
             }
-            Some(Message::RouterSolicitation) => self.answer_rs(id, out),
+            Some(Message::RouterSolicitation) => self.answer_rs(id, now, out),
             Some(Message::NeighborSolicitation { target }) if self.is_server_address(target) => {
                 let na =
                     icmpv6::neighbor_advertisement(target, pkt.src(), target, true, true, true);
