@@ -186,6 +186,16 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         only: Option<String>,
     },
+    /// Soak: N clients with mixed traffic while faults come and go and the server
+    /// restarts; checks memory, recovery, delivery and the counters at the end.
+    Soak {
+        /// Clients.
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Seconds.
+        #[arg(long, default_value_t = 600.0)]
+        duration: f64,
+    },
     /// Print the server's Operations Status; exit non-zero when any component is in Error.
     Diagnose {
         /// The admin endpoint.
@@ -203,7 +213,10 @@ fn main() -> ExitCode {
     let default_level = match cli.command {
         Command::Serve { .. } => "info",
         // a scenario run reports through its results; the simulator's warnings are expected
-        Command::Run { .. } | Command::Lab { .. } | Command::Bench { .. } => "error",
+        Command::Run { .. }
+        | Command::Lab { .. }
+        | Command::Bench { .. }
+        | Command::Soak { .. } => "error",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -345,6 +358,21 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             clients,
             only,
         } => bench(duration, json, clients, only).await,
+        Command::Soak { clients, duration } => {
+            let cfg = iphttps_harness::soak::SoakConfig {
+                clients,
+                duration: Duration::from_secs_f64(duration.max(10.0)),
+            };
+            let report = iphttps_harness::soak::run(&cfg)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Diagnose { admin, json } => {
             let v = control::client::get(admin, "/operations-status").await?;
             if json {

@@ -8,5 +8,6 @@ pub mod lab_run;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod soak;
 pub mod suite;
 pub mod toxic;

@@ -691,3 +691,36 @@ pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("name = \"x\"\n".to_string()),
+            Just("faults = [\"expired-cert\"]\n".to_string()),
+            Just("[clients]\ncount = 2\n".to_string()),
+            Just("[[step]]\nname = \"s\"\n".to_string()),
+            Just("expect = { state = \"LinkUp\" }\n".to_string()),
+            Just("run = [\"Get-RemoteAccess\"]\n".to_string()),
+            Just("ping = { from = 1, to = \"intranet\" }\n".to_string()),
+            Just("deadline = \"1s\"\n".to_string()),
+            "[ -~\n]{0,40}",
+        ]
+    }
+
+    proptest! {
+        /// The fuzz target's twin: any text is a scenario or a located error, never a panic.
+        #[test]
+        fn any_text_is_a_scenario_or_a_located_error(parts in proptest::collection::vec(fragment(), 0..12)) {
+            let text = parts.concat();
+            if let Err(e) = parse(std::path::Path::new("p.toml"), &text) {
+                prop_assert!(e.line >= 1 && e.column >= 1);
+                prop_assert!(e.line <= text.lines().count().max(1) + 1, "{e}");
+                prop_assert!(!e.message.is_empty());
+            }
+        }
+    }
+}

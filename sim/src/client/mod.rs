@@ -518,6 +518,7 @@ async fn link(
                     while let Ok(p) = pkt_rx.try_recv() {
                         receive(config, &mut host, &p, now);
                     }
+                    note_misdelivered(&host, status);
                 }
                 None => return Err(reader.end().await),
             },
@@ -550,6 +551,16 @@ fn receive(config: &ClientConfig, host: &mut Host, p: &[u8], now: Instant) {
     host.handle_packet(p, now);
 }
 
+/// Copies the host's misdelivery counter into the status when it moved.
+fn note_misdelivered(host: &Host, status: &watch::Sender<ClientStatus>) {
+    let m = host.misdelivered();
+    status.send_if_modified(|s| {
+        let changed = s.misdelivered != m;
+        s.misdelivered = m;
+        changed
+    });
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -571,6 +582,7 @@ fn on_event(
                 let _ = tx.send(Ok(sent.elapsed()));
             }
         }
+        HostEvent::Udp { .. } => status.send_modify(|s| s.received += 1),
         HostEvent::AddressConfigured(a) => {
             tracing::info!(address = %a, "address configured");
             status.send_modify(|s| {

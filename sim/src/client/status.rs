@@ -61,6 +61,10 @@ pub struct ClientStatus {
     pub failures: u64,
     /// The transition technology the client's network situation selects.
     pub transition: crate::transition::Transition,
+    /// Unicast packets received for an address the client does not have (must stay 0).
+    pub misdelivered: u64,
+    /// Echo replies and UDP datagrams received.
+    pub received: u64,
 }
 
 impl ClientStatus {
@@ -79,6 +83,8 @@ impl ClientStatus {
             connects: 0,
             failures: 0,
             transition: crate::transition::Transition::IpHttps,
+            misdelivered: 0,
+            received: 0,
         }
     }
 

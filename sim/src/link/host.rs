@@ -141,6 +141,7 @@ pub struct Host {
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<HostEvent>,
     last_ra: Option<RouterAdvert>,
+    misdelivered: u64,
 }
 
 impl Host {
@@ -160,6 +161,7 @@ impl Host {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             last_ra: None,
+            misdelivered: 0,
         };
         h.start_address(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), now, 1);
         h
@@ -214,6 +216,11 @@ impl Host {
     /// The link MTU (1280 unless an RA says otherwise).
     pub fn mtu(&self) -> u32 {
         self.mtu
+    }
+
+    /// Unicast packets that arrived for an address this host does not have.
+    pub fn misdelivered(&self) -> u64 {
+        self.misdelivered
     }
 
     /// The last Router Advertisement received.
@@ -299,6 +306,7 @@ impl Host {
         };
         let dst = pkt.dst();
         if !dst.is_multicast() && !self.addresses.iter().any(|a| a.addr == dst) {
+            self.misdelivered += 1;
             return;
         }
         match pkt.next_header() {

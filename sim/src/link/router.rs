@@ -243,6 +243,24 @@ pub struct RouterStats {
     pub ras_sent: u64,
     /// Drops, indexed like [`DropReason::ALL`].
     pub drops: [u64; DropReason::ALL.len()],
+    /// Packets from clients that were forwarded (to the intranet or other clients).
+    pub forwarded_from_clients: u64,
+    /// Packets from clients the router consumed itself (RS, DAD, NS and pings to it).
+    pub local_from_clients: u64,
+    /// Packets from clients that were dropped (the reasons are in `drops`).
+    pub dropped_from_clients: u64,
+}
+
+impl RouterStats {
+    /// Every packet from a client is forwarded, consumed or dropped: the three add up.
+    pub fn reconciled(&self) -> bool {
+        self.from_clients
+            == self.forwarded_from_clients + self.local_from_clients + self.dropped_from_clients
+    }
+
+    fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
 }
 
 impl RouterStats {
@@ -453,6 +471,16 @@ impl Router {
         out: &mut Vec<Output>,
     ) {
         self.stats.from_clients += 1;
+        let (drops, forwarded) = (self.stats.total_drops(), self.stats.forwarded_from_clients);
+        self.client_packet(id, packet, now, out);
+        if self.stats.total_drops() > drops {
+            self.stats.dropped_from_clients += 1;
+        } else if self.stats.forwarded_from_clients == forwarded {
+            self.stats.local_from_clients += 1;
+        }
+    }
+
+    fn client_packet(&mut self, id: ClientId, packet: Bytes, now: Instant, out: &mut Vec<Output>) {
         let Some(pkt) = Ipv6Packet::new(&packet) else {
             self.stats.drops[DropReason::BadIcmpv6.index()] += 1;
             return;
@@ -575,6 +603,7 @@ impl Router {
                 for c in others {
                     self.emit_client(c, frame.clone(), out);
                 }
+                self.stats.forwarded_from_clients += 1;
             }
             _ => self.drop(DropReason::Multicast, src, dst),
         }
@@ -679,6 +708,9 @@ impl Router {
             return self.icmp_error(from, kind::PACKET_TOO_BIG, 0, mtu as u32, pkt, out);
         }
         let frame = Frame::forwarded(packet.clone(), hop);
+        if matches!(from, Origin::Client(_)) {
+            self.stats.forwarded_from_clients += 1;
+        }
         match to {
             Dest::Client(c) => self.emit_client(c, frame, out),
             Dest::Intranet => {

@@ -375,3 +375,153 @@ fn host_timers_on_explicit_timestamps() {
         "no global address yet"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a client does in one step of a random run.
+    #[derive(Debug, Clone)]
+    enum Event {
+        /// Send from a (claimed, spoofed or foreign) source to a destination.
+        Send { from: usize, src: u8, dst: u8 },
+        /// DAD probe for someone's address.
+        Dad { from: usize, target: u8 },
+        /// Router Solicitation.
+        Rs { from: usize },
+        /// Time passes.
+        Tick { ms: u64 },
+        /// A client leaves and another arrives.
+        Churn { who: usize },
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            (0..3usize, 0..8u8, 0..8u8).prop_map(|(from, src, dst)| Event::Send { from, src, dst }),
+            (0..3usize, 0..8u8).prop_map(|(from, target)| Event::Dad { from, target }),
+            (0..3usize).prop_map(|from| Event::Rs { from }),
+            (1..5000u64).prop_map(|ms| Event::Tick { ms }),
+            (0..3usize).prop_map(|who| Event::Churn { who }),
+        ]
+    }
+
+    fn addr(i: u8) -> Ipv6Addr {
+        match i {
+            0..=3 => {
+                ipv6::with_interface_id("2001:db8:1:1000::".parse().unwrap(), 0x100 + u64::from(i))
+            }
+            4 => "2001:db8:1::10".parse().unwrap(),
+            5 => "2001:db8:ffff::1".parse().unwrap(),
+            6 => "fe80::77".parse().unwrap(),
+            _ => "ff02::1".parse().unwrap(),
+        }
+    }
+
+    proptest! {
+        /// Random event sequences on explicit time: the router never panics, never
+        /// delivers a packet to a client that does not own its destination, never
+        /// forwards a packet whose source the sender does not own, and an address has at
+        /// most one owner.
+        #[test]
+        fn router_invariants_hold(events in proptest::collection::vec(event(), 1..200)) {
+            let cfg = RouterConfig::new("2001:db8:1:1000::/64".parse().unwrap(), "2001:db8:1::/48".parse().unwrap());
+            let mut r = Router::new(cfg);
+            let mut now = Instant::now();
+            let mut ids: Vec<ClientId> = (0..3).map(|_| r.add_client(now).unwrap()).collect();
+            let mut out = Vec::new();
+            for e in events {
+                out.clear();
+                let sender = match &e {
+                    Event::Send { from, .. } | Event::Dad { from, .. } | Event::Rs { from } => Some(ids[*from]),
+                    _ => None,
+                };
+                match e {
+                    Event::Send { from, src, dst } => {
+                        let p = udp::build(addr(src), addr(dst), 1, 9, b"x");
+                        r.handle_from_client(ids[from], Bytes::from(p), now, &mut out);
+                    }
+                    Event::Dad { from, target } => {
+                        let t = addr(target);
+                        let p = icmpv6::neighbor_solicitation(Ipv6Addr::UNSPECIFIED, ipv6::solicited_node(t), t);
+                        r.handle_from_client(ids[from], Bytes::from(p), now, &mut out);
+                    }
+                    Event::Rs { from } => {
+                        r.handle_from_client(ids[from], Bytes::from(icmpv6::router_solicitation(Ipv6Addr::UNSPECIFIED)), now, &mut out);
+                    }
+                    Event::Tick { ms } => {
+                        now += Duration::from_millis(ms);
+                        r.handle_timeout(now, &mut out);
+                    }
+                    Event::Churn { who } => {
+                        r.remove_client(ids[who]);
+                        ids[who] = r.add_client(now).unwrap();
+                    }
+                }
+                for o in &out {
+                    let bytes = match o {
+                        Output::ToClient(_, f) | Output::ToIntranet(f) => f.to_vec(),
+                    };
+                    let pkt = ipv6::Ipv6Packet::new(&bytes).unwrap();
+                    let generated_by_router = pkt.src() == r.config().link_local
+                        || pkt.src() == r.config().server_address()
+                        || pkt.next_header() == ipv6::PROTO_ICMPV6;
+                    if let Output::ToClient(to, _) = o
+                        && !pkt.dst().is_multicast()
+                        && !generated_by_router
+                    {
+                        prop_assert!(r.client_addresses(*to).contains(&pkt.dst()), "delivered to a non-owner");
+                    }
+                    if !generated_by_router && let Some(s) = sender {
+                        prop_assert!(r.client_addresses(s).contains(&pkt.src()), "forwarded a source the sender does not own");
+                    }
+                }
+                for (i, a) in ids.iter().enumerate() {
+                    for b in &ids[i + 1..] {
+                        for x in r.client_addresses(*a) {
+                            prop_assert!(!r.client_addresses(*b).contains(x), "two owners of {}", x);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Random packets and timer firings on explicit time: the host never panics, its
+        /// timers never lie in the past after handling them, and any address it uses is
+        /// its own link-local or inside an advertised /64.
+        #[test]
+        fn host_invariants_hold(seed in any::<u64>(), steps in proptest::collection::vec((0u8..6, 1u64..3000), 1..100)) {
+            let mut now = Instant::now();
+            let mut h = Host::new(HostConfig::fast(seed), now);
+            let router: Ipv6Addr = "fe80::1".parse().unwrap();
+            let advertised: Ipv6Addr = "2001:db8:1:1000::".parse().unwrap();
+            for (kind, ms) in steps {
+                now += Duration::from_millis(ms);
+                match kind {
+                    0 => h.handle_timeout(now),
+                    1 => {
+                        let ra = RouterConfig::new("2001:db8:1:1000::/64".parse().unwrap(), "2001:db8:1::/48".parse().unwrap()).router_advert();
+                        h.handle_packet(&icmpv6::router_advertisement(router, ipv6::ALL_NODES, &ra), now);
+                    }
+                    2 => {
+                        if let Some(g) = h.global() {
+                            h.handle_packet(&icmpv6::neighbor_advertisement(g, ipv6::ALL_NODES, g, false, false, true), now);
+                        }
+                    }
+                    3 => h.handle_packet(&icmpv6::echo_request("2001:db8:1::10".parse().unwrap(), h.global().unwrap_or(router), 1, 1, b"x"), now),
+                    4 => { let _ = h.send_ping("2001:db8:1::10".parse().unwrap(), 1, 1, 8); }
+                    _ => h.handle_packet(&[0x60, 0, 0, 0, 0, 200, 58, 255], now),
+                }
+                h.handle_timeout(now);
+                if let Some(t) = h.poll_timeout() {
+                    prop_assert!(t > now, "a timer left in the past");
+                }
+                while let Some(p) = h.poll_transmit() {
+                    let v = ipv6::Ipv6Packet::new(&p).unwrap();
+                    let s = v.src();
+                    let ok = s.is_unspecified() || ipv6::is_link_local(s) || (u128::from(s) >> 64) == (u128::from(advertised) >> 64);
+                    prop_assert!(ok, "a source from nowhere: {}", s);
+                }
+            }
+        }
+    }
+}

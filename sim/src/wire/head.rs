@@ -299,3 +299,39 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fuzz target's twin: any bytes give a verdict, never a panic, and a verdict
+        /// of Complete never claims more bytes than were given.
+        #[test]
+        fn any_bytes_get_a_verdict(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Ok(Parsed::Complete { len, .. }) = parse_request(&data, DEFAULT_PATH) {
+                prop_assert!(len <= data.len());
+            }
+            if let Ok(Parsed::Complete { len, .. }) = parse_response(&data) {
+                prop_assert!(len <= data.len());
+            }
+        }
+
+        /// Whatever follows a valid request head is left for the tunnel, byte for byte.
+        #[test]
+        fn bytes_after_the_head_are_kept(host in "[a-z]{1,20}\\.[a-z]{2,5}", rest in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut data = request(DEFAULT_PATH, &host);
+            let head_len = data.len();
+            data.extend_from_slice(&rest);
+            match parse_request(&data, DEFAULT_PATH) {
+                Ok(Parsed::Complete { head, len }) => {
+                    prop_assert_eq!(len, head_len);
+                    prop_assert_eq!(&data[len..], &rest[..]);
+                    prop_assert_eq!(head.host.as_deref(), Some(host.as_str()));
+                }
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}

@@ -493,3 +493,39 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fuzz target's twin: any ICMPv6 body (with a correct checksum, so the parser
+        /// goes past it) parses or is refused, never panics.
+        #[test]
+        fn any_nd_message_is_parsed_or_refused(kind in 128u8..=137, code in 0u8..2, mut body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            body.splice(0..0, [kind, code, 0, 0]);
+            let src: Ipv6Addr = "fe80::1".parse().unwrap();
+            let pkt = ipv6::build(PROTO_ICMPV6, 255, src, ipv6::ALL_NODES, &body, Some(2));
+            let view = ipv6::Ipv6Packet::new(&pkt).unwrap();
+            let _ = parse(&view);
+        }
+
+        /// Every RA we build parses back to itself.
+        #[test]
+        fn ras_round_trip(lifetime in any::<u16>(), mtu in proptest::option::of(any::<u32>()), n in 0usize..4, valid in any::<u32>()) {
+            let ra = RouterAdvert {
+                cur_hop_limit: 64,
+                router_lifetime: lifetime,
+                prefixes: (0..n).map(|i| PrefixInfo {
+                    prefix: ipv6::with_interface_id(Ipv6Addr::new(0x2001, 0xdb8, i as u16, 0, 0, 0, 0, 0), 0),
+                    len: 64, on_link: i % 2 == 0, autonomous: true, valid_lifetime: valid, preferred_lifetime: valid / 2,
+                }).collect(),
+                mtu,
+                ..RouterAdvert::default()
+            };
+            let pkt = router_advertisement("fe80::1".parse().unwrap(), ipv6::ALL_NODES, &ra);
+            prop_assert_eq!(parse(&ipv6::Ipv6Packet::new(&pkt).unwrap()), Ok(Message::RouterAdvertisement(ra)));
+        }
+    }
+}
