@@ -118,7 +118,7 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
                 tokio::time::sleep(Duration::from_millis(1000 + (i as u64 * 7) % 300)).await;
                 n += 1;
                 // mixed traffic: a ping to the intranet, a burst of UDP, now and then a peer
-                let dst = if n % 10 == 0 {
+                let dst = if n.is_multiple_of(10) {
                     lab.clients()
                         .get((i + 1) % lab.clients().len())
                         .and_then(|p| p.status().global)
@@ -161,7 +161,7 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
         tokio::time::sleep(Duration::from_secs(10)).await;
         lab.set_fault(f, false).await.map_err(|e| e.to_string())?;
         tokio::time::sleep(Duration::from_secs(10)).await;
-        if k % 3 == 0 {
+        if k.is_multiple_of(3) {
             lab.restart_server(Duration::from_secs(1)).await;
             restarts += 1;
             tokio::time::sleep(Duration::from_secs(5)).await;
