@@ -146,17 +146,7 @@ async fn transfer_in(
                 &vec![0xa5; packet - 48],
             ));
             let want = (count * packet) as u64;
-            let got = Arc::new(AtomicU64::new(0));
-            let g = got.clone();
-            let reader = tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while g.load(Ordering::Relaxed) < want {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => g.fetch_add(n as u64, Ordering::Relaxed),
-                    };
-                }
-            });
+            let (got, reader) = counting_reader(s, want);
             let t0 = Instant::now();
             let mut sent = 0usize;
             while sent < count {
@@ -187,17 +177,7 @@ async fn transfer_in(
             tokio::time::sleep(Duration::from_millis(20)).await;
             let chunk = packets(a_addr, b_addr, packet, CHUNK_PACKETS);
             let want = (count * packet) as u64;
-            let got = Arc::new(AtomicU64::new(0));
-            let g = got.clone();
-            let reader = tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while g.load(Ordering::Relaxed) < want {
-                    match b.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => g.fetch_add(n as u64, Ordering::Relaxed),
-                    };
-                }
-            });
+            let (got, reader) = counting_reader(b, want);
             let t0 = Instant::now();
             let mut sent = 0;
             while sent < count {
@@ -223,6 +203,26 @@ async fn transfer_in(
             Ok(t0.elapsed())
         }
     }
+}
+
+/// Reads `stream` until `want` bytes arrived (or it ends), counting them where the
+/// sender can see, so it can keep a window.
+fn counting_reader<R>(mut stream: R, want: u64) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let got = Arc::new(AtomicU64::new(0));
+    let g = got.clone();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while g.load(Ordering::Relaxed) < want {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => g.fetch_add(n as u64, Ordering::Relaxed),
+            };
+        }
+    });
+    (got, task)
 }
 
 /// Packets a bulk sender keeps in flight toward a client.
