@@ -480,5 +480,25 @@ async fn the_admin_endpoint_needs_a_token_off_loopback() {
     let mut resp = String::new();
     s.read_to_string(&mut resp).await.unwrap();
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // request bodies are size-limited, and a refused request changes nothing
+    let before = lab.admin().await;
+    let big = format!(
+        "{{\"client\": null, \"lines\": [\"{}\"]}}",
+        "x".repeat(100 * 1024)
+    );
+    let mut s = TcpStream::connect(ctl.local_addr()).await.unwrap();
+    let req = format!(
+        "POST /run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        big.len()
+    );
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp).await;
+    assert!(
+        resp.starts_with("HTTP/1.1 400") && resp.contains("limit"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
+    assert_eq!(lab.admin().await, before);
     lab.shutdown().await;
 }
