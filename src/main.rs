@@ -568,10 +568,11 @@ async fn serve(
     println!("ClientIPv6Prefix: {}", ra.client_prefix);
     println!("Intranet host: {}", lab.server.intranet_address());
     println!("Admin endpoint: {}", ctl.local_addr());
-    println!("CRL distribution point: {}", lab.cdp_url());
     for f in lab.faults() {
         println!("Fault in force: {f}");
     }
+    // the last line of the banner: scripts may stop reading here
+    println!("CRL distribution point: {}", lab.cdp_url());
     shutdown_signal().await?;
     eprintln!("shutting down");
     lab.shutdown().await;

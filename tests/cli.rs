@@ -40,6 +40,8 @@ fn pki_writes_the_documented_files_with_explicit_dates() {
 /// A running `iphttps serve` on ephemeral loopback ports.
 struct Served {
     child: std::process::Child,
+    /// Kept open: a server whose stdout is closed would fail writing to it.
+    _stdout: BufReader<std::process::ChildStdout>,
     port: u16,
     admin: String,
     banner: Vec<String>,
@@ -94,6 +96,7 @@ fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
     assert_ne!(port, 0, "serve printed no address: {banner:?}");
     Served {
         child,
+        _stdout: rd,
         port,
         admin,
         banner,
@@ -339,7 +342,8 @@ fn route_not_published_is_diagnosed_and_the_seed_block_fixes_it() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Link-local IPv6 Address") && !text.contains("IPv6 Address               :"),
-        "{text}"
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("RA carries no prefix"), "{text}");
     // the seed's block, piped into ctl as one session
