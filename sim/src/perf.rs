@@ -225,6 +225,22 @@ where
     (got, task)
 }
 
+/// Writes `bytes` filler bytes in `write`-byte writes, then flushes.
+async fn write_bytes<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: u64,
+    write: usize,
+) -> std::io::Result<()> {
+    let data = vec![0x5au8; write];
+    let mut sent = 0u64;
+    while sent < bytes {
+        let n = (write as u64).min(bytes - sent) as usize;
+        w.write_all(&data[..n]).await?;
+        sent += n as u64;
+    }
+    w.flush().await
+}
+
 /// Packets a bulk sender keeps in flight toward a client.
 const WINDOW: u64 = 2048;
 
@@ -399,15 +415,8 @@ pub async fn bare_transfer(
             let (tx, mut rx) = tokio::sync::mpsc::channel(1);
             let b = bare_tls(BareMode::Sink(bytes), Some(tx)).await?;
             let mut s = bare_connect(&b).await?;
-            let data = vec![0x5au8; write];
             let t0 = Instant::now();
-            let mut sent = 0u64;
-            while sent < bytes {
-                let n = (write as u64).min(bytes - sent) as usize;
-                s.write_all(&data[..n]).await?;
-                sent += n as u64;
-            }
-            s.flush().await?;
+            write_bytes(&mut s, bytes, write).await?;
             rx.recv()
                 .await
                 .ok_or_else(|| PerfError::Stalled("bare sink ended early".into()))?;
@@ -420,30 +429,14 @@ pub async fn bare_transfer(
             b.flush().await?;
             let mut a = bare_connect(&relay).await?;
             a.write_all(b"A").await?;
-            let reader = tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut got = 0u64;
-                while got < bytes {
-                    match b.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got += n as u64,
-                    }
-                }
-                got
-            });
-            let data = vec![0x5au8; write];
+            let (got, reader) = counting_reader(b, bytes);
             let t0 = Instant::now();
-            let mut sent = 0u64;
-            while sent < bytes {
-                let n = (write as u64).min(bytes - sent) as usize;
-                a.write_all(&data[..n]).await?;
-                sent += n as u64;
-            }
-            a.flush().await?;
-            let got = tokio::time::timeout(Duration::from_secs(60), reader)
+            write_bytes(&mut a, bytes, write).await?;
+            tokio::time::timeout(Duration::from_secs(60), reader)
                 .await
                 .map_err(|_| PerfError::Stalled("the relay did not finish".into()))?
-                .unwrap_or(0);
+                .map_err(|e| PerfError::Stalled(e.to_string()))?;
+            let got = got.load(Ordering::Relaxed);
             if got < bytes {
                 return Err(PerfError::Stalled(format!(
                     "{got} of {bytes} bytes relayed"
