@@ -328,14 +328,8 @@ async fn hostile_server(
     script: &'static [u8],
     answer: bool,
 ) -> (std::net::SocketAddr, iphttps_sim::pki::Pki) {
-    let pki = iphttps_sim::pki::Pki::generate(&iphttps_sim::pki::PkiOptions::new(
-        "da.contoso.com",
-        iphttps_sim::time::OffsetDateTime::now_utc(),
-    ))
-    .unwrap();
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(iphttps_sim::tls::server_config(&pki, false).unwrap());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pki = common::test_pki();
+    let (acceptor, l) = common::tls_listener(&pki).await;
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {

@@ -63,14 +63,8 @@ async fn server_answers_the_exact_head_and_keeps_bytes_after_the_request() {
 
 #[tokio::test]
 async fn client_sends_the_exact_request_head() {
-    let pki = iphttps_sim::pki::Pki::generate(&iphttps_sim::pki::PkiOptions::new(
-        "da.contoso.com",
-        iphttps_sim::time::OffsetDateTime::now_utc(),
-    ))
-    .unwrap();
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(iphttps_sim::tls::server_config(&pki, false).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pki = common::test_pki();
+    let (acceptor, listener) = common::tls_listener(&pki).await;
     let addr = listener.local_addr().unwrap();
     let mut cfg = ClientConfig::new(
         format!("https://da.contoso.com:{}/IPHTTPS", addr.port())
@@ -217,11 +211,7 @@ async fn wrong_path_or_method_gets_the_connection_closed() {
 
 #[tokio::test]
 async fn client_reconnects_by_itself_after_the_server_restarts() {
-    let pki = iphttps_sim::pki::Pki::generate(&iphttps_sim::pki::PkiOptions::new(
-        "da.contoso.com",
-        iphttps_sim::time::OffsetDateTime::now_utc(),
-    ))
-    .unwrap();
+    let pki = common::test_pki();
     let srv = server::start(ServerConfig::new(
         "127.0.0.1:0".parse().unwrap(),
         "da.contoso.com",

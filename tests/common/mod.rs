@@ -73,3 +73,20 @@ pub async fn closed_by_peer<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool 
         }
     }
 }
+
+/// A fresh healthy PKI set for `da.contoso.com`.
+pub fn test_pki() -> Pki {
+    Pki::generate(&iphttps_sim::pki::PkiOptions::new(
+        "da.contoso.com",
+        iphttps_sim::time::OffsetDateTime::now_utc(),
+    ))
+    .unwrap()
+}
+
+/// A TLS acceptor for `pki`'s server certificate and a loopback listener on an ephemeral port,
+/// for tests that play the server side by hand.
+pub async fn tls_listener(pki: &Pki) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(pki, false).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    (acceptor, listener)
+}
