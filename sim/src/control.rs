@@ -7,6 +7,8 @@
 //!   `{"ok": bool, "results": [{"line", "ok", "text", "value"} | {"line", "ok", "error"}]}`.
 //! - `GET /operations-status`: `{"status": {...}, "text": "..."}`.
 //! - `GET /faults`: the faults in force.
+//! - `GET /metrics`: the server's counters in the Prometheus text format.
+//! - `GET /status`: the client table (addresses, bytes), uptime and the Operations Status.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -151,6 +153,35 @@ async fn handle(
                 json!({ "status": st, "text": views::operations_status(&st) }),
             )
         }
+        (&Method::GET, "/metrics") => {
+            let ops = lab.operations_status().await;
+            let text = crate::metrics::prometheus(&lab.server.snapshot(), &ops);
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (&Method::GET, "/status") => {
+            let ops = lab.operations_status().await;
+            let snap = lab.server.snapshot();
+            reply(
+                StatusCode::OK,
+                json!({
+                    "url": lab.server.url(),
+                    "uptime_seconds": snap.uptime.as_secs_f64(),
+                    "clients_connected": snap.clients.len(),
+                    "clients": snap.clients,
+                    "bytes_from_clients": snap.server.bytes_in,
+                    "bytes_to_clients": snap.server.bytes_out,
+                    "tunnels_established": snap.server.tunnels,
+                    "faults": lab.faults().iter().map(|f| f.name()).collect::<Vec<_>>(),
+                    "operations_status": ops,
+                    "operations_status_text": views::operations_status(&ops),
+                }),
+            )
+        }
         (&Method::GET, "/faults") => {
             let f: Vec<&str> = lab.faults().iter().map(|f| f.name()).collect();
             reply(StatusCode::OK, json!({ "faults": f }))
@@ -199,7 +230,7 @@ async fn handle(
         }
         _ => reply(
             StatusCode::NOT_FOUND,
-            json!({ "ok": false, "error": "not found: use POST /run, GET /operations-status or GET /faults" }),
+            json!({ "ok": false, "error": "not found: use POST /run, GET /operations-status, /faults, /metrics or /status" }),
         ),
     })
 }
@@ -232,7 +263,15 @@ pub mod client {
             .filter(|t| !t.is_empty())
     }
 
-    async fn send(addr: SocketAddr, mut req: Request<Full<Bytes>>) -> Result<Value, RequestError> {
+    async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Value, RequestError> {
+        let body = send_raw(addr, req).await?;
+        serde_json::from_slice(&body).map_err(|e| RequestError::Answer(e.to_string()))
+    }
+
+    async fn send_raw(
+        addr: SocketAddr,
+        mut req: Request<Full<Bytes>>,
+    ) -> Result<Bytes, RequestError> {
         if let Some(t) = token()
             && let Ok(v) = hyper::header::HeaderValue::from_str(&format!("Bearer {t}"))
         {
@@ -250,13 +289,12 @@ pub mod client {
             .map_err(|e| conn_err(&e))?;
         tokio::spawn(conn);
         let resp = sender.send_request(req).await.map_err(|e| conn_err(&e))?;
-        let body = resp
+        Ok(resp
             .into_body()
             .collect()
             .await
             .map_err(|e| RequestError::Answer(e.to_string()))?
-            .to_bytes();
-        serde_json::from_slice(&body).map_err(|e| RequestError::Answer(e.to_string()))
+            .to_bytes())
     }
 
     /// `POST /run`.
@@ -274,12 +312,21 @@ pub mod client {
         send(addr, req).await
     }
 
-    /// `GET path`.
-    pub async fn get(addr: SocketAddr, path: &str) -> Result<Value, RequestError> {
-        let req = Request::get(path)
+    fn get_request(addr: SocketAddr, path: &str) -> Result<Request<Full<Bytes>>, RequestError> {
+        Request::get(path)
             .header(hyper::header::HOST, addr.to_string())
             .body(Full::new(Bytes::new()))
-            .map_err(|e| RequestError::Answer(e.to_string()))?;
-        send(addr, req).await
+            .map_err(|e| RequestError::Answer(e.to_string()))
+    }
+
+    /// `GET path`, answered with JSON.
+    pub async fn get(addr: SocketAddr, path: &str) -> Result<Value, RequestError> {
+        send(addr, get_request(addr, path)?).await
+    }
+
+    /// `GET path`, answered with text (`/metrics`).
+    pub async fn get_text(addr: SocketAddr, path: &str) -> Result<String, RequestError> {
+        let body = send_raw(addr, get_request(addr, path)?).await?;
+        String::from_utf8(body.to_vec()).map_err(|e| RequestError::Answer(e.to_string()))
     }
 }

@@ -8,6 +8,7 @@ pub mod capture;
 pub mod client;
 pub mod lab;
 pub mod link;
+pub mod metrics;
 pub mod pki;
 pub mod server;
 pub mod tls;

@@ -2,10 +2,10 @@
 //! one task pair per client pumping between TLS and the [`Router`], many packets
 //! coalesced per TLS write, and the built-in intranet host behind the router.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,8 +19,10 @@ use crate::capture::Capture;
 use crate::link::Frame;
 use crate::link::intranet::{IntranetHost, IntranetStats};
 use crate::link::router::{AuthMode, ClientId, Output, Router, RouterConfig};
+use crate::metrics::{ClientInfo, Histogram, Snapshot};
 use crate::pki::Pki;
 use crate::tls::{self, TlsError};
+use crate::winerr::LastErrorCode;
 use crate::wire::deframe::{Deframer, StreamEnd};
 use crate::wire::head::{self, Parsed};
 
@@ -128,13 +130,33 @@ pub struct ServerStats {
     pub handshake_timeouts: u64,
     /// Connections refused because the client table was full.
     pub table_full: u64,
+    /// Connections that did not become tunnels, by the Last Error Code the client
+    /// reports for what the server saw, and the server's reason.
+    pub failures: BTreeMap<(LastErrorCode, &'static str), u64>,
+    /// Time from accept to the 200 response.
+    pub handshake: Histogram,
+}
+
+impl ServerStats {
+    fn fail(&mut self, code: LastErrorCode, reason: &'static str) {
+        *self.failures.entry((code, reason)).or_default() += 1;
+    }
+}
+
+/// A client in the table: its queue and what `/status` shows of it.
+struct Slot {
+    tx: mpsc::Sender<Frame>,
+    peer: SocketAddr,
+    since: SystemTime,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 /// The state the tasks share under one lock: the router, the clients' queues and the
 /// intranet host. Nothing awaits while holding it.
 struct Core {
     router: Router,
-    clients: HashMap<ClientId, mpsc::Sender<Frame>>,
+    clients: HashMap<ClientId, Slot>,
     intranet: IntranetHost,
     capture: Option<Capture>,
     stats: ServerStats,
@@ -149,14 +171,15 @@ impl Core {
             for o in batch {
                 match o {
                     Output::ToClient(id, frame) => {
-                        let Some(tx) = self.clients.get(&id) else {
+                        let Some(slot) = self.clients.get_mut(&id) else {
                             continue;
                         };
                         if let Some(c) = &self.capture {
                             c.record(&frame.to_vec());
                         }
                         self.stats.bytes_out += frame.len() as u64;
-                        if tx.try_send(frame).is_err() {
+                        slot.bytes_out += frame.len() as u64;
+                        if slot.tx.try_send(frame).is_err() {
                             self.stats.queue_drops += 1;
                         }
                     }
@@ -187,6 +210,7 @@ struct Shared {
     /// Bumped to disconnect every client (AuthMode change, listener closed).
     epoch: watch::Sender<u64>,
     mode: watch::Sender<ListenerMode>,
+    started: Instant,
 }
 
 impl Shared {
@@ -259,6 +283,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         shutdown: shutdown_rx,
         epoch: watch::channel(0).0,
         mode: watch::channel(ListenerMode::Open).0,
+        started: Instant::now(),
     });
     let tasks = vec![
         tokio::spawn(accept_loop(shared.clone(), Some(listener), local_addr)),
@@ -299,6 +324,34 @@ impl ServerHandle {
     /// The shell's counters.
     pub fn stats(&self) -> ServerStats {
         self.shared.lock().stats.clone()
+    }
+
+    /// The counters, the router's counters and the client table, read at one instant.
+    pub fn snapshot(&self) -> Snapshot {
+        let core = self.shared.lock();
+        let now = SystemTime::now();
+        let mut clients: Vec<ClientInfo> = core
+            .clients
+            .iter()
+            .map(|(id, slot)| ClientInfo {
+                id: *id,
+                peer: slot.peer,
+                addresses: core.router.client_addresses(*id).to_vec(),
+                bytes_in: slot.bytes_in,
+                bytes_out: slot.bytes_out,
+                connected_seconds: now
+                    .duration_since(slot.since)
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+            })
+            .collect();
+        clients.sort_by_key(|c| c.id);
+        Snapshot {
+            server: core.stats.clone(),
+            router: core.router.stats().clone(),
+            clients,
+            uptime: self.shared.started.elapsed(),
+        }
     }
 
     /// The intranet host's counters.
@@ -512,18 +565,27 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(
 
 async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
+    let accepted = Instant::now();
     let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
     let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor().accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            shared.lock().stats.tls_failures += 1;
-            tracing::info!(error = %e, "TLS handshake failed");
+            let code = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(tls) => LastErrorCode::seen_by_server(tls),
+                None => LastErrorCode::CONNECTION_RESET,
+            };
+            let mut core = shared.lock();
+            core.stats.tls_failures += 1;
+            core.stats.fail(code, "tls_handshake");
+            tracing::info!(error = %e, %code, "TLS handshake failed");
             return;
         }
         Err(_) => {
             let mut core = shared.lock();
             core.stats.tls_failures += 1;
             core.stats.handshake_timeouts += 1;
+            core.stats
+                .fail(LastErrorCode::TIMED_OUT, "handshake_timeout");
             tracing::info!("TLS handshake not finished in time, closing the connection");
             return;
         }
@@ -532,7 +594,10 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
         match tokio::time::timeout_at(deadline, read_request(&mut tls, &shared.path)).await {
             Ok(Ok(rest)) => rest,
             Ok(Err(reason)) => {
-                shared.lock().stats.head_refused += 1;
+                let mut core = shared.lock();
+                core.stats.head_refused += 1;
+                core.stats
+                    .fail(LastErrorCode::CONNECTION_RESET, "head_refused");
                 tracing::warn!(%reason, "refusing IP-HTTPS request, closing the connection");
                 return;
             }
@@ -540,6 +605,7 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                 let mut core = shared.lock();
                 core.stats.head_refused += 1;
                 core.stats.handshake_timeouts += 1;
+                core.stats.fail(LastErrorCode::TIMED_OUT, "head_timeout");
                 tracing::warn!("HTTP head not received in time, closing the connection");
                 return;
             }
@@ -549,12 +615,24 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
         let mut core = shared.lock();
         match core.router.add_client(Instant::now()) {
             Ok(id) => {
-                core.clients.insert(id, tx);
+                core.clients.insert(
+                    id,
+                    Slot {
+                        tx,
+                        peer,
+                        since: SystemTime::now(),
+                        bytes_in: 0,
+                        bytes_out: 0,
+                    },
+                );
                 core.stats.tunnels += 1;
+                core.stats.handshake.observe(accepted.elapsed());
                 id
             }
             Err(e) => {
                 core.stats.table_full += 1;
+                core.stats
+                    .fail(LastErrorCode::CONNECTION_RESET, "table_full");
                 tracing::warn!(error = %e, "cannot add client, disconnecting it");
                 return;
             }
@@ -624,6 +702,9 @@ async fn tunnel(
             let mut core = shared.lock();
             let core = &mut *core;
             core.stats.bytes_in += n as u64;
+            if let Some(slot) = core.clients.get_mut(&id) {
+                slot.bytes_in += n as u64;
+            }
             let now = Instant::now();
             loop {
                 match deframer.next_packet() {

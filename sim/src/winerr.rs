@@ -78,6 +78,29 @@ impl LastErrorCode {
         }
     }
 
+    /// The code a client reports for a handshake the server saw fail: the client's alert
+    /// names its certificate complaint (rustls sends `unknown_ca` for an untrusted root,
+    /// `certificate_expired` for either end of the validity period, `bad_certificate`
+    /// for a name mismatch, ...; an unknown revocation status also arrives as `unknown_ca`,
+    /// so the server counts it as an untrusted root); a client that presented no certificate when one was
+    /// required shows `SEC_I_INCOMPLETE_CREDENTIALS`.
+    pub fn seen_by_server(e: &rustls::Error) -> Self {
+        use rustls::{AlertDescription as A, Error as E};
+        match e {
+            E::AlertReceived(a) => match a {
+                // a root of the same name but another key fails the signature check
+                A::UnknownCA | A::DecryptError => Self::CERT_UNTRUSTED_ROOT,
+                A::CertificateExpired => Self::CERT_EXPIRED,
+                A::BadCertificate => Self::CERT_NAME_MISMATCH,
+                A::CertificateRevoked => Self::REVOKED,
+                A::UnsupportedCertificate => Self::CERT_WRONG_USAGE,
+                _ => Self::ILLEGAL_MESSAGE,
+            },
+            E::NoCertificatesPresented => Self::INCOMPLETE_CREDENTIALS,
+            _ => Self::ILLEGAL_MESSAGE,
+        }
+    }
+
     /// The code for a socket failure.
     pub fn from_io(e: &std::io::Error) -> Self {
         use std::io::ErrorKind as K;
