@@ -72,6 +72,13 @@ enum Command {
         /// Operations Status refresh interval in seconds (Windows: 300).
         #[arg(long, default_value_t = 300.0)]
         ops_refresh: f64,
+        /// Route the intranet into a kernel TUN device NAME instead of the built-in
+        /// intranet host (Linux, root or CAP_NET_ADMIN).
+        #[arg(long, value_name = "NAME")]
+        intranet_tun: Option<String>,
+        /// With --intranet-tun: the kernel's address on the device, in the internal prefix.
+        #[arg(long, value_name = "ADDR", default_value_t = iphttps_sim::server::DEFAULT_INTRANET_HOST)]
+        intranet_address: std::net::Ipv6Addr,
     },
     /// Connect to an IP-HTTPS server as a client.
     Connect {
@@ -100,6 +107,10 @@ enum Command {
         /// public-ipv4 (6to4), force-tunnel (IP-HTTPS only).
         #[arg(long, default_value = "hotel", value_parser = parse_network)]
         network: NetworkSituation,
+        /// Create kernel TUN device NAME and let the kernel's IPv6 stack be the host
+        /// behind the tunnel (Linux, root or CAP_NET_ADMIN).
+        #[arg(long, value_name = "NAME")]
+        tun: Option<String>,
     },
     /// Start a server, N clients and the intranet host on loopback, and ping across them.
     Lab {
@@ -255,6 +266,8 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             admin_token,
             idle_timeout,
             ops_refresh,
+            intranet_tun,
+            intranet_address,
         } => {
             let idle = Duration::from_secs_f64(idle_timeout.max(0.001));
             serve(
@@ -267,6 +280,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 (admin, admin_token),
                 idle,
                 ops_refresh,
+                intranet_tun.map(|n| (n, intranet_address)),
             )
             .await
         }
@@ -279,7 +293,21 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             pcap,
             crl_url,
             network,
-        } => connect(url, &ca, resolve, once, timeout, pcap, crl_url, network).await,
+            tun,
+        } => {
+            connect(
+                url,
+                &ca,
+                resolve,
+                once,
+                timeout,
+                pcap,
+                crl_url,
+                network,
+                tun.as_deref(),
+            )
+            .await
+        }
         Command::Lab {
             clients,
             pcap,
@@ -531,6 +559,7 @@ async fn serve(
     (admin, admin_token): (SocketAddr, Option<String>),
     idle_timeout: Duration,
     ops_refresh: f64,
+    intranet_tun: Option<(String, std::net::Ipv6Addr)>,
 ) -> Result<ExitCode> {
     if !path.starts_with('/') {
         bail!("--path must start with '/'");
@@ -557,6 +586,10 @@ async fn serve(
     })
     .await?;
     let lab = Arc::new(lab);
+    let _tun = match &intranet_tun {
+        Some((dev, address)) => Some(intranet_tun_device(&lab, dev, *address)?),
+        None => None,
+    };
     let ctl = control::serve(lab.clone(), admin, admin_token).await?;
     let ra = lab.admin().await.remote_access;
     println!("IP-HTTPS server {}", lab.server.url());
@@ -566,7 +599,10 @@ async fn serve(
     );
     println!("Listening on: {}", lab.server.local_addr());
     println!("ClientIPv6Prefix: {}", ra.client_prefix);
-    println!("Intranet host: {}", lab.server.intranet_address());
+    match &intranet_tun {
+        Some((dev, address)) => println!("Intranet: TUN device {dev} (the kernel at {address})"),
+        None => println!("Intranet host: {}", lab.server.intranet_address()),
+    }
     println!("Admin endpoint: {}", ctl.local_addr());
     for f in lab.faults() {
         println!("Fault in force: {f}");
@@ -632,6 +668,7 @@ async fn connect(
     pcap: Option<PathBuf>,
     crl_url: Option<String>,
     network: NetworkSituation,
+    tun: Option<&str>,
 ) -> Result<ExitCode> {
     let trust =
         std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
@@ -640,6 +677,15 @@ async fn connect(
     cfg.pcap = capture(pcap.as_deref())?;
     cfg.crl_url = crl_url;
     cfg.network = network;
+    let _tun = match tun {
+        Some(dev) => {
+            let (device, port) = kernel_tun(dev)?;
+            cfg.kernel = Some(port);
+            println!("TUN device {dev}: the kernel's IPv6 stack is the host behind the tunnel");
+            Some(device)
+        }
+        None => None,
+    };
     // a different interface ID on every run, as Windows does
     cfg.host.seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -707,6 +753,41 @@ async fn connect(
     }
     client.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The intranet TUN of `serve --intranet-tun`.
+#[cfg(target_os = "linux")]
+fn intranet_tun_device(
+    lab: &Lab,
+    dev: &str,
+    address: std::net::Ipv6Addr,
+) -> Result<iphttps_sim::tun::Tun> {
+    let (internal, clients) = lab
+        .server
+        .with_router(|r| (r.config().intranet_prefix, r.config().client_prefix));
+    Ok(iphttps_sim::tun::intranet(
+        dev,
+        address,
+        internal,
+        clients,
+        &lab.server,
+    )?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn intranet_tun_device(_: &Lab, _: &str, _: std::net::Ipv6Addr) -> Result<()> {
+    bail!("--intranet-tun needs Linux (kernel TUN devices); run serve without it on this system")
+}
+
+/// The client TUN of `connect --tun`.
+#[cfg(target_os = "linux")]
+fn kernel_tun(dev: &str) -> Result<(iphttps_sim::tun::Tun, Arc<iphttps_sim::client::KernelPort>)> {
+    Ok(iphttps_sim::tun::client(dev)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_tun(_: &str) -> Result<((), Arc<iphttps_sim::client::KernelPort>)> {
+    bail!("--tun needs Linux (kernel TUN devices); run connect without it on this system")
 }
 
 /// Many clients need many sockets: raise the soft limit on open files to the hard limit.

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use common::Served;
+
 use std::process::{Command, Stdio};
 
 use iphttps_sim::pki::files;
@@ -37,70 +38,20 @@ fn pki_writes_the_documented_files_with_explicit_dates() {
     );
 }
 
-/// A running `iphttps serve` on ephemeral loopback ports.
-struct Served {
-    child: std::process::Child,
-    /// Kept open: a server whose stdout is closed would fail writing to it.
-    _stdout: BufReader<std::process::ChildStdout>,
-    port: u16,
-    admin: String,
-    banner: Vec<String>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `iphttps serve` with `extra` arguments and reads its banner.
+/// Starts `iphttps serve` on ephemeral loopback ports with `extra` arguments and reads its banner.
 fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
-    let mut child = iphttps()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--pki",
-        ])
-        .arg(pki)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = Vec::new();
-    let mut port = 0;
-    let mut admin = String::new();
-    let mut rd = BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut l = String::new();
-        if rd.read_line(&mut l).unwrap() == 0 {
-            break;
-        }
-        let l = l.trim().to_string();
-        if let Some(addr) = l.strip_prefix("Listening on: ") {
-            port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        }
-        if let Some(addr) = l.strip_prefix("Admin endpoint: ") {
-            admin = addr.to_string();
-        }
-        let last = l.starts_with("CRL distribution point");
-        banner.push(l);
-        if last {
-            break;
-        }
-    }
-    assert_ne!(port, 0, "serve printed no address: {banner:?}");
-    Served {
-        child,
-        _stdout: rd,
-        port,
-        admin,
-        banner,
-    }
+    let mut cmd = iphttps();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--pki",
+    ])
+    .arg(pki)
+    .args(extra);
+    Served::start(cmd)
 }
 
 /// `iphttps connect https://da.contoso.com:PORT/IPHTTPS --ca CA --resolve ... --once`.

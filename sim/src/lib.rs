@@ -23,3 +23,5 @@ pub mod diag;
 pub mod fault;
 pub mod perf;
 pub mod transition;
+#[cfg(target_os = "linux")]
+pub mod tun;

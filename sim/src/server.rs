@@ -161,6 +161,8 @@ struct Core {
     capture: Option<Capture>,
     stats: ServerStats,
     out: Vec<Output>,
+    /// Where intranet-bound packets go instead of the built-in host (a kernel TUN).
+    intranet_link: Option<mpsc::Sender<Bytes>>,
 }
 
 impl Core {
@@ -184,6 +186,14 @@ impl Core {
                         }
                     }
                     Output::ToIntranet(frame) => {
+                        if let Some(tx) = &self.intranet_link {
+                            let mut v = Vec::with_capacity(frame.len());
+                            frame.write_to(&mut v);
+                            if tx.try_send(Bytes::from(v)).is_err() {
+                                self.stats.queue_drops += 1;
+                            }
+                            continue;
+                        }
                         // the intranet host does not look at the hop limit: no copy needed
                         if let Some(reply) = self.intranet.handle_packet(frame.raw()) {
                             self.router.handle_from_intranet(
@@ -223,6 +233,17 @@ impl Shared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Routes packets from the intranet side, under one lock.
+    fn route_from_intranet(&self, packets: impl IntoIterator<Item = Bytes>) {
+        let now = Instant::now();
+        let mut core = self.lock();
+        let core = &mut *core;
+        for p in packets {
+            core.router.handle_from_intranet(p, now, &mut core.out);
+        }
+        core.dispatch(now);
     }
 
     fn disconnect_all(&self) {
@@ -274,6 +295,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             capture: config.pcap,
             stats: ServerStats::default(),
             out: Vec::new(),
+            intranet_link: None,
         }),
         acceptor: std::sync::RwLock::new(TlsAcceptor::from(tls)),
         path: config.path.clone(),
@@ -417,13 +439,22 @@ impl ServerHandle {
     /// Sends packets from the intranet side into the router (as if the internal network
     /// had sent them), under one lock.
     pub fn intranet_send(&self, packets: impl IntoIterator<Item = Bytes>) {
-        let now = Instant::now();
-        let mut core = self.shared.lock();
-        let core = &mut *core;
-        for p in packets {
-            core.router.handle_from_intranet(p, now, &mut core.out);
-        }
-        core.dispatch(now);
+        self.shared.route_from_intranet(packets);
+    }
+
+    /// Routes the intranet prefix to a link of the caller's (a kernel TUN device) instead
+    /// of the built-in intranet host: packets for the intranet arrive on the returned
+    /// receiver (at most `capacity` queued, then dropped and counted), and what the
+    /// intranet sends comes back through the returned sender.
+    pub fn divert_intranet(&self, capacity: usize) -> (mpsc::Receiver<Bytes>, IntranetSender) {
+        let (tx, rx) = mpsc::channel(capacity);
+        self.shared.lock().intranet_link = Some(tx);
+        (
+            rx,
+            IntranetSender {
+                shared: self.shared.clone(),
+            },
+        )
     }
 
     /// Disconnects every client and stops listening ([MS-IPHTTPS] 3.2.4.2).
@@ -441,6 +472,19 @@ impl ServerHandle {
         if let Some(c) = &self.shared.lock().capture {
             c.flush();
         }
+    }
+}
+
+/// Hands packets from a diverted intranet link to the router.
+#[derive(Clone)]
+pub struct IntranetSender {
+    shared: Arc<Shared>,
+}
+
+impl IntranetSender {
+    /// Routes one packet that arrived from the intranet.
+    pub fn send(&self, packet: Bytes) {
+        self.shared.route_from_intranet([packet]);
     }
 }
 

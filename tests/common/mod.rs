@@ -74,6 +74,69 @@ pub async fn closed_by_peer<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool 
     }
 }
 
+/// A running `iphttps serve`, killed when dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// Kept open: a server whose stdout is closed would fail writing to it.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its admin endpoint.
+    pub admin: String,
+    /// The banner's lines.
+    pub banner: Vec<String>,
+}
+
+impl Served {
+    /// Spawns `cmd` (an `iphttps serve` command line) and reads its banner, which ends
+    /// with the CRL distribution point.
+    pub fn start(mut cmd: std::process::Command) -> Served {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut banner = Vec::new();
+        let mut port = 0;
+        let mut admin = String::new();
+        let mut rd = std::io::BufReader::new(child.stdout.take().unwrap());
+        loop {
+            let mut l = String::new();
+            if rd.read_line(&mut l).unwrap() == 0 {
+                break;
+            }
+            let l = l.trim().to_string();
+            if let Some(addr) = l.strip_prefix("Listening on: ") {
+                port = addr.rsplit(':').next().unwrap().parse().unwrap();
+            }
+            if let Some(addr) = l.strip_prefix("Admin endpoint: ") {
+                admin = addr.to_string();
+            }
+            let last = l.starts_with("CRL distribution point");
+            banner.push(l);
+            if last {
+                break;
+            }
+        }
+        assert_ne!(port, 0, "serve printed no address: {banner:?}");
+        Served {
+            child,
+            _stdout: rd,
+            port,
+            admin,
+            banner,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A fresh healthy PKI set for `da.contoso.com`.
 pub fn test_pki() -> Pki {
     Pki::generate(&iphttps_sim::pki::PkiOptions::new(

@@ -3,10 +3,12 @@
 //! The state machine and the reconnect timer are the spec's ([MS-IPHTTPS] 3.1).
 
 mod error;
+mod kernel;
 mod status;
 mod url;
 
 pub use error::ConnectError;
+pub use kernel::KernelPort;
 pub use status::{
     ClientState, ClientStatus, NetshView, STATUS_ACTIVE, STATUS_CONNECTING, STATUS_DISABLED,
     STATUS_FAILED, STATUS_INVALID_URL,
@@ -69,6 +71,9 @@ pub struct ClientConfig {
     pub system_dns: bool,
     /// The network the client is on, which decides whether IP-HTTPS is used at all.
     pub network: NetworkSituation,
+    /// When set, an operating system's IPv6 stack is the client's host (kernel TUN mode):
+    /// packets go between the tunnel and this port instead of the built-in [`Host`].
+    pub kernel: Option<Arc<KernelPort>>,
 }
 
 impl ClientConfig {
@@ -87,6 +92,7 @@ impl ClientConfig {
             crl_url: None,
             system_dns: true,
             network: NetworkSituation::default(),
+            kernel: None,
         }
     }
 }
@@ -457,34 +463,11 @@ async fn link(
     commands: &mut mpsc::Receiver<Command>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ConnectError> {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let (pkt_tx, mut pkt_rx) = mpsc::channel::<Bytes>(1024);
-    let reader = tokio::spawn(async move {
-        let mut deframer = Deframer::with_initial(MIN_MTU, &leftover);
-        loop {
-            loop {
-                match deframer.next_packet() {
-                    Ok(Some(p)) => {
-                        if pkt_tx.send(p).await.is_err() {
-                            return ConnectError::Closed;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        // [MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use
-                        tracing::warn!(error = %e, "discarding data from the server");
-                        deframer.discard(e);
-                    }
-                }
-            }
-            match rd.read_buf(deframer.buffer_mut()).await {
-                Ok(0) => return ConnectError::Closed,
-                Ok(_) => {}
-                Err(e) => return ConnectError::Io(e),
-            }
-        }
-    });
-    let reader = Reader(reader);
+    let (rd, mut wr) = tokio::io::split(stream);
+    let (reader, mut pkt_rx) = spawn_reader(rd, leftover);
+    if let Some(port) = &config.kernel {
+        return kernel::link(config, port, wr, reader, pkt_rx, status, commands, shutdown).await;
+    }
     let mut host = Host::new(host_cfg, Instant::now());
     let mut pending: PendingPings = HashMap::new();
     let mut seq: u16 = 0;
@@ -542,6 +525,41 @@ async fn link(
             _ = sleep_until(deadline) => host.handle_timeout(Instant::now()),
         }
     }
+}
+
+/// Reads the server's byte stream, delimits it into packets and hands them over; the
+/// task ends with the reason the stream ended.
+fn spawn_reader(
+    mut rd: tokio::io::ReadHalf<TlsStream<TcpStream>>,
+    leftover: Vec<u8>,
+) -> (Reader, mpsc::Receiver<Bytes>) {
+    let (pkt_tx, pkt_rx) = mpsc::channel::<Bytes>(1024);
+    let reader = tokio::spawn(async move {
+        let mut deframer = Deframer::with_initial(MIN_MTU, &leftover);
+        loop {
+            loop {
+                match deframer.next_packet() {
+                    Ok(Some(p)) => {
+                        if pkt_tx.send(p).await.is_err() {
+                            return ConnectError::Closed;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // [MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use
+                        tracing::warn!(error = %e, "discarding data from the server");
+                        deframer.discard(e);
+                    }
+                }
+            }
+            match rd.read_buf(deframer.buffer_mut()).await {
+                Ok(0) => return ConnectError::Closed,
+                Ok(_) => {}
+                Err(e) => return ConnectError::Io(e),
+            }
+        }
+    });
+    (Reader(reader), pkt_rx)
 }
 
 fn receive(config: &ClientConfig, host: &mut Host, p: &[u8], now: Instant) {

@@ -1,0 +1,169 @@
+//! Kernel mode: an operating system's IPv6 stack is the client's host. The link pumps
+//! packets between the tunnel and a [`KernelPort`] (fed by a TUN device on Linux, see
+//! `crate::tun`); the kernel solicits routers, configures its address from the server's
+//! RA (SLAAC) and runs ND itself. The status shows the addresses the device reports and
+//! the prefix and MTU of the RAs that pass.
+
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ipnet::Ipv6Net;
+use tokio::io::{AsyncWriteExt, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio_rustls::client::TlsStream;
+
+use super::{ClientConfig, ClientStatus, Command, ConnectError, Reader, refuse};
+use crate::server::stopped;
+use crate::wire::icmpv6::{self, Message};
+use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6};
+
+/// Largest write the link coalesces the kernel's packets into.
+const COALESCE: usize = 64 * 1024;
+
+/// The client's side of a channel pair to an operating system's IPv6 stack.
+pub struct KernelPort {
+    to_kernel: mpsc::Sender<Bytes>,
+    from_kernel: Mutex<mpsc::Receiver<Bytes>>,
+    addresses: watch::Receiver<Vec<Ipv6Addr>>,
+}
+
+/// The device's side of a [`KernelPort`]: what the tunnel delivers and where the
+/// kernel's packets go.
+pub struct DeviceSide {
+    /// Packets from the server, for the kernel.
+    pub from_tunnel: mpsc::Receiver<Bytes>,
+    /// Packets from the kernel, for the server (dropped while the link is down and the
+    /// queue is full).
+    pub to_tunnel: mpsc::Sender<Bytes>,
+    /// The IPv6 addresses the kernel has on the device, as it reports them.
+    pub addresses: watch::Sender<Vec<Ipv6Addr>>,
+}
+
+impl KernelPort {
+    /// A port with queues of `capacity` packets each way, and the device's side of it.
+    pub fn new(capacity: usize) -> (Arc<KernelPort>, DeviceSide) {
+        let (to_kernel, from_tunnel) = mpsc::channel(capacity);
+        let (to_tunnel, from_kernel) = mpsc::channel(capacity);
+        let (addresses_tx, addresses) = watch::channel(Vec::new());
+        (
+            Arc::new(KernelPort {
+                to_kernel,
+                from_kernel: Mutex::new(from_kernel),
+                addresses,
+            }),
+            DeviceSide {
+                from_tunnel,
+                to_tunnel,
+                addresses: addresses_tx,
+            },
+        )
+    }
+}
+
+impl std::fmt::Debug for KernelPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KernelPort")
+    }
+}
+
+/// Runs the link between the tunnel and the kernel until it is lost (`Err`) or the
+/// client is disabled (`Ok`).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn link(
+    config: &ClientConfig,
+    port: &KernelPort,
+    mut wr: WriteHalf<TlsStream<TcpStream>>,
+    reader: Reader,
+    mut from_server: mpsc::Receiver<Bytes>,
+    status: &watch::Sender<ClientStatus>,
+    commands: &mut mpsc::Receiver<Command>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ConnectError> {
+    let mut from_kernel = port.from_kernel.lock().await;
+    let mut addresses = port.addresses.clone();
+    addresses.mark_changed();
+    let mut wbuf = Vec::with_capacity(COALESCE);
+    loop {
+        tokio::select! {
+            _ = stopped(shutdown) => {
+                let _ = wr.shutdown().await;
+                return Ok(());
+            }
+            p = from_server.recv() => match p {
+                Some(p) => {
+                    watch_server(&p, status);
+                    if let Some(c) = &config.pcap {
+                        c.record(&p);
+                    }
+                    if port.to_kernel.try_send(p).is_err() {
+                        tracing::debug!("the kernel's queue is full; packet dropped");
+                    }
+                }
+                None => return Err(reader.end().await),
+            },
+            Some(p) = from_kernel.recv() => {
+                wbuf.clear();
+                let mut next = Some(p);
+                while let Some(p) = next {
+                    // only whole IPv6 packets: anything else would break the framing
+                    if let Some(pkt) = Ipv6Packet::new(&p)
+                        && pkt.as_bytes().len() == ipv6::HEADER_LEN + pkt.payload_len()
+                    {
+                        if let Some(c) = &config.pcap {
+                            c.record(&p);
+                        }
+                        wbuf.extend_from_slice(&p);
+                    }
+                    next = if wbuf.len() < COALESCE { from_kernel.try_recv().ok() } else { None };
+                }
+                if !wbuf.is_empty() {
+                    wr.write_all(&wbuf).await.map_err(ConnectError::Io)?;
+                    wr.flush().await.map_err(ConnectError::Io)?;
+                }
+            }
+            Ok(()) = addresses.changed() => {
+                let now = addresses.borrow_and_update().clone();
+                show_addresses(&now, status);
+            }
+            Some(cmd) = commands.recv() => refuse(cmd),
+        }
+    }
+}
+
+/// Shows the kernel's link-local address and its address in an advertised prefix.
+fn show_addresses(addresses: &[Ipv6Addr], status: &watch::Sender<ClientStatus>) {
+    status.send_if_modified(|s| {
+        let link_local = addresses.iter().copied().find(|a| ipv6::is_link_local(*a));
+        let global = addresses.iter().copied().find(|a| {
+            s.router_advert.as_ref().is_some_and(|ra| {
+                ra.prefixes
+                    .iter()
+                    .any(|p| Ipv6Net::new(p.prefix, p.len).is_ok_and(|n| n.contains(a)))
+            })
+        });
+        let changed = (s.link_local, s.global) != (link_local, global);
+        s.link_local = link_local;
+        s.global = global;
+        changed
+    });
+}
+
+/// Notes the server's Router Advertisements (prefix, MTU) as they pass to the kernel.
+fn watch_server(p: &[u8], status: &watch::Sender<ClientStatus>) {
+    let Some(pkt) = Ipv6Packet::new(p) else {
+        return;
+    };
+    if pkt.next_header() != PROTO_ICMPV6 || !ipv6::is_link_local(pkt.src()) {
+        return;
+    }
+    if let Ok(Message::RouterAdvertisement(ra)) = icmpv6::parse(&pkt) {
+        status.send_modify(|s| {
+            if let Some(mtu) = ra.mtu {
+                s.mtu = mtu;
+            }
+            s.router_advert = Some(ra);
+        });
+    }
+}

@@ -1,0 +1,230 @@
+//! Kernel TUN devices (Linux only): the client's `connect --tun NAME`, where the kernel's
+//! own IPv6 stack is the host behind the tunnel, and the server's `serve --intranet-tun
+//! NAME`, where the intranet prefix is routed into a device so a real network (a
+//! namespace, a bridge, forwarding) stands behind the server.
+//!
+//! Creating a device needs root or CAP_NET_ADMIN and `/dev/net/tun`; without them the
+//! error says which is missing.
+
+use std::net::Ipv6Addr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ipnet::Ipv6Net;
+use tokio::sync::{mpsc, watch};
+use tun_rs::{AsyncDevice, DeviceBuilder};
+
+use crate::client::KernelPort;
+use crate::server::ServerHandle;
+use crate::wire::ipv6::MIN_MTU;
+
+/// Packets queued each way between a device and the tunnel.
+const QUEUE: usize = 1024;
+
+/// Why a TUN device could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TunError {
+    /// No TUN driver.
+    #[error(
+        "/dev/net/tun does not exist: this system has no TUN driver (load the tun module, or run the container with --device /dev/net/tun)"
+    )]
+    NoDriver,
+    /// Not allowed.
+    #[error("not permitted to create TUN device {name}: {source} (needs root or CAP_NET_ADMIN)")]
+    Permission {
+        /// The device.
+        name: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating or configuring the device failed.
+    #[error("cannot set up TUN device {name}: {what}: {detail}")]
+    Setup {
+        /// The device.
+        name: String,
+        /// The step that failed.
+        what: &'static str,
+        /// The cause.
+        detail: String,
+    },
+}
+
+/// A running TUN device and the tasks that pump its packets; dropping it stops them and
+/// removes the device.
+pub struct Tun {
+    name: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Tun {
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Tun {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn build(name: &str, address: Option<(Ipv6Addr, u8)>) -> Result<AsyncDevice, TunError> {
+    if !Path::new("/dev/net/tun").exists() {
+        return Err(TunError::NoDriver);
+    }
+    let mut b = DeviceBuilder::new().name(name).mtu(MIN_MTU as u16);
+    if let Some((a, len)) = address {
+        b = b.ipv6(a, len);
+    }
+    b.build_async().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            TunError::Permission {
+                name: name.to_string(),
+                source,
+            }
+        } else {
+            TunError::Setup {
+                name: name.to_string(),
+                what: "create",
+                detail: source.to_string(),
+            }
+        }
+    })
+}
+
+/// Sets `net.ipv6.conf.NAME.KEY`.
+fn sysctl(name: &str, key: &str, value: &str) -> Result<(), TunError> {
+    std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/{key}"), value).map_err(|e| {
+        TunError::Setup {
+            name: name.to_string(),
+            what: "sysctl",
+            detail: format!("net.ipv6.conf.{name}.{key}={value}: {e}"),
+        }
+    })
+}
+
+/// Copies the device's packets into `to` until the device fails.
+async fn device_to(dev: Arc<AsyncDevice>, mut to: impl FnMut(Bytes)) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match dev.recv(&mut buf).await {
+            Ok(n) => to(Bytes::copy_from_slice(&buf[..n])),
+            Err(e) => {
+                tracing::warn!(error = %e, "TUN read failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Publishes the device's IPv6 addresses as the kernel configures them.
+async fn report_addresses(dev: Arc<AsyncDevice>, to: watch::Sender<Vec<Ipv6Addr>>) {
+    loop {
+        let now: Vec<Ipv6Addr> = dev
+            .addresses()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| match a {
+                std::net::IpAddr::V6(a) => Some(a),
+                std::net::IpAddr::V4(_) => None,
+            })
+            .collect();
+        to.send_if_modified(|old| {
+            let changed = *old != now;
+            *old = now;
+            changed
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Writes what arrives on `from` into the device.
+async fn to_device(dev: Arc<AsyncDevice>, mut from: mpsc::Receiver<Bytes>) {
+    while let Some(p) = from.recv().await {
+        if let Err(e) = dev.send(&p).await {
+            tracing::debug!(error = %e, "TUN write failed");
+        }
+    }
+}
+
+/// Creates the client's device `name` (MTU 1280, accepting RAs even with forwarding on)
+/// and returns the port the client's link uses (`ClientConfig::kernel`).
+pub fn client(name: &str) -> Result<(Tun, Arc<KernelPort>), TunError> {
+    let dev = Arc::new(build(name, None)?);
+    // the server's RA configures the kernel: address (SLAAC), default route, MTU
+    sysctl(name, "accept_ra", "2")?;
+    let (port, side) = KernelPort::new(QUEUE);
+    let to_tunnel = side.to_tunnel;
+    let tasks = vec![
+        tokio::spawn(report_addresses(dev.clone(), side.addresses)),
+        tokio::spawn(device_to(dev.clone(), move |p| {
+            // while the link is down the queue fills and the kernel's packets are dropped
+            let _ = to_tunnel.try_send(p);
+        })),
+        tokio::spawn(to_device(dev, side.from_tunnel)),
+    ];
+    tracing::info!(
+        device = name,
+        "TUN device up; the kernel is the IP-HTTPS client's host"
+    );
+    Ok((
+        Tun {
+            name: name.to_string(),
+            tasks,
+        },
+        port,
+    ))
+}
+
+/// Creates the server's intranet device `name`: the kernel side gets `address` in
+/// `internal` (so the kernel of this namespace is an intranet host, and can forward
+/// further), `client_prefix` is routed into the device, and the server's router sends
+/// intranet-bound packets into it instead of to the built-in host.
+pub fn intranet(
+    name: &str,
+    address: Ipv6Addr,
+    internal: Ipv6Net,
+    client_prefix: Ipv6Net,
+    server: &ServerHandle,
+) -> Result<Tun, TunError> {
+    let dev = Arc::new(build(name, Some((address, internal.prefix_len())))?);
+    let _ = sysctl(name, "accept_ra", "0");
+    if !internal.contains(&client_prefix) {
+        route(name, client_prefix)?;
+    }
+    let (from_router, to_router) = server.divert_intranet(QUEUE);
+    let tasks = vec![
+        tokio::spawn(device_to(dev.clone(), move |p| to_router.send(p))),
+        tokio::spawn(to_device(dev, from_router)),
+    ];
+    tracing::info!(device = name, %address, "intranet routed into the TUN device");
+    Ok(Tun {
+        name: name.to_string(),
+        tasks,
+    })
+}
+
+/// `ip -6 route replace PREFIX dev NAME`.
+fn route(name: &str, prefix: Ipv6Net) -> Result<(), TunError> {
+    let fail = |detail: String| TunError::Setup {
+        name: name.to_string(),
+        what: "route",
+        detail,
+    };
+    let out = Command::new("ip")
+        .args(["-6", "route", "replace", &prefix.to_string(), "dev", name])
+        .output()
+        .map_err(|e| fail(format!("cannot run ip (iproute2): {e}")))?;
+    if !out.status.success() {
+        return Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(())
+}
