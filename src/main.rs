@@ -107,6 +107,10 @@ enum Command {
         /// public-ipv4 (6to4), force-tunnel (IP-HTTPS only).
         #[arg(long, default_value = "hotel", value_parser = parse_network)]
         network: NetworkSituation,
+        /// Reach the server through this web proxy with CONNECT:
+        /// http://[USER:PASSWORD@]HOST[:PORT] (Basic proxy authentication).
+        #[arg(long, value_name = "URL")]
+        proxy: Option<client::ProxyUrl>,
         /// Create kernel TUN device NAME and let the kernel's IPv6 stack be the host
         /// behind the tunnel (Linux, root or CAP_NET_ADMIN).
         #[arg(long, value_name = "NAME")]
@@ -293,17 +297,18 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             pcap,
             crl_url,
             network,
+            proxy,
             tun,
         } => {
             connect(
                 url,
                 &ca,
                 resolve,
-                once,
-                timeout,
+                (once, timeout),
                 pcap,
                 crl_url,
                 network,
+                proxy,
                 tun.as_deref(),
             )
             .await
@@ -663,11 +668,11 @@ async fn connect(
     url: IphttpsUrl,
     ca: &Path,
     resolve: Vec<(String, std::net::IpAddr)>,
-    once: bool,
-    timeout: f64,
+    (once, timeout): (bool, f64),
     pcap: Option<PathBuf>,
     crl_url: Option<String>,
     network: NetworkSituation,
+    proxy: Option<client::ProxyUrl>,
     tun: Option<&str>,
 ) -> Result<ExitCode> {
     let trust =
@@ -677,6 +682,7 @@ async fn connect(
     cfg.pcap = capture(pcap.as_deref())?;
     cfg.crl_url = crl_url;
     cfg.network = network;
+    cfg.proxy = proxy;
     let _tun = match tun {
         Some(dev) => {
             let (device, port) = kernel_tun(dev)?;

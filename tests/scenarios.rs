@@ -144,6 +144,12 @@ fn every_class_of_bad_file_is_refused_with_its_location() {
             "'Restart-Servise' is not a supported command",
         ),
         ("never-evaluable.toml", 8, "there is no client 5"),
+        (
+            "proxy-without-proxy.toml",
+            5,
+            "a proxy step needs a proxy in the clients' path",
+        ),
+        ("unknown-proxy-mode.toml", 3, "did you mean refuses"),
     ];
     for (file, line, text) in cases {
         let e = scenario::load(&bad.join(file)).expect_err(file);

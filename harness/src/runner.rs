@@ -155,6 +155,8 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
         internal_prefix: s.internal_prefix,
         auth_mode: s.auth_mode,
         ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
+        proxy: s.proxy.clone(),
+        proxy_credentials: s.proxy_credentials.clone(),
         ..LabConfig::default()
     })
     .await
@@ -388,6 +390,11 @@ async fn step(
             tokio::time::sleep(*d).await;
             Ok(format!("slept {d:?}"))
         }
+        Action::Proxy(mode) => {
+            let p = w.lab.proxy().ok_or("the lab has no web proxy")?;
+            p.set_mode(mode.clone());
+            Ok(format!("web proxy now {mode:?}"))
+        }
     }
 }
 
@@ -441,6 +448,17 @@ async fn check(w: &World, e: &Expectation) -> Option<String> {
                 && &s.interface_status != t
             {
                 return miss("Interface Status", format!("\"{t}\""));
+            }
+            if let Some(t) = &e.detail
+                && !s
+                    .last_error_detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains(t.as_str()))
+            {
+                return Some(format!(
+                    "{who}: expected the last failure to mention \"{t}\", saw {:?}",
+                    s.last_error_detail
+                ));
             }
             if let Some(g) = e.global_address
                 && s.global.is_some() != g

@@ -23,6 +23,7 @@ use crate::fault::{Fault, FaultError, World};
 use crate::link::host::HostConfig;
 use crate::link::router::RouterConfig;
 use crate::pki::{self, Pki, PkiOptions};
+use crate::proxy::WebProxy;
 use crate::server::{self, ServerConfig, ServerError, ServerHandle};
 use crate::tls::TlsError;
 
@@ -96,6 +97,10 @@ pub struct LabConfig {
     pub ra_interval: Option<Duration>,
     /// The server's idle timeout (default: HTTP.sys' 2 minutes).
     pub idle_timeout: Option<Duration>,
+    /// A built-in web proxy in every client's path, in this mode.
+    pub proxy: Option<crate::proxy::ProxyMode>,
+    /// The Basic credentials clients send to the proxy.
+    pub proxy_credentials: Option<(String, String)>,
 }
 
 impl Default for LabConfig {
@@ -119,6 +124,8 @@ impl Default for LabConfig {
             auth_mode: crate::link::router::AuthMode::None,
             ra_interval: None,
             idle_timeout: None,
+            proxy: None,
+            proxy_credentials: None,
         }
     }
 }
@@ -142,6 +149,7 @@ pub struct Lab {
     pki_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     faults: Mutex<BTreeSet<Fault>>,
+    proxy: Option<WebProxy>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -229,6 +237,23 @@ impl Lab {
         template.connect_timeout = config.connect_timeout;
         template.client_cert = Some((pki.client_chain(), pki.client_key.clone()));
         template.crl_url = config.check_revocation.then(|| cdp.url());
+        let proxy = match &config.proxy {
+            Some(mode) => {
+                let p = WebProxy::start(
+                    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                    mode.clone(),
+                    template.resolve.clone(),
+                )
+                .await
+                .map_err(|source| LabError::Io {
+                    what: "web proxy".into(),
+                    source,
+                })?;
+                template.proxy = Some(p.url(config.proxy_credentials.clone()));
+                Some(p)
+            }
+            None => None,
+        };
 
         let mut templates = [template];
         for f in &config.faults {
@@ -256,6 +281,7 @@ impl Lab {
             pki_dir,
             _temp: temp,
             faults: Mutex::new(config.faults.iter().copied().collect()),
+            proxy,
         };
         lab.sync(None, &admin).await?;
         for _ in 0..config.clients {
@@ -299,6 +325,11 @@ impl Lab {
     /// The folder holding the certificates as PEM.
     pub fn pki_dir(&self) -> &Path {
         &self.pki_dir
+    }
+
+    /// The built-in web proxy in the clients' path, if the lab has one.
+    pub fn proxy(&self) -> Option<&WebProxy> {
+        self.proxy.as_ref()
     }
 
     /// The CRL distribution point's URL.

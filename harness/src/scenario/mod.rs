@@ -3,6 +3,7 @@
 
 pub mod model;
 
+use iphttps_sim::proxy::ProxyMode;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,8 @@ pub struct Expectation {
     pub last_error: Option<LastErrorCode>,
     /// Interface Status.
     pub interface_status: Option<String>,
+    /// Text in the last failure's description.
+    pub detail: Option<String>,
     /// Has a global address in the prefix.
     pub global_address: Option<bool>,
     /// An RA arrived.
@@ -144,6 +147,8 @@ pub enum Action {
     Toxic(ToxicStep),
     /// Wait.
     Sleep(Duration),
+    /// Switch the built-in web proxy's mode.
+    Proxy(ProxyMode),
 }
 
 /// A checked step.
@@ -190,6 +195,10 @@ pub struct Scenario {
     pub check_revocation: bool,
     /// Whether they trust the server's root.
     pub trust_root: bool,
+    /// The built-in web proxy in the clients' path, in its starting mode.
+    pub proxy: Option<ProxyMode>,
+    /// The credentials clients send to it.
+    pub proxy_credentials: Option<(String, String)>,
     /// Timers.
     pub timers: model::TimersSection,
     /// Faults at start.
@@ -246,6 +255,12 @@ impl Checker<'_> {
                     ),
                 )
             })
+    }
+
+    fn proxy_mode(&self, v: &Spanned<String>) -> Result<ProxyMode, LoadError> {
+        let known: Vec<(&'static str, ())> = ProxyMode::NAMES.iter().map(|n| (*n, ())).collect();
+        self.named(v, "proxy mode", &known)?;
+        Ok(ProxyMode::named(&v.get_ref().to_ascii_lowercase()).expect("checked"))
     }
 
     fn fault(&self, v: &Spanned<String>) -> Result<Fault, LoadError> {
@@ -398,6 +413,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         }
         None => NetworkSituation::default(),
     };
+    let proxy = f
+        .clients
+        .proxy
+        .as_ref()
+        .map(|v| c.proxy_mode(v))
+        .transpose()?;
+    let proxy_credentials = match &f.clients.proxy_credentials {
+        Some(v) => match v.get_ref().split_once(':') {
+            Some((u, p)) if proxy.is_some() => Some((u.to_string(), p.to_string())),
+            Some(_) => {
+                return Err(c.at(
+                    v.span(),
+                    "proxy_credentials need a proxy (set proxy in [clients])",
+                ));
+            }
+            None => return Err(c.at(v.span(), "proxy_credentials must be \"USER:PASSWORD\"")),
+        },
+        None => None,
+    };
     let faults = f
         .faults
         .iter()
@@ -423,13 +457,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
             s.restart_server.is_some(),
             s.toxic.is_some(),
             s.sleep.is_some(),
+            s.proxy.is_some(),
         ]
         .iter()
         .filter(|x| **x)
         .count();
         if actions != 1 {
             return Err(c.at(s.name.span(), format!(
-                "step '{}' must have exactly one action (expect, inject, clear, run, ping, udp, exec, restart_server, toxic or sleep); it has {actions}",
+                "step '{}' must have exactly one action (expect, inject, clear, run, ping, udp, exec, restart_server, toxic, proxy or sleep); it has {actions}",
                 s.name.get_ref()
             )));
         }
@@ -437,6 +472,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
             return Err(c.at(s.name.span(), "on_client and expect_failure go with run"));
         }
         let action = step_action(&c, s, &reasons)?;
+        if matches!(action, Action::Proxy(_)) && proxy.is_none() {
+            return Err(c.at(
+                s.name.span(),
+                "a proxy step needs a proxy in the clients' path: set proxy in [clients]",
+            ));
+        }
         uses_toxics |= matches!(action, Action::Toxic(_));
         steps.push(PlannedStep {
             name: s.name.get_ref().clone(),
@@ -464,6 +505,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         client_certificate: f.clients.client_certificate,
         check_revocation: f.clients.check_revocation,
         trust_root: f.clients.trust_root,
+        proxy,
+        proxy_credentials,
         timers: f.timers.clone(),
         faults,
         uses_toxics,
@@ -533,6 +576,9 @@ fn step_action(
     if let Some(d) = &s.sleep {
         return Ok(Action::Sleep(c.duration(d)?));
     }
+    if let Some(m) = &s.proxy {
+        return Ok(Action::Proxy(c.proxy_mode(m)?));
+    }
     unreachable!("exactly one action was checked")
 }
 
@@ -568,6 +614,7 @@ fn expectation(
             })
             .transpose()?,
         interface_status: e.interface_status.clone(),
+        detail: e.detail.clone(),
         global_address: e.global_address,
         router_advertisement: e.router_advertisement,
         ra_prefixes: e.ra_prefixes,
@@ -600,6 +647,7 @@ fn expectation(
     let client_conditions = x.state.is_some()
         || x.last_error.is_some()
         || x.interface_status.is_some()
+        || x.detail.is_some()
         || x.global_address.is_some()
         || x.router_advertisement.is_some()
         || x.ra_prefixes.is_some()

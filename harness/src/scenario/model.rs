@@ -82,6 +82,11 @@ pub struct ClientsSection {
     pub check_revocation: bool,
     /// Whether they trust the server's root.
     pub trust_root: bool,
+    /// A built-in web proxy in every client's path: `open`, `refuses` or `requires-auth`.
+    pub proxy: Option<Spanned<String>>,
+    /// The Basic credentials the clients send to the proxy, `"USER:PASSWORD"` (the lab
+    /// proxy's `requires-auth` mode accepts `proxyuser:proxypass`).
+    pub proxy_credentials: Option<Spanned<String>>,
 }
 
 impl Default for ClientsSection {
@@ -92,6 +97,8 @@ impl Default for ClientsSection {
             client_certificate: true,
             check_revocation: true,
             trust_root: true,
+            proxy: None,
+            proxy_credentials: None,
         }
     }
 }
@@ -167,6 +174,8 @@ pub struct Step {
     pub toxic: Option<ToxicStep>,
     /// Wait this long (`"1s"`).
     pub sleep: Option<Spanned<String>>,
+    /// Switch the built-in web proxy to `open`, `refuses` or `requires-auth`.
+    pub proxy: Option<Spanned<String>>,
 }
 
 /// Conditions, checked until they all hold or the deadline passes.
@@ -181,6 +190,8 @@ pub struct Expect {
     pub last_error: Option<Spanned<String>>,
     /// Interface Status text (exact).
     pub interface_status: Option<String>,
+    /// Text the client's description of its last failure must contain.
+    pub detail: Option<String>,
     /// Whether the client has a global address (in the ClientIPv6Prefix).
     pub global_address: Option<bool>,
     /// Whether a Router Advertisement arrived.

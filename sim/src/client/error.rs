@@ -47,6 +47,35 @@ pub enum ConnectError {
     /// The CRLs could not be fetched, so revocation cannot be checked.
     #[error("revocation status unknown: {0}")]
     RevocationOffline(String),
+    /// The web proxy answered `CONNECT` with a status other than 2xx, 401 or 407.
+    #[error("the web proxy {proxy} refused CONNECT: {code} {reason}")]
+    ProxyRefused {
+        /// The proxy (password hidden).
+        proxy: String,
+        /// Its status code.
+        code: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
+    /// The web proxy demands authentication (407, or 401 from some proxies).
+    #[error(
+        "the web proxy {proxy} demands authentication ({code} {reason}{}; {}){}",
+        if challenge.is_empty() { String::new() } else { format!(": {challenge}") },
+        if *sent_credentials { "the credentials sent were refused" } else { "no credentials were sent" },
+        if *sent_credentials { "" } else { "; give them in the proxy URL: http://USER:PASSWORD@HOST:PORT" }
+    )]
+    ProxyAuth {
+        /// The proxy (password hidden).
+        proxy: String,
+        /// Its status code.
+        code: u16,
+        /// Its reason phrase.
+        reason: String,
+        /// Whether the client sent credentials.
+        sent_credentials: bool,
+        /// The proxy's `Proxy-Authenticate` value.
+        challenge: String,
+    },
     /// The trust store or the client certificate cannot be used.
     #[error("the certificate stores cannot be used: {0}")]
     Stores(String),
@@ -56,7 +85,9 @@ impl ConnectError {
     /// The Last Error Code Windows shows for this failure (ms-iphttps.md 5.3).
     ///
     /// A non-200 or malformed response has no documented code; this simulator shows
-    /// `ERROR_NOT_SUPPORTED` (0x32) for it.
+    /// `ERROR_NOT_SUPPORTED` (0x32) for it. A web proxy that refuses the tunnel or demands
+    /// authentication has no documented code either; KB2980635 lists a proxy among the
+    /// causes of `WSANO_DATA` (0x2AFC), which this simulator shows for both.
     pub fn code(&self) -> LastErrorCode {
         match self {
             ConnectError::IpAddressUrl(_) => LastErrorCode::INVALID_NETNAME,
@@ -68,6 +99,9 @@ impl ConnectError {
             ConnectError::Closed => LastErrorCode::CONNECTION_RESET,
             ConnectError::RevocationOffline(_) => LastErrorCode::REVOCATION_OFFLINE,
             ConnectError::Stores(_) => LastErrorCode::CERT_UNTRUSTED_ROOT,
+            ConnectError::ProxyRefused { .. } | ConnectError::ProxyAuth { .. } => {
+                LastErrorCode::NO_DATA
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod error;
 mod kernel;
+mod proxy;
 mod status;
 mod url;
 
@@ -13,7 +14,7 @@ pub use status::{
     ClientState, ClientStatus, NetshView, STATUS_ACTIVE, STATUS_CONNECTING, STATUS_DISABLED,
     STATUS_FAILED, STATUS_INVALID_URL,
 };
-pub use url::{IphttpsUrl, UrlError, parse_resolve};
+pub use url::{IphttpsUrl, ProxyUrl, UrlError, parse_resolve};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -74,6 +75,8 @@ pub struct ClientConfig {
     /// When set, an operating system's IPv6 stack is the client's host (kernel TUN mode):
     /// packets go between the tunnel and this port instead of the built-in [`Host`].
     pub kernel: Option<Arc<KernelPort>>,
+    /// A web proxy to reach the server through with `CONNECT`.
+    pub proxy: Option<ProxyUrl>,
 }
 
 impl ClientConfig {
@@ -93,6 +96,7 @@ impl ClientConfig {
             system_dns: true,
             network: NetworkSituation::default(),
             kernel: None,
+            proxy: None,
         }
     }
 }
@@ -402,7 +406,14 @@ async fn connect(
     config: &ClientConfig,
     status: &watch::Sender<ClientStatus>,
 ) -> Result<(TlsStream<TcpStream>, Vec<u8>), ConnectError> {
-    let addr = resolve(config).await?;
+    // through a proxy, the proxy resolves the server's name
+    let direct = match &config.proxy {
+        None => Some(resolve(config).await?),
+        Some(_) if config.url.host_is_ip() => {
+            return Err(ConnectError::IpAddressUrl(config.url.host.clone()));
+        }
+        Some(_) => None,
+    };
     let crls = match &config.crl_url {
         Some(url) => Some(
             crate::cdp::fetch(url, config.connect_timeout)
@@ -413,10 +424,16 @@ async fn connect(
     };
     let connector =
         tls_for(config, crls.as_deref()).map_err(|e| ConnectError::Stores(e.to_string()))?;
-    let tcp = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(t)) => t,
-        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
-        Err(_) => return Err(ConnectError::TcpTimeout(addr)),
+    let tcp = match (direct, &config.proxy) {
+        (None, Some(p)) => proxy::connect(config, p).await?,
+        (addr, _) => {
+            let addr = addr.expect("resolved when there is no proxy");
+            match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
+                Err(_) => return Err(ConnectError::TcpTimeout(addr)),
+            }
+        }
     };
     let _ = tcp.set_nodelay(true);
     let name = ServerName::try_from(config.url.host.clone())

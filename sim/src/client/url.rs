@@ -27,6 +27,9 @@ pub enum UrlError {
     /// Bad port.
     #[error("{0}: bad port")]
     Port(String),
+    /// A proxy URL that is not `http://`.
+    #[error("{0}: the proxy URL must start with http:// (the client sends CONNECT to it)")]
+    ProxyScheme(String),
     /// Bad `--resolve` entry.
     #[error("{0}: expected NAME:ADDR, e.g. da.contoso.com:127.0.0.1")]
     Resolve(String),
@@ -56,26 +59,93 @@ impl FromStr for IphttpsUrl {
             Some(i) => (&rest[..i], rest[i..].to_string()),
             None => (rest, "/".to_string()),
         };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let end = v6
-                .find(']')
-                .ok_or_else(|| UrlError::NoHost(s.to_string()))?;
-            let port = v6[end + 1..].strip_prefix(':');
-            (format!("[{}]", &v6[..end]), port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err(UrlError::NoHost(s.to_string()));
-        }
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| UrlError::Port(s.to_string()))?,
-            None => 443,
-        };
+        let (host, port) = host_port(authority, 443, s)?;
         Ok(Self { host, port, path })
+    }
+}
+
+/// Splits `HOST[:PORT]` (HOST may be `[IPv6]`); `url` is for the error.
+fn host_port(authority: &str, default_port: u16, url: &str) -> Result<(String, u16), UrlError> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6
+            .find(']')
+            .ok_or_else(|| UrlError::NoHost(url.to_string()))?;
+        let port = v6[end + 1..].strip_prefix(':');
+        (format!("[{}]", &v6[..end]), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(UrlError::NoHost(url.to_string()));
+    }
+    let port = match port {
+        Some(p) => p.parse().map_err(|_| UrlError::Port(url.to_string()))?,
+        None => default_port,
+    };
+    Ok((host, port))
+}
+
+/// A web proxy the client reaches the server through with `CONNECT`
+/// ([MS-IPHTTPS] 3.1.5.1): `http://[USER:PASSWORD@]HOST[:PORT]`, port 80 unless given.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    /// The proxy's host name or address.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// User name and password for Basic proxy authentication.
+    pub credentials: Option<(String, String)>,
+}
+
+impl ProxyUrl {
+    /// `HOST:PORT` with an IPv6 literal in brackets, as a socket address string.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+impl FromStr for ProxyUrl {
+    type Err = UrlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("http://"))
+            .map(|_| &s[7..])
+            .ok_or_else(|| UrlError::ProxyScheme(s.to_string()))?;
+        let authority = rest.trim_end_matches('/');
+        let (credentials, authority) = match authority.rsplit_once('@') {
+            Some((userinfo, hostport)) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                (Some((user.to_string(), password.to_string())), hostport)
+            }
+            None => (None, authority),
+        };
+        let (host, port) = host_port(authority, 80, s)?;
+        Ok(Self {
+            host,
+            port,
+            credentials,
+        })
+    }
+}
+
+/// Never prints the password.
+impl fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.credentials {
+            Some((user, _)) => write!(f, "http://{user}:***@{}:{}", self.host, self.port),
+            None => write!(f, "http://{}:{}", self.host, self.port),
+        }
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -101,6 +171,26 @@ pub fn parse_resolve(s: &str) -> Result<(String, IpAddr), UrlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_urls_with_and_without_credentials() {
+        let p: ProxyUrl = "http://alice:s3cret@proxy.contoso.com:3128"
+            .parse()
+            .unwrap();
+        assert_eq!(p.host, "proxy.contoso.com");
+        assert_eq!(p.port, 3128);
+        assert_eq!(p.credentials, Some(("alice".into(), "s3cret".into())));
+        assert_eq!(p.to_string(), "http://alice:***@proxy.contoso.com:3128");
+        let p: ProxyUrl = "http://[::1]/".parse().unwrap();
+        assert_eq!(
+            (p.host.as_str(), p.port, p.credentials),
+            ("[::1]", 80, None)
+        );
+        assert!(matches!(
+            "https://proxy:8080".parse::<ProxyUrl>(),
+            Err(UrlError::ProxyScheme(_))
+        ));
+    }
 
     #[test]
     fn urls() {

@@ -205,9 +205,127 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed<ResponseHead>, HeadError> {
     check_size(buf, Parsed::Complete { head, len })
 }
 
+/// A parsed `CONNECT` request, as a web proxy receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectHead {
+    /// `HOST:PORT` the client wants a tunnel to.
+    pub target: String,
+    /// Basic credentials from `Proxy-Authorization`, if any.
+    pub credentials: Option<(String, String)>,
+}
+
+/// A parsed answer to `CONNECT`: any status (2xx means the tunnel is open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectReply {
+    /// The status code.
+    pub code: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// `Proxy-Authenticate`, if any (a 407 names its scheme there).
+    pub authenticate: Option<String>,
+}
+
+/// Builds a `CONNECT` request for `target` (`HOST:PORT`), with Basic proxy
+/// authentication when `credentials` are given ([MS-IPHTTPS] 3.1.5.1).
+pub fn connect_request(target: &str, credentials: Option<(&str, &str)>) -> Vec<u8> {
+    let auth = credentials
+        .map(|(u, p)| format!("Proxy-Authorization: Basic {}\r\n", basic(u, p)))
+        .unwrap_or_default();
+    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n").into_bytes()
+}
+
+/// `base64(user:password)`, the Basic scheme's token (RFC 7617).
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// Decodes a `Basic` credentials header value.
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Parses a `CONNECT` request head (a web proxy's side).
+pub fn parse_connect_request(buf: &[u8]) -> Result<Parsed<ConnectHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
+        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    };
+    let method = req.method.unwrap_or_default();
+    if method != "CONNECT" {
+        return Err(HeadError::WrongMethod(method.to_string()));
+    }
+    let head = ConnectHead {
+        target: req.path.unwrap_or_default().to_string(),
+        credentials: header_string(req.headers, "proxy-authorization")
+            .and_then(|v| parse_basic(&v)),
+    };
+    check_size(buf, Parsed::Complete { head, len })
+}
+
+/// Parses a web proxy's answer to `CONNECT` (the client's side).
+pub fn parse_connect_reply(buf: &[u8]) -> Result<Parsed<ConnectReply>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
+        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
+        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    };
+    let head = ConnectReply {
+        code: resp.code.unwrap_or(0),
+        reason: resp.reason.unwrap_or_default().to_string(),
+        authenticate: header_string(resp.headers, "proxy-authenticate"),
+    };
+    check_size(buf, Parsed::Complete { head, len })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_heads_round_trip_with_basic_credentials() {
+        let r = connect_request("da.contoso.com:443", Some(("alice", "s3cret")));
+        assert!(
+            r.starts_with(b"CONNECT da.contoso.com:443 HTTP/1.1\r\nHost: da.contoso.com:443\r\n")
+        );
+        match parse_connect_request(&r).unwrap() {
+            Parsed::Complete { head, len } => {
+                assert_eq!(len, r.len());
+                assert_eq!(head.target, "da.contoso.com:443");
+                assert_eq!(head.credentials, Some(("alice".into(), "s3cret".into())));
+            }
+            Parsed::Partial => panic!("partial"),
+        }
+        let reply = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\n\r\n";
+        match parse_connect_reply(reply).unwrap() {
+            Parsed::Complete { head, .. } => {
+                assert_eq!(head.code, 407);
+                assert_eq!(head.authenticate.as_deref(), Some("Basic realm=\"x\""));
+            }
+            Parsed::Partial => panic!("partial"),
+        }
+        assert!(matches!(
+            parse_connect_request(b"POST / HTTP/1.1\r\n\r\n"),
+            Err(HeadError::WrongMethod(_))
+        ));
+    }
 
     #[test]
     fn request_bytes_are_exact_and_round_trip() {
