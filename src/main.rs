@@ -131,6 +131,34 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         admin: Option<SocketAddr>,
     },
+    /// Diagnose any IP-HTTPS endpoint once: DNS, TCP, TLS (chain, trust, revocation),
+    /// the POST exchange, a Router Solicitation and its Advertisement; exit 0 only when
+    /// every stage succeeded and the RA carries a prefix.
+    Probe {
+        /// The server URL, e.g. https://da.contoso.com/IPHTTPS
+        url: IphttpsUrl,
+        /// PEM file of the root CA(s) to trust (default: the system store).
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// Resolve NAME to ADDR without DNS (as curl's --resolve); repeatable.
+        #[arg(long, value_name = "NAME:ADDR", value_parser = client::parse_resolve)]
+        resolve: Vec<(String, std::net::IpAddr)>,
+        /// Go through this web proxy: http://[USER:PASSWORD@]HOST[:PORT].
+        #[arg(long, value_name = "URL")]
+        proxy: Option<client::ProxyUrl>,
+        /// Deadline of each stage, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+        /// Also check this CRL distribution point (repeatable).
+        #[arg(long, value_name = "URL")]
+        crl_url: Vec<String>,
+        /// Count revocation in the verdict, as a Windows 7 client does.
+        #[arg(long)]
+        check_revocation: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the fault catalogue.
     Faults {
         /// As JSON.
@@ -339,6 +367,44 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             }
             lab.shutdown().await;
             Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Probe {
+            url,
+            ca,
+            resolve,
+            proxy,
+            timeout,
+            crl_url,
+            check_revocation,
+            json,
+        } => {
+            let ca_pem = match &ca {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let config = iphttps_sim::probe::ProbeConfig {
+                ca_pem,
+                resolve,
+                proxy,
+                stage_timeout: Duration::from_secs_f64(timeout.max(0.001)),
+                crl_urls: crl_url,
+                check_revocation,
+                ..iphttps_sim::probe::ProbeConfig::new(url)
+            };
+            let report = iphttps_sim::probe::probe(&config).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -126,7 +126,9 @@ async fn serve(listener: TcpListener, crls: Arc<Mutex<String>>) {
     }
 }
 
-/// Fetches the PEM CRLs at `url` (`http://ADDR:PORT/PATH`), within `timeout`.
+/// Fetches the CRLs at `url` (`http://HOST[:PORT]/PATH`) within `timeout`, as PEM: a
+/// DER CRL (what a real distribution point serves) is converted. A host name is
+/// resolved by the system resolver; the labs' URLs hold addresses.
 pub async fn fetch(url: &str, timeout: Duration) -> Result<String, CdpError> {
     let rest = url
         .strip_prefix("http://")
@@ -134,12 +136,24 @@ pub async fn fetch(url: &str, timeout: Duration) -> Result<String, CdpError> {
     let (authority, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
-    let addr: SocketAddr = authority.parse().map_err(|_| CdpError::Url(url.into()))?;
+    let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':')
+    });
+    let target = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
     let unreachable = |detail: String| CdpError::Unreachable {
         url: url.into(),
         detail,
     };
     let work = async {
+        let addr: SocketAddr = tokio::net::lookup_host(target.as_str())
+            .await
+            .map_err(|e| unreachable(format!("cannot resolve {authority}: {e}")))?
+            .next()
+            .ok_or_else(|| unreachable(format!("{authority} has no address")))?;
         let mut s = TcpStream::connect(addr)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
@@ -153,16 +167,33 @@ pub async fn fetch(url: &str, timeout: Duration) -> Result<String, CdpError> {
         s.read_to_end(&mut resp)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let text = String::from_utf8_lossy(&resp);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
             .ok_or_else(|| unreachable("no HTTP response".into()))?;
-        if !head.starts_with("HTTP/1.1 200") {
+        let head = String::from_utf8_lossy(&resp[..split]);
+        if !(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200")) {
             return Err(unreachable(head.lines().next().unwrap_or("").to_string()));
         }
-        Ok(body.to_string())
+        Ok(as_pem(&resp[split + 4..]))
     };
     tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| unreachable("timed out".into()))?
+}
+
+/// A CRL body as PEM: PEM is kept, DER is wrapped.
+fn as_pem(body: &[u8]) -> String {
+    if body.starts_with(b"-----BEGIN") {
+        return String::from_utf8_lossy(body).into_owned();
+    }
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+    let mut pem = String::from("-----BEGIN X509 CRL-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END X509 CRL-----\n");
+    pem
 }

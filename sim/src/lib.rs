@@ -22,6 +22,7 @@ pub mod control;
 pub mod diag;
 pub mod fault;
 pub mod perf;
+pub mod probe;
 pub mod proxy;
 pub mod transition;
 #[cfg(target_os = "linux")]

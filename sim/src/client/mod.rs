@@ -4,7 +4,7 @@
 
 mod error;
 mod kernel;
-mod proxy;
+pub(crate) mod proxy;
 mod status;
 mod url;
 
@@ -378,7 +378,7 @@ fn refuse(cmd: Command) {
     }
 }
 
-async fn resolve(config: &ClientConfig) -> Result<SocketAddr, ConnectError> {
+pub(crate) async fn resolve(config: &ClientConfig) -> Result<SocketAddr, ConnectError> {
     let url = &config.url;
     if url.host_is_ip() {
         return Err(ConnectError::IpAddressUrl(url.host.clone()));

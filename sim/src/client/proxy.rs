@@ -13,7 +13,7 @@ use crate::wire::head::{self, Parsed};
 /// Where the `CONNECT` asks to go: the server's name, as Windows leaves resolving it to
 /// the proxy, unless the client has the name pinned (`--resolve`, a hosts entry), in
 /// which case the address.
-pub(super) fn target(config: &ClientConfig) -> String {
+pub(crate) fn target(config: &ClientConfig) -> String {
     let url = &config.url;
     match config
         .resolve
@@ -54,7 +54,7 @@ async fn proxy_addr(config: &ClientConfig, proxy: &ProxyUrl) -> Result<SocketAdd
 }
 
 /// Opens a TCP tunnel through `proxy` to the server; returns the stream, ready for TLS.
-pub(super) async fn connect(
+pub(crate) async fn connect(
     config: &ClientConfig,
     proxy: &ProxyUrl,
 ) -> Result<TcpStream, ConnectError> {
