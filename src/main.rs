@@ -663,25 +663,30 @@ async fn serve(
     };
     let ctl = control::serve(lab.clone(), admin, admin_token).await?;
     let ra = lab.admin().await.remote_access;
-    println!("IP-HTTPS server {}", lab.server.url());
-    println!(
+    say(format_args!("IP-HTTPS server {}", lab.server.url()));
+    say(format_args!(
         "Root CA (clients must trust it): {}",
         lab.pki_dir().join(pki::files::ROOT_CA).display()
-    );
-    println!("Listening on: {}", lab.server.local_addr());
-    println!("ClientIPv6Prefix: {}", ra.client_prefix);
+    ));
+    say(format_args!("Listening on: {}", lab.server.local_addr()));
+    say(format_args!("ClientIPv6Prefix: {}", ra.client_prefix));
     match &intranet_tun {
-        Some((dev, address)) => println!("Intranet: TUN device {dev} (the kernel at {address})"),
-        None => println!("Intranet host: {}", lab.server.intranet_address()),
+        Some((dev, address)) => say(format_args!(
+            "Intranet: TUN device {dev} (the kernel at {address})"
+        )),
+        None => say(format_args!(
+            "Intranet host: {}",
+            lab.server.intranet_address()
+        )),
     }
-    println!("Admin endpoint: {}", ctl.local_addr());
+    say(format_args!("Admin endpoint: {}", ctl.local_addr()));
     for f in lab.faults() {
-        println!("Fault in force: {f}");
+        say(format_args!("Fault in force: {f}"));
     }
     // the last line of the banner: scripts may stop reading here
-    println!("CRL distribution point: {}", lab.cdp_url());
+    say(format_args!("CRL distribution point: {}", lab.cdp_url()));
     shutdown_signal().await?;
-    eprintln!("shutting down");
+    tracing::info!("shutting down");
     lab.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -860,6 +865,17 @@ fn kernel_tun(dev: &str) -> Result<(iphttps_sim::tun::Tun, Arc<iphttps_sim::clie
 #[cfg(not(target_os = "linux"))]
 fn kernel_tun(_: &str) -> Result<((), Arc<iphttps_sim::client::KernelPort>)> {
     bail!("--tun needs Linux (kernel TUN devices); run connect without it on this system")
+}
+
+/// Prints one line on standard output; a reader that went away (a closed pipe) is not an
+/// error for a server that outlives it.
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
 }
 
 /// Many clients need many sockets: raise the soft limit on open files to the hard limit.

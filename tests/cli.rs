@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Served;
+use common::serve;
 
 use std::process::{Command, Stdio};
 
@@ -36,22 +36,6 @@ fn pki_writes_the_documented_files_with_explicit_dates() {
         2,
         "leaf + intermediate"
     );
-}
-
-/// Starts `iphttps serve` on ephemeral loopback ports with `extra` arguments and reads its banner.
-fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
-    let mut cmd = iphttps();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--pki",
-    ])
-    .arg(pki)
-    .args(extra);
-    Served::start(cmd)
 }
 
 /// `iphttps connect https://da.contoso.com:PORT/IPHTTPS --ca CA --resolve ... --once`.

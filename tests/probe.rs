@@ -11,20 +11,10 @@ use common::Served;
 use serde_json::Value;
 
 fn serve(pki: &std::path::Path, fault: Option<&str>) -> Served {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iphttps"));
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--pki",
-    ])
-    .arg(pki);
-    if let Some(f) = fault {
-        cmd.args(["--fault", f]);
+    match fault {
+        Some(f) => common::serve(pki, &["--fault", f]),
+        None => common::serve(pki, &[]),
     }
-    Served::start(cmd)
 }
 
 /// Runs `iphttps probe --json` against `served` with `extra` arguments.

@@ -238,18 +238,7 @@ fn connect_proxy_on_the_command_line() {
         return;
     };
     let pki = tempfile::tempdir().unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_iphttps"));
-    serve
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--pki",
-        ])
-        .arg(pki.path());
-    let served = common::Served::start(serve);
+    let served = common::serve(pki.path(), &[]);
     let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
         .arg("connect")
         .arg(format!("https://da.contoso.com:{}/IPHTTPS", served.port))

@@ -137,6 +137,23 @@ impl Drop for Served {
     }
 }
 
+/// Starts `iphttps serve` on ephemeral loopback ports with the PKI in `pki` (generated
+/// there if empty) and `extra` arguments, and reads its banner.
+pub fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_iphttps"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--pki",
+    ])
+    .arg(pki)
+    .args(extra);
+    Served::start(cmd)
+}
+
 /// A fresh healthy PKI set for `da.contoso.com`.
 pub fn test_pki() -> Pki {
     Pki::generate(&iphttps_sim::pki::PkiOptions::new(

@@ -133,6 +133,19 @@ fn header_string(headers: &[httparse::Header<'_>], name: &str) -> Option<String>
     header(headers, name).map(|v| String::from_utf8_lossy(v).trim().to_string())
 }
 
+/// The head's length once httparse has all of it, `None` while it is partial.
+fn head_len(
+    status: Result<httparse::Status<usize>, httparse::Error>,
+    buf: &[u8],
+) -> Result<Option<usize>, HeadError> {
+    match status {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) if buf.len() > MAX_HEAD => Err(HeadError::TooLarge),
+        Err(e) => Err(HeadError::Malformed(e.to_string())),
+    }
+}
+
 fn check_size<T>(buf: &[u8], parsed: Parsed<T>) -> Result<Parsed<T>, HeadError> {
     match parsed {
         Parsed::Partial if buf.len() >= MAX_HEAD => Err(HeadError::TooLarge),
@@ -146,14 +159,8 @@ fn check_size<T>(buf: &[u8], parsed: Parsed<T>) -> Result<Parsed<T>, HeadError> 
 pub fn parse_request(buf: &[u8], want_path: &str) -> Result<Parsed<RequestHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let status = req
-        .parse(buf)
-        .map_err(|e| HeadError::Malformed(e.to_string()));
-    let len = match status {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
-        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
-        Err(e) => return Err(e),
+    let Some(len) = head_len(req.parse(buf), buf)? else {
+        return check_size(buf, Parsed::Partial);
     };
     let method = req.method.unwrap_or_default();
     if method != "POST" {
@@ -184,11 +191,8 @@ pub fn parse_request(buf: &[u8], want_path: &str) -> Result<Parsed<RequestHead>,
 pub fn parse_response(buf: &[u8]) -> Result<Parsed<ResponseHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
-        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
-        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    let Some(len) = head_len(resp.parse(buf), buf)? else {
+        return check_size(buf, Parsed::Partial);
     };
     let code = resp.code.unwrap_or(0);
     if code != 200 {
@@ -259,11 +263,8 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
 pub fn parse_connect_request(buf: &[u8]) -> Result<Parsed<ConnectHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
-        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
-        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    let Some(len) = head_len(req.parse(buf), buf)? else {
+        return check_size(buf, Parsed::Partial);
     };
     let method = req.method.unwrap_or_default();
     if method != "CONNECT" {
@@ -281,11 +282,8 @@ pub fn parse_connect_request(buf: &[u8]) -> Result<Parsed<ConnectHead>, HeadErro
 pub fn parse_connect_reply(buf: &[u8]) -> Result<Parsed<ConnectReply>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return check_size(buf, Parsed::Partial),
-        Err(_) if buf.len() > MAX_HEAD => return Err(HeadError::TooLarge),
-        Err(e) => return Err(HeadError::Malformed(e.to_string())),
+    let Some(len) = head_len(resp.parse(buf), buf)? else {
+        return check_size(buf, Parsed::Partial);
     };
     let head = ConnectReply {
         code: resp.code.unwrap_or(0),
