@@ -1,6 +1,7 @@
 //! `iphttps`: argument parsing and dispatch only. The work is in `iphttps-sim` and
 //! `iphttps-harness`.
 
+use iphttps_sim::tls::NullCipher;
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -76,6 +77,11 @@ enum Command {
         /// intranet host (Linux, root or CAP_NET_ADMIN).
         #[arg(long, value_name = "NAME")]
         intranet_tun: Option<String>,
+        /// TLS over OpenSSL, offering TLS_RSA_WITH_NULL_SHA256 and TLS_RSA_WITH_NULL_SHA
+        /// first (Windows Server 2012+), AES-GCM after them; the server's certificate gets an
+        /// RSA key. Needs a build with `--features null-cipher`.
+        #[arg(long)]
+        null_cipher: bool,
         /// With --intranet-tun: the kernel's address on the device, in the internal prefix.
         #[arg(long, value_name = "ADDR", default_value_t = iphttps_sim::server::DEFAULT_INTRANET_HOST)]
         intranet_address: std::net::Ipv6Addr,
@@ -111,6 +117,10 @@ enum Command {
         /// http://[USER:PASSWORD@]HOST[:PORT] (Basic proxy authentication).
         #[arg(long, value_name = "URL")]
         proxy: Option<client::ProxyUrl>,
+        /// Offer the NULL-encryption suites: `prefer` (first, then AES-GCM, as Windows 8+),
+        /// `only` (nothing else), `off` (Windows 7; default). Needs `--features null-cipher`.
+        #[arg(long, default_value = "off", value_parser = parse_null_cipher)]
+        null_cipher: NullCipher,
         /// Create kernel TUN device NAME and let the kernel's IPv6 stack be the host
         /// behind the tunnel (Linux, root or CAP_NET_ADMIN).
         #[arg(long, value_name = "NAME")]
@@ -300,6 +310,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             ops_refresh,
             intranet_tun,
             intranet_address,
+            null_cipher,
         } => {
             let idle = Duration::from_secs_f64(idle_timeout.max(0.001));
             serve(
@@ -313,6 +324,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 idle,
                 ops_refresh,
                 intranet_tun.map(|n| (n, intranet_address)),
+                null_cipher,
             )
             .await
         }
@@ -326,6 +338,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             crl_url,
             network,
             proxy,
+            null_cipher,
             tun,
         } => {
             connect(
@@ -337,6 +350,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 crl_url,
                 network,
                 proxy,
+                null_cipher,
                 tun.as_deref(),
             )
             .await
@@ -631,6 +645,7 @@ async fn serve(
     idle_timeout: Duration,
     ops_refresh: f64,
     intranet_tun: Option<(String, std::net::Ipv6Addr)>,
+    null_cipher: bool,
 ) -> Result<ExitCode> {
     if !path.starts_with('/') {
         bail!("--path must start with '/'");
@@ -653,6 +668,7 @@ async fn serve(
         ops_refresh: Duration::from_secs_f64(ops_refresh.max(0.0)),
         path,
         idle_timeout: Some(idle_timeout),
+        null_cipher,
         ..LabConfig::default()
     })
     .await?;
@@ -680,6 +696,11 @@ async fn serve(
         )),
     }
     say(format_args!("Admin endpoint: {}", ctl.local_addr()));
+    if null_cipher {
+        say(format_args!(
+            "TLS: OpenSSL, TLS 1.2, TLS_RSA_WITH_NULL_SHA256 and TLS_RSA_WITH_NULL_SHA first (RSA server key)"
+        ));
+    }
     for f in lab.faults() {
         say(format_args!("Fault in force: {f}"));
     }
@@ -729,6 +750,10 @@ async fn ctl(
     })
 }
 
+fn parse_null_cipher(s: &str) -> Result<NullCipher, String> {
+    NullCipher::named(s).ok_or_else(|| format!("'{s}': expected off, prefer or only"))
+}
+
 fn parse_network(s: &str) -> Result<NetworkSituation, String> {
     NetworkSituation::named(s)
         .ok_or_else(|| format!("unknown network '{s}': hotel, nat, public-ipv4 or force-tunnel"))
@@ -744,6 +769,7 @@ async fn connect(
     crl_url: Option<String>,
     network: NetworkSituation,
     proxy: Option<client::ProxyUrl>,
+    null_cipher: NullCipher,
     tun: Option<&str>,
 ) -> Result<ExitCode> {
     let trust =
@@ -754,6 +780,7 @@ async fn connect(
     cfg.crl_url = crl_url;
     cfg.network = network;
     cfg.proxy = proxy;
+    cfg.null_cipher = null_cipher;
     let _tun = match tun {
         Some(dev) => {
             let (device, port) = kernel_tun(dev)?;

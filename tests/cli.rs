@@ -481,3 +481,25 @@ fn faults_lists_the_catalogue_as_text_and_json() {
         .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean expired-cert"));
 }
+
+#[cfg(not(feature = "null-cipher"))]
+#[test]
+fn null_cipher_without_the_openssl_backend_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = iphttps()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--null-cipher",
+            "--pki",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features null-cipher"), "{err}");
+}

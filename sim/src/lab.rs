@@ -101,6 +101,9 @@ pub struct LabConfig {
     pub proxy: Option<crate::proxy::ProxyMode>,
     /// The Basic credentials clients send to the proxy.
     pub proxy_credentials: Option<(String, String)>,
+    /// The server runs TLS on OpenSSL and offers the NULL-encryption suites first (needs
+    /// the `null-cipher` feature; the server's leaf gets an RSA key).
+    pub null_cipher: bool,
 }
 
 impl Default for LabConfig {
@@ -126,6 +129,7 @@ impl Default for LabConfig {
             idle_timeout: None,
             proxy: None,
             proxy_credentials: None,
+            null_cipher: false,
         }
     }
 }
@@ -173,7 +177,14 @@ impl Lab {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let pki = Pki::load_or_generate(&pki_dir, &PkiOptions::new(&config.name, now))?;
+        #[allow(unused_mut)]
+        let mut pki = Pki::load_or_generate(&pki_dir, &PkiOptions::new(&config.name, now))?;
+        if config.null_cipher {
+            #[cfg(feature = "null-cipher")]
+            crate::tls::openssl::rsa_server_key(&mut pki, &config.name)?;
+            #[cfg(not(feature = "null-cipher"))]
+            return Err(crate::tls::TlsError::NoOpenSsl.into());
+        }
         let capture = match &config.pcap {
             Some(path) => Some(Capture::create(path).map_err(|source| LabError::Io {
                 what: format!("capture {}", path.display()),
@@ -198,6 +209,7 @@ impl Lab {
         if let Some(i) = config.idle_timeout {
             scfg.idle_timeout = i;
         }
+        scfg.null_cipher = config.null_cipher.then_some(true);
         (config.server)(&mut scfg);
         let base_router = scfg.router.clone();
         let mut admin = AdminState::new(
@@ -207,6 +219,7 @@ impl Lab {
             pki.clone(),
         );
         admin.remote_access.auth_mode = scfg.router.auth_mode;
+        admin.null_capable = config.null_cipher;
         let cdp = Cdp::start(
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             String::new(),
@@ -298,9 +311,13 @@ impl Lab {
         let certs_changed = old.is_none_or(|o| o.certs.pki != new.certs.pki);
         if certs_changed
             || old.is_none_or(|o| o.remote_access.auth_mode != new.remote_access.auth_mode)
+            || old.is_none_or(|o| o.null_suites() != new.null_suites())
         {
-            self.server
-                .set_tls(&new.certs.pki, new.remote_access.auth_mode)?;
+            self.server.set_tls(
+                &new.certs.pki,
+                new.remote_access.auth_mode,
+                new.null_suites().backend(),
+            )?;
         }
         if certs_changed {
             new.certs.pki.write(&self.pki_dir)?;

@@ -50,6 +50,9 @@ pub struct ClientInfo {
     pub id: u64,
     /// The client's TCP address (a proxy's, if it came through one).
     pub peer: SocketAddr,
+    /// The negotiated TLS cipher suite (`TLS_RSA_WITH_NULL_SHA256` when NULL encryption
+    /// is in use).
+    pub cipher_suite: String,
     /// The IPv6 addresses the client owns on the link.
     pub addresses: Vec<Ipv6Addr>,
     /// Tunnel payload bytes received from the client.

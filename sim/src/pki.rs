@@ -225,12 +225,14 @@ fn issuer(cn: &str, key_pem: &str) -> Result<Issuer<'static, KeyPair>, PkiError>
     Ok(Issuer::new(ca_params(cn, Validity::around(now, 1)), key))
 }
 
-/// Issues a leaf: returns (certificate PEM, key PEM).
+/// Issues a leaf for `key_pem`'s key, or a new ECDSA P-256 key when it is `None`:
+/// returns (certificate PEM, key PEM).
 fn leaf(
     name: &str,
     v: Validity,
     eku: ExtendedKeyUsagePurpose,
     by: &Issuer<'_, KeyPair>,
+    key_pem: Option<&str>,
 ) -> Result<(String, String), PkiError> {
     let mut p = CertificateParams::new(vec![name.to_string()])?;
     p.distinguished_name = dn(name);
@@ -241,7 +243,10 @@ fn leaf(
     p.not_after = v.not_after;
     p.serial_number = Some(new_serial());
     p.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate()?;
+    let key = match key_pem {
+        Some(pem) => KeyPair::from_pem(pem)?,
+        None => KeyPair::generate()?,
+    };
     let cert = p.signed_by(&key, by)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
@@ -279,12 +284,14 @@ impl Pki {
             opts.server,
             ExtendedKeyUsagePurpose::ServerAuth,
             &inter,
+            None,
         )?;
         let (client, client_key) = leaf(
             CLIENT_CN,
             opts.client,
             ExtendedKeyUsagePurpose::ClientAuth,
             &inter,
+            None,
         )?;
         let mut pki = Self {
             root_ca: root.pem(),
@@ -317,10 +324,18 @@ impl Pki {
         }
     }
 
-    /// Issues a new server certificate for `name` with `validity` from the intermediate.
+    /// Issues a new server certificate for `name` with `validity` from the intermediate,
+    /// for the server's current key (a renewal keeps the key, and with it an RSA key the
+    /// NULL-encryption suites need).
     pub fn reissue_server(&mut self, name: &str, validity: Validity) -> Result<(), PkiError> {
         let inter = issuer(INTERMEDIATE_CN, &self.intermediate_ca_key)?;
-        let (c, k) = leaf(name, validity, ExtendedKeyUsagePurpose::ServerAuth, &inter)?;
+        let (c, k) = leaf(
+            name,
+            validity,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &inter,
+            Some(&self.server_key),
+        )?;
         self.server = c;
         self.server_key = k;
         Ok(())
@@ -339,6 +354,7 @@ impl Pki {
                 m.validity,
                 eku,
                 &issuer(INTERMEDIATE_CN, &self.intermediate_ca_key)?,
+                None,
             )?
         } else {
             let other = KeyPair::generate()?;
@@ -347,7 +363,7 @@ impl Pki {
                 ca_params("Fabrikam Root CA", Validity::around(now, 365)),
                 other,
             );
-            leaf(MACHINE_CN, m.validity, eku, &other)?
+            leaf(MACHINE_CN, m.validity, eku, &other, None)?
         };
         self.machine = c;
         self.machine_key = m.private_key.then_some(k);

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::admin::ListenerMode;
@@ -21,7 +20,7 @@ use crate::link::intranet::{IntranetHost, IntranetStats};
 use crate::link::router::{AuthMode, ClientId, Output, Router, RouterConfig};
 use crate::metrics::{ClientInfo, Histogram, Snapshot};
 use crate::pki::Pki;
-use crate::tls::{self, TlsError};
+use crate::tls::{Acceptor, Tls, TlsError};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::{Deframer, StreamEnd};
 use crate::wire::head::{self, Parsed};
@@ -73,6 +72,9 @@ pub struct ServerConfig {
     pub client_queue: usize,
     /// A tunnel that receives nothing for this long is closed (HTTP.sys: 2 minutes).
     pub idle_timeout: Duration,
+    /// TLS over OpenSSL offering the NULL-encryption suites first (`Some(true)`), OpenSSL
+    /// with them turned off (`Some(false)`: OTP, SSTP, FIPS), or rustls (`None`).
+    pub null_cipher: Option<bool>,
 }
 
 /// Default ClientIPv6Prefix (inside the default internal prefix, as in `Set-DAServer`'s example).
@@ -101,6 +103,7 @@ impl ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             client_queue: 4096,
             idle_timeout: Duration::from_secs(120),
+            null_cipher: None,
         }
     }
 }
@@ -147,6 +150,7 @@ impl ServerStats {
 struct Slot {
     tx: mpsc::Sender<Frame>,
     peer: SocketAddr,
+    cipher_suite: String,
     since: SystemTime,
     bytes_in: u64,
     bytes_out: u64,
@@ -211,7 +215,7 @@ impl Core {
 
 struct Shared {
     core: Mutex<Core>,
-    acceptor: std::sync::RwLock<TlsAcceptor>,
+    acceptor: std::sync::RwLock<Acceptor>,
     path: String,
     handshake_timeout: Duration,
     client_queue: usize,
@@ -228,7 +232,7 @@ impl Shared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn acceptor(&self) -> TlsAcceptor {
+    fn acceptor(&self) -> Acceptor {
         self.acceptor
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -264,7 +268,7 @@ pub struct ServerHandle {
 /// Starts a server.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let require_cert = config.router.auth_mode == AuthMode::Certificates;
-    let tls = tls::server_config(&config.pki, require_cert)?;
+    let acceptor = Acceptor::new(&config.pki, require_cert, config.null_cipher)?;
     let listener = TcpListener::bind(config.listen).await.map_err(|source| {
         let hint = match source.kind() {
             std::io::ErrorKind::PermissionDenied => {
@@ -297,7 +301,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             out: Vec::new(),
             intranet_link: None,
         }),
-        acceptor: std::sync::RwLock::new(TlsAcceptor::from(tls)),
+        acceptor: std::sync::RwLock::new(acceptor),
         path: config.path.clone(),
         handshake_timeout: config.handshake_timeout,
         client_queue: config.client_queue,
@@ -358,6 +362,7 @@ impl ServerHandle {
             .map(|(id, slot)| ClientInfo {
                 id: *id,
                 peer: slot.peer,
+                cipher_suite: slot.cipher_suite.clone(),
                 addresses: core.router.client_addresses(*id).to_vec(),
                 bytes_in: slot.bytes_in,
                 bytes_out: slot.bytes_out,
@@ -396,16 +401,21 @@ impl ServerHandle {
         core.dispatch(Instant::now());
     }
 
-    /// Replaces the certificates and the client-certificate requirement for new
-    /// connections. Changing the Authentication Mode disconnects every client
-    /// ([MS-IPHTTPS] 3.2.7.1).
-    pub fn set_tls(&self, pki: &Pki, auth_mode: AuthMode) -> Result<(), TlsError> {
-        let cfg = tls::server_config(pki, auth_mode == AuthMode::Certificates)?;
+    /// Replaces the certificates, the client-certificate requirement and the TLS backend
+    /// (`null`: as [`ServerConfig::null_cipher`]) for new connections. Changing the
+    /// Authentication Mode disconnects every client ([MS-IPHTTPS] 3.2.7.1).
+    pub fn set_tls(
+        &self,
+        pki: &Pki,
+        auth_mode: AuthMode,
+        null: Option<bool>,
+    ) -> Result<(), TlsError> {
+        let acceptor = Acceptor::new(pki, auth_mode == AuthMode::Certificates, null)?;
         *self
             .shared
             .acceptor
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(cfg);
+            .unwrap_or_else(|e| e.into_inner()) = acceptor;
         let changed = {
             let mut core = self.shared.lock();
             let old = core.router.config().auth_mode;
@@ -616,6 +626,8 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
         Ok(Err(e)) => {
             let code = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
                 Some(tls) => LastErrorCode::seen_by_server(tls),
+                // OpenSSL's handshake failures (no shared suite, an alert)
+                None if e.kind() == std::io::ErrorKind::Other => LastErrorCode::ILLEGAL_MESSAGE,
                 None => LastErrorCode::CONNECTION_RESET,
             };
             let mut core = shared.lock();
@@ -655,6 +667,7 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
             }
         };
     let (tx, rx) = mpsc::channel(shared.client_queue);
+    let cipher_suite = tls.cipher_suite();
     let id = {
         let mut core = shared.lock();
         match core.router.add_client(Instant::now()) {
@@ -664,6 +677,7 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                     Slot {
                         tx,
                         peer,
+                        cipher_suite,
                         since: SystemTime::now(),
                         bytes_in: 0,
                         bytes_out: 0,
@@ -698,7 +712,7 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
 async fn tunnel(
     shared: &Shared,
     id: ClientId,
-    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    mut tls: Tls<TcpStream>,
     leftover: Vec<u8>,
     mut rx: mpsc::Receiver<Frame>,
 ) -> Result<(), String> {

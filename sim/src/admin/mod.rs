@@ -145,6 +145,11 @@ pub struct RemoteAccess {
     pub auth_mode: AuthMode,
     /// `netsh interface httpstunnel ... state`: whether the server interface is enabled.
     pub iphttps_enabled: bool,
+    /// OTP authentication (`Enable-DAOtpAuthentication`): turns the NULL suites off.
+    pub otp_enabled: bool,
+    /// A client VPN (SSTP) on the same server (`Install-RemoteAccess -VpnType Vpn`):
+    /// turns the NULL suites off.
+    pub vpn_enabled: bool,
 }
 
 /// The server's certificates and where their revocation is published.
@@ -173,6 +178,34 @@ pub struct AdminState {
     pub firewall_allows_443: bool,
     /// Certificates.
     pub certs: Certificates,
+    /// FIPS mode (`HKLM:\System\CurrentControlSet\Control\Lsa\FipsAlgorithmPolicy`
+    /// `Enabled`): turns the NULL suites off.
+    pub fips_mode: bool,
+    /// Whether the server's TLS can offer the NULL suites at all (Windows Server 2012
+    /// and later; here: `serve --null-cipher`, the OpenSSL backend).
+    pub null_capable: bool,
+}
+
+/// Whether the server offers the NULL-encryption suites, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullSuites {
+    /// Offered first (Windows Server 2012 and later, nothing turning them off).
+    Offered,
+    /// Turned off for every client by OTP, a co-located SSTP VPN or FIPS mode.
+    Disabled(&'static str),
+    /// This server cannot offer them (Windows Server 2008 R2; the rustls backend).
+    Unsupported,
+}
+
+impl NullSuites {
+    /// The server's TLS backend setting: `None` rustls, `Some(offered)` OpenSSL.
+    pub fn backend(self) -> Option<bool> {
+        match self {
+            NullSuites::Unsupported => None,
+            NullSuites::Offered => Some(true),
+            NullSuites::Disabled(_) => Some(false),
+        }
+    }
 }
 
 impl AdminState {
@@ -239,6 +272,8 @@ impl AdminState {
                 internal_prefix,
                 auth_mode: AuthMode::None,
                 iphttps_enabled: true,
+                otp_enabled: false,
+                vpn_enabled: false,
             },
             interfaces,
             routes,
@@ -249,6 +284,23 @@ impl AdminState {
                 revoked: Vec::new(),
                 cdp_online: true,
             },
+            fips_mode: false,
+            null_capable: false,
+        }
+    }
+
+    /// Whether the NULL suites are offered (ms-iphttps.md section 4).
+    pub fn null_suites(&self) -> NullSuites {
+        if !self.null_capable {
+            NullSuites::Unsupported
+        } else if self.remote_access.otp_enabled {
+            NullSuites::Disabled("OTP authentication is enabled")
+        } else if self.remote_access.vpn_enabled {
+            NullSuites::Disabled("a client VPN (SSTP) runs on the same server")
+        } else if self.fips_mode {
+            NullSuites::Disabled("FIPS mode is enabled")
+        } else {
+            NullSuites::Offered
         }
     }
 

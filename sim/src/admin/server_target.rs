@@ -19,7 +19,7 @@ pub enum Effect {
 }
 
 /// The commands supported on the server, for error messages.
-pub const SUPPORTED: &str = "Get-RemoteAccess, Get-RemoteAccessHealth, Get-NetRoute, New-NetRoute, Set-NetRoute, Remove-NetRoute, Set-NetIPInterface, Get-Service, Start-Service, Stop-Service, Restart-Service, New-NetFirewallRule, certreq -enroll -machine -q -cert NAME renew, certutil -crl, netsh int ipv6 show int [N], netsh int ipv6 set int N forwarding=|advertise=enabled|disabled, netsh interface httpstunnel show interfaces, netsh interface httpstunnel set interface server state=|authmode=";
+pub const SUPPORTED: &str = "Get-RemoteAccess, Enable-DAOtpAuthentication, Disable-DAOtpAuthentication, Install-RemoteAccess -VpnType Vpn, Uninstall-RemoteAccess -VpnType Vpn, Set-ItemProperty -Path HKLM:\\System\\CurrentControlSet\\Control\\Lsa\\FipsAlgorithmPolicy -Name Enabled -Value 0|1, Get-RemoteAccessHealth, Get-NetRoute, New-NetRoute, Set-NetRoute, Remove-NetRoute, Set-NetIPInterface, Get-Service, Start-Service, Stop-Service, Restart-Service, New-NetFirewallRule, certreq -enroll -machine -q -cert NAME renew, certutil -crl, netsh int ipv6 show int [N], netsh int ipv6 set int N forwarding=|advertise=enabled|disabled, netsh interface httpstunnel show interfaces, netsh interface httpstunnel set interface server state=|authmode=";
 
 /// The first words of the server's commands.
 pub const COMMANDS: &[&str] = &[
@@ -38,7 +38,15 @@ pub const COMMANDS: &[&str] = &[
     "netsh",
     "certreq",
     "certutil",
+    "enable-daotpauthentication",
+    "disable-daotpauthentication",
+    "install-remoteaccess",
+    "uninstall-remoteaccess",
+    "set-itemproperty",
 ];
+
+/// The FIPS policy key, as `Set-ItemProperty -Path` names it.
+const FIPS_KEY: &str = r"HKLM:\System\CurrentControlSet\Control\Lsa\FipsAlgorithmPolicy";
 
 /// The server as a command target. Work on a copy of the state and keep it only when
 /// the command succeeded.
@@ -406,6 +414,54 @@ impl Target for ServerTarget<'_> {
                     value: views::remote_access(self.state),
                     render: Render::List(None),
                 })
+            }
+            "enable-daotpauthentication" | "disable-daotpauthentication" => {
+                args.only(
+                    command,
+                    &[
+                        "CertificateTemplateName",
+                        "SigningCertificateTemplateName",
+                        "CAServer",
+                        "RadiusServer",
+                        "SharedSecret",
+                        "UserSecurityGroupName",
+                        "Force",
+                        "PassThru",
+                    ],
+                )?;
+                self.state.remote_access.otp_enabled = lc.starts_with("enable");
+                Ok(Output::none())
+            }
+            "install-remoteaccess" | "uninstall-remoteaccess" => {
+                args.only(command, &["VpnType", "Force", "PassThru"])?;
+                let kind = args.require("VpnType")?;
+                if !kind.eq_ignore_ascii_case("Vpn") {
+                    return Err(CommandError::Argument(format!(
+                        "-VpnType {kind} is not simulated; Vpn (the client VPN, SSTP) is"
+                    )));
+                }
+                self.state.remote_access.vpn_enabled = lc.starts_with("install");
+                Ok(Output::none())
+            }
+            "set-itemproperty" => {
+                args.only(command, &["Path", "Name", "Value", "Type", "Force"])?;
+                let path = args.require("Path")?;
+                let name = args.require("Name")?;
+                if !path.eq_ignore_ascii_case(FIPS_KEY) || !name.eq_ignore_ascii_case("Enabled") {
+                    return Err(CommandError::Argument(format!(
+                        "only {FIPS_KEY} -Name Enabled (FIPS mode) is simulated, not {path} -Name {name}"
+                    )));
+                }
+                self.state.fips_mode = match args.require("Value")? {
+                    "1" => true,
+                    "0" => false,
+                    v => {
+                        return Err(CommandError::Argument(format!(
+                            "-Value must be 0 or 1, not '{v}'"
+                        )));
+                    }
+                };
+                Ok(Output::none())
             }
             "get-remoteaccesshealth" => {
                 args.only(command, &[])?;

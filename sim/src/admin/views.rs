@@ -208,6 +208,13 @@ pub fn remote_access(state: &AdminState) -> Value {
             crate::link::router::AuthMode::Certificates => "Certificates",
         },
         "IPHttpsState": if ra.iphttps_enabled { "Enabled" } else { "Disabled" },
+        "OtpStatus": if ra.otp_enabled { "Enabled" } else { "Disabled" },
+        "VpnStatus": if ra.vpn_enabled { "Installed" } else { "Uninstalled" },
+        "IPHttpsNullEncryption": match state.null_suites() {
+            super::NullSuites::Offered => "Offered".to_string(),
+            super::NullSuites::Disabled(why) => format!("Disabled: {why}"),
+            super::NullSuites::Unsupported => "Not supported".to_string(),
+        },
         "SslCertificate": format!("CN={}", ra.connect_to),
     })
 }

@@ -32,6 +32,10 @@ pub enum ConnectError {
     /// The TLS handshake failed (certificate errors included).
     #[error("TLS handshake failed: {0}")]
     Tls(#[source] std::io::Error),
+    /// The TLS handshake failed before any certificate was judged: no shared cipher
+    /// suite (a NULL-only client against a front end without NULL suites), an alert.
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
     /// The TLS handshake or the response did not come in time.
     #[error("no answer from the server in time ({0})")]
     Timeout(&'static str),
@@ -96,6 +100,7 @@ impl ConnectError {
             ConnectError::TcpTimeout(_) | ConnectError::Timeout(_) => LastErrorCode::TIMED_OUT,
             ConnectError::Tls(e) | ConnectError::Io(e) => LastErrorCode::from_io(e),
             ConnectError::Head(_) => LastErrorCode::NOT_SUPPORTED,
+            ConnectError::Handshake(_) => LastErrorCode::ILLEGAL_MESSAGE,
             ConnectError::Closed => LastErrorCode::CONNECTION_RESET,
             ConnectError::RevocationOffline(_) => LastErrorCode::REVOCATION_OFFLINE,
             ConnectError::Stores(_) => LastErrorCode::CERT_UNTRUSTED_ROOT,

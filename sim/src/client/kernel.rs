@@ -12,7 +12,6 @@ use ipnet::Ipv6Net;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, watch};
-use tokio_rustls::client::TlsStream;
 
 use super::{ClientConfig, ClientStatus, Command, ConnectError, Reader, refuse};
 use crate::server::stopped;
@@ -74,7 +73,7 @@ impl std::fmt::Debug for KernelPort {
 pub(super) async fn link(
     config: &ClientConfig,
     port: &KernelPort,
-    mut wr: WriteHalf<TlsStream<TcpStream>>,
+    mut wr: WriteHalf<crate::tls::Tls<TcpStream>>,
     reader: Reader,
     mut from_server: mpsc::Receiver<Bytes>,
     status: &watch::Sender<ClientStatus>,

@@ -27,13 +27,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use crate::capture::Capture;
 use crate::link::host::{Host, HostConfig, HostEvent};
 use crate::link::reconnect::ReconnectTimer;
 use crate::server::stopped;
-use crate::tls::{self, TlsError};
+use crate::tls::{self, NullCipher, Tls, TlsError};
 use crate::transition::{self, NetworkSituation, Transition};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::Deframer;
@@ -77,6 +76,8 @@ pub struct ClientConfig {
     pub kernel: Option<Arc<KernelPort>>,
     /// A web proxy to reach the server through with `CONNECT`.
     pub proxy: Option<ProxyUrl>,
+    /// Whether the client offers the NULL-encryption suites (OpenSSL backend).
+    pub null_cipher: NullCipher,
 }
 
 impl ClientConfig {
@@ -97,6 +98,7 @@ impl ClientConfig {
             network: NetworkSituation::default(),
             kernel: None,
             proxy: None,
+            null_cipher: NullCipher::Off,
         }
     }
 }
@@ -159,16 +161,52 @@ pub fn start(config: ClientConfig) -> Result<ClientHandle, TlsError> {
     })
 }
 
-fn tls_for(config: &ClientConfig, crls: Option<&str>) -> Result<TlsConnector, TlsError> {
+/// The client's TLS: rustls, or OpenSSL when NULL suites are asked for.
+enum Connector {
+    Rustls(TlsConnector),
+    #[cfg(feature = "null-cipher")]
+    OpenSsl(tls::openssl::Connector),
+}
+
+fn tls_for(config: &ClientConfig, crls: Option<&str>) -> Result<Connector, TlsError> {
     let client_cert = config
         .client_cert
         .as_ref()
         .map(|(c, k)| (c.as_str(), k.as_str()));
-    Ok(TlsConnector::from(tls::client_config_with_crls(
-        &config.trust_pem,
-        client_cert,
-        crls,
-    )?))
+    match config.null_cipher {
+        NullCipher::Off => Ok(Connector::Rustls(TlsConnector::from(
+            tls::client_config_with_crls(&config.trust_pem, client_cert, crls)?,
+        ))),
+        #[cfg(feature = "null-cipher")]
+        mode => Ok(Connector::OpenSsl(tls::openssl::Connector::new(
+            mode,
+            tls::server_verifier(&config.trust_pem, crls)?,
+            client_cert,
+        )?)),
+        #[cfg(not(feature = "null-cipher"))]
+        _ => Err(TlsError::NoOpenSsl),
+    }
+}
+
+impl Connector {
+    async fn connect(&self, host: &str, tcp: TcpStream) -> Result<Tls<TcpStream>, ConnectError> {
+        match self {
+            Connector::Rustls(c) => {
+                let name = ServerName::try_from(host.to_string())
+                    .map_err(|_| ConnectError::IpAddressUrl(host.to_string()))?;
+                let s = c.connect(name, tcp).await.map_err(ConnectError::Tls)?;
+                Ok(Tls::Rustls(Box::new(tokio_rustls::TlsStream::Client(s))))
+            }
+            #[cfg(feature = "null-cipher")]
+            Connector::OpenSsl(c) => match c.connect(host, tcp).await {
+                Ok(s) => Ok(Tls::OpenSsl(Box::new(s))),
+                Err(tls::openssl::ConnectFailure::Handshake(d)) => Err(ConnectError::Handshake(d)),
+                Err(tls::openssl::ConnectFailure::Untrusted(e)) => Err(ConnectError::Tls(
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                )),
+            },
+        }
+    }
 }
 
 impl ClientHandle {
@@ -299,7 +337,10 @@ async fn run(
         let failure = match outcome {
             Ok((stream, leftover)) => {
                 timer.on_success();
+                let suite = stream.cipher_suite();
+                tracing::debug!(cipher_suite = %suite, protocol = %stream.protocol(), "TLS up");
                 status.send_modify(|s| {
+                    s.cipher_suite = Some(suite);
                     s.state = ClientState::LinkUp;
                     s.last_error = LastErrorCode::SUCCESS;
                     s.last_error_detail = None;
@@ -405,7 +446,7 @@ pub(crate) async fn resolve(config: &ClientConfig) -> Result<SocketAddr, Connect
 async fn connect(
     config: &ClientConfig,
     status: &watch::Sender<ClientStatus>,
-) -> Result<(TlsStream<TcpStream>, Vec<u8>), ConnectError> {
+) -> Result<(Tls<TcpStream>, Vec<u8>), ConnectError> {
     // through a proxy, the proxy resolves the server's name
     let direct = match &config.proxy {
         None => Some(resolve(config).await?),
@@ -436,14 +477,12 @@ async fn connect(
         }
     };
     let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from(config.url.host.clone())
-        .map_err(|_| ConnectError::IpAddressUrl(config.url.host.clone()))?;
     let deadline = tokio::time::Instant::now() + config.connect_timeout;
-    let mut tls = match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(ConnectError::Tls(e)),
-        Err(_) => return Err(ConnectError::Timeout("TLS handshake")),
-    };
+    let mut tls =
+        match tokio::time::timeout_at(deadline, connector.connect(&config.url.host, tcp)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ConnectError::Timeout("TLS handshake")),
+        };
     status.send_modify(|s| s.state = ClientState::Established);
     let request = head::request(&config.url.path, &config.url.host);
     let exchange = async {
@@ -474,7 +513,7 @@ async fn connect(
 async fn link(
     config: &ClientConfig,
     host_cfg: HostConfig,
-    stream: TlsStream<TcpStream>,
+    stream: Tls<TcpStream>,
     leftover: Vec<u8>,
     status: &watch::Sender<ClientStatus>,
     commands: &mut mpsc::Receiver<Command>,
@@ -547,7 +586,7 @@ async fn link(
 /// Reads the server's byte stream, delimits it into packets and hands them over; the
 /// task ends with the reason the stream ended.
 fn spawn_reader(
-    mut rd: tokio::io::ReadHalf<TlsStream<TcpStream>>,
+    mut rd: tokio::io::ReadHalf<Tls<TcpStream>>,
     leftover: Vec<u8>,
 ) -> (Reader, mpsc::Receiver<Bytes>) {
     let (pkt_tx, pkt_rx) = mpsc::channel::<Bytes>(1024);

@@ -65,6 +65,9 @@ pub struct ClientStatus {
     pub misdelivered: u64,
     /// Echo replies and UDP datagrams received.
     pub received: u64,
+    /// The TLS cipher suite of the last tunnel (`TLS_RSA_WITH_NULL_SHA256` when NULL
+    /// encryption was negotiated).
+    pub cipher_suite: Option<String>,
 }
 
 impl ClientStatus {
@@ -85,6 +88,7 @@ impl ClientStatus {
             transition: crate::transition::Transition::IpHttps,
             misdelivered: 0,
             received: 0,
+            cipher_suite: None,
         }
     }
 

@@ -1,4 +1,13 @@
-//! rustls configurations (ring provider) for the server and the client, built from PEM.
+//! TLS for the tunnel: rustls configurations (ring provider) for the server and the
+//! client, built from PEM, the stream both backends produce ([`Tls`]), and, with the
+//! `null-cipher` feature, the OpenSSL backend that negotiates the NULL-encryption suites
+//! Windows 8+ clients and 2012+ servers use ([`openssl`]).
+
+#[cfg(feature = "null-cipher")]
+pub mod openssl;
+mod stream;
+
+pub use stream::{Acceptor, Tls};
 
 use std::sync::Arc;
 
@@ -26,6 +35,14 @@ pub enum TlsError {
     /// The client verifier could not be built.
     #[error("client certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// NULL suites were asked for in a build without OpenSSL.
+    #[error(
+        "the NULL-encryption cipher suites need the OpenSSL backend: rebuild with `cargo build --features null-cipher` (needs libssl-dev and pkg-config)"
+    )]
+    NoOpenSsl,
+    /// OpenSSL refused the configuration.
+    #[error("OpenSSL: {0}")]
+    OpenSsl(String),
 }
 
 /// The ring crypto provider every configuration here uses.
@@ -102,13 +119,40 @@ pub fn client_config(
     client_config_with_crls(trust_pem, client_cert, None)
 }
 
-/// As [`client_config`], checking revocation against `crls` (PEM) when given: every CA
-/// in the chain must have its CRL, and a certificate a CRL lists is refused.
-pub fn client_config_with_crls(
+/// How a client treats the NULL-encryption suites (`TLS_RSA_WITH_NULL_SHA256`,
+/// `TLS_RSA_WITH_NULL_SHA`), which need the `null-cipher` feature (OpenSSL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NullCipher {
+    /// Offers none (Windows 7; the rustls backend).
+    #[default]
+    Off,
+    /// Offers them first, then encrypting suites (Windows 8 and later).
+    Prefer,
+    /// Offers nothing else (reproduces a front end without NULL suites: 0x80090326).
+    Only,
+}
+
+impl NullCipher {
+    /// `off`, `prefer` or `only`.
+    pub fn named(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Some(NullCipher::Off),
+            "prefer" => Some(NullCipher::Prefer),
+            "only" => Some(NullCipher::Only),
+            _ => None,
+        }
+    }
+}
+
+/// Whether this build has the OpenSSL backend (the `null-cipher` feature).
+pub const NULL_CIPHER_BUILT: bool = cfg!(feature = "null-cipher");
+
+/// The webpki verifier a client checks the server's chain with: the roots in
+/// `trust_pem`, and revocation against `crls` (PEM) when given.
+pub fn server_verifier(
     trust_pem: &str,
-    client_cert: Option<(&str, &str)>,
     crls: Option<&str>,
-) -> Result<Arc<ClientConfig>, TlsError> {
+) -> Result<Arc<rustls::client::WebPkiServerVerifier>, TlsError> {
     let roots = Arc::new(root_store(trust_pem)?);
     let mut verifier =
         rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider());
@@ -122,10 +166,20 @@ pub fn client_config_with_crls(
         })?;
         verifier = verifier.with_crls(crls);
     }
-    let verifier = verifier.build().map_err(|e| TlsError::Pem {
+    verifier.build().map_err(|e| TlsError::Pem {
         what: "trusted roots",
         detail: e.to_string(),
-    })?;
+    })
+}
+
+/// As [`client_config`], checking revocation against `crls` (PEM) when given: every CA
+/// in the chain must have its CRL, and a certificate a CRL lists is refused.
+pub fn client_config_with_crls(
+    trust_pem: &str,
+    client_cert: Option<(&str, &str)>,
+    crls: Option<&str>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let verifier = server_verifier(trust_pem, crls)?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_webpki_verifier(verifier);
