@@ -410,3 +410,54 @@ async fn status_shows_the_suite_of_each_tunnel() {
     assert_eq!(snap.clients[0].cipher_suite, NULL_SHA256);
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_null_and_aes_gcm_measurements_move_all_the_bytes_with_their_suites() {
+    use iphttps_sim::perf::null::null_transfer;
+    let n = null_transfer(NullCipher::Prefer, 4 << 20, 1280)
+        .await
+        .unwrap();
+    assert_eq!(n.suite, NULL_SHA256);
+    let a = null_transfer(NullCipher::Off, 4 << 20, 1280).await.unwrap();
+    assert!(a.suite.contains("AES_256_GCM"), "{}", a.suite);
+    #[cfg(target_os = "linux")]
+    assert!(n.client_cpu.is_some() && n.server_cpu.is_some());
+}
+
+#[test]
+fn bench_reports_null_beside_its_aes_gcm_baseline() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .args([
+            "bench",
+            "--json",
+            "--duration",
+            "0.1",
+            "--only",
+            "tunnel_throughput_null",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "tunnel_throughput_null",
+            "cpu_per_gb_null_client",
+            "cpu_per_gb_null_server"
+        ]
+    );
+    for f in v["figures"].as_array().unwrap() {
+        assert!(f["baseline"].as_f64().unwrap() > 0.0, "{f}");
+    }
+}

@@ -136,6 +136,76 @@ pub async fn figures(
         }
         out.push(Figure::new("setup_rate", "per second", t, Some(b)));
     }
+    #[cfg(feature = "null-cipher")]
+    if want("tunnel_throughput_null") || want("cpu_per_gb") {
+        out.extend(null_figures(duration).await?);
+    }
+    Ok(out)
+}
+
+/// NULL-SHA256 against AES-GCM on the same OpenSSL tunnel (upload, 1280-byte packets):
+/// throughput, and CPU seconds per GB on the client and on the server. The best of the
+/// runs is kept for each.
+#[cfg(feature = "null-cipher")]
+async fn null_figures(duration: Duration) -> Result<Vec<Figure>, perf::PerfError> {
+    use iphttps_sim::perf::null::null_transfer;
+    use iphttps_sim::tls::NullCipher;
+    let total = 256 * 1024 * 1024;
+    let packet = 1280;
+    let bytes = (total / packet * packet) as f64;
+    let gb = bytes / 1e9;
+    #[derive(Default)]
+    struct Best {
+        rate: f64,
+        client: Option<f64>,
+        server: Option<f64>,
+    }
+    let keep = |best: &mut Best, c: &perf::null::NullCost| {
+        best.rate = best.rate.max(bytes / c.elapsed.as_secs_f64() / MB);
+        let per_gb = |d: Option<Duration>| d.map(|d| d.as_secs_f64() / gb);
+        let min = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        best.client = min(best.client, per_gb(c.client_cpu));
+        best.server = min(best.server, per_gb(c.server_cpu));
+    };
+    let (mut null, mut aes) = (Best::default(), Best::default());
+    let t0 = Instant::now();
+    while null.rate == 0.0 || t0.elapsed() < duration {
+        let n = null_transfer(NullCipher::Prefer, total, packet).await?;
+        let a = null_transfer(NullCipher::Off, total, packet).await?;
+        if !n.suite.contains("NULL") || a.suite.contains("NULL") {
+            return Err(perf::PerfError::Stalled(format!(
+                "unexpected suites: {} and {}",
+                n.suite, a.suite
+            )));
+        }
+        keep(&mut null, &n);
+        keep(&mut aes, &a);
+    }
+    let mut out = vec![Figure::new(
+        "tunnel_throughput_null",
+        "MB/s",
+        null.rate,
+        Some(aes.rate),
+    )];
+    if let (Some(n), Some(a)) = (null.client, aes.client) {
+        out.push(Figure::new(
+            "cpu_per_gb_null_client",
+            "CPU s/GB",
+            n,
+            Some(a),
+        ));
+    }
+    if let (Some(n), Some(a)) = (null.server, aes.server) {
+        out.push(Figure::new(
+            "cpu_per_gb_null_server",
+            "CPU s/GB",
+            n,
+            Some(a),
+        ));
+    }
     Ok(out)
 }
 

@@ -15,6 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+#[cfg(feature = "null-cipher")]
+pub mod null;
+
 use crate::lab::{Lab, LabConfig, LabError};
 use crate::link::host::HostConfig;
 use crate::pki::{Pki, PkiOptions};
@@ -68,6 +71,18 @@ pub async fn raw_tunnel(
     let name = ServerName::try_from("da.contoso.com".to_string())
         .map_err(|e| PerfError::Stalled(e.to_string()))?;
     let mut s = TlsConnector::from(cfg).connect(name, tcp).await?;
+    exchange_heads(&mut s).await?;
+    let prefix = lab.admin().await.remote_access.client_prefix;
+    Ok((
+        s,
+        crate::wire::ipv6::with_interface_id(prefix.network(), iid),
+    ))
+}
+
+/// Sends the IP-HTTPS request head and reads the response head.
+async fn exchange_heads<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+) -> Result<(), PerfError> {
     s.write_all(&head::request(head::DEFAULT_PATH, "da.contoso.com"))
         .await?;
     let mut buf = Vec::new();
@@ -79,11 +94,7 @@ pub async fn raw_tunnel(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let prefix = lab.admin().await.remote_access.client_prefix;
-    Ok((
-        s,
-        crate::wire::ipv6::with_interface_id(prefix.network(), iid),
-    ))
+    Ok(())
 }
 
 /// `count` back-to-back UDP packets of `size` bytes each (IPv6 header included).
