@@ -165,6 +165,10 @@ enum Command {
         /// Count revocation in the verdict, as a Windows 7 client does.
         #[arg(long)]
         check_revocation: bool,
+        /// Offer the NULL-encryption suites (`prefer`, `only`) as a Windows 8+ client;
+        /// needs `--features null-cipher`.
+        #[arg(long, default_value = "off", value_parser = parse_null_cipher)]
+        null_cipher: NullCipher,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -394,6 +398,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             timeout,
             crl_url,
             check_revocation,
+            null_cipher,
             json,
         } => {
             let ca_pem = match &ca {
@@ -410,6 +415,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 stage_timeout: Duration::from_secs_f64(timeout.max(0.001)),
                 crl_urls: crl_url,
                 check_revocation,
+                null_cipher,
                 ..iphttps_sim::probe::ProbeConfig::new(url)
             };
             let report = iphttps_sim::probe::probe(&config).await;

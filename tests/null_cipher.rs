@@ -461,3 +461,69 @@ fn bench_reports_null_beside_its_aes_gcm_baseline() {
         assert!(f["baseline"].as_f64().unwrap() > 0.0, "{f}");
     }
 }
+
+fn probe_json(served: &common::Served, pki: &std::path::Path, mode: &str) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .arg("probe")
+        .arg(format!("https://da.contoso.com:{}/IPHTTPS", served.port))
+        .args(["--resolve", "da.contoso.com:127.0.0.1", "--json"])
+        .arg("--ca")
+        .arg(pki.join(files::ROOT_CA))
+        .args(["--null-cipher", mode])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn probe_reports_the_negotiated_null_suite_and_the_front_end_failure() {
+    let pki = tempfile::tempdir().unwrap();
+    let served = common::serve(pki.path(), &["--null-cipher"]);
+    let v = probe_json(&served, pki.path(), "prefer");
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["tls"]["cipher_suite"], NULL_SHA256);
+    assert_eq!(v["tls"]["protocol"], "TLSv1_2");
+    assert_eq!(v["tls"]["trusted"], true);
+
+    // a server without NULL suites (rustls) and a NULL-only client: 0x80090326
+    let pki = tempfile::tempdir().unwrap();
+    let served = common::serve(pki.path(), &[]);
+    let v = probe_json(&served, pki.path(), "only");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["verdict"]["last_error_code"], "0x80090326");
+    let failed = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["ok"] == false)
+        .unwrap();
+    assert_eq!(failed["name"], "TLS handshake");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_status_shows_null_encryption_and_the_clients_suites() {
+    let lab = null_lab(0).await;
+    let c = lab.client(
+        lab.add_client(|c| c.null_cipher = NullCipher::Prefer)
+            .unwrap(),
+    );
+    c.wait_active(WAIT).await.unwrap();
+    let ops = lab.operations_status().await;
+    assert!(ops.encryption.null.starts_with("offered"), "{ops:?}");
+    assert_eq!(ops.encryption.clients_by_suite.get(NULL_SHA256), Some(&1));
+    let text = iphttps_sim::admin::views::operations_status(&ops);
+    assert!(
+        text.contains("1 client(s) on TLS_RSA_WITH_NULL_SHA256"),
+        "{text}"
+    );
+    let mut s = iphttps_sim::admin::command::Session::default();
+    lab.run(None, "Enable-DAOtpAuthentication", &mut s)
+        .await
+        .unwrap();
+    let ops = lab.refresh_operations_status().await;
+    assert_eq!(
+        ops.encryption.null,
+        "not offered: OTP authentication is enabled"
+    );
+    lab.shutdown().await;
+}

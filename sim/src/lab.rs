@@ -416,7 +416,15 @@ impl Lab {
         if stale {
             self.refresh_operations_status().await;
         }
-        lock(&self.ops).status.clone()
+        let mut st = lock(&self.ops).status.clone();
+        // what the connected clients negotiated is read live
+        for c in self.server.snapshot().clients {
+            *st.encryption
+                .clients_by_suite
+                .entry(c.cipher_suite)
+                .or_default() += 1;
+        }
+        st
     }
 
     /// Evaluates Operations Status now.

@@ -215,6 +215,20 @@ pub struct OperationsStatus {
     /// When it was evaluated (RFC 3339).
     #[serde(rename = "TimeStamp")]
     pub evaluated_at: String,
+    /// The IP-HTTPS interface's TLS encryption.
+    #[serde(rename = "IPHttpsEncryption")]
+    pub encryption: Encryption,
+}
+
+/// Whether the IP-HTTPS interface offers NULL encryption and what its clients negotiated.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Encryption {
+    /// Whether the NULL suites are offered, and why not.
+    #[serde(rename = "NullEncryption")]
+    pub null: String,
+    /// Connected clients by negotiated cipher suite.
+    #[serde(rename = "ClientsBySuite")]
+    pub clients_by_suite: std::collections::BTreeMap<String, usize>,
 }
 
 impl OperationsStatus {
@@ -302,6 +316,16 @@ pub fn evaluate(state: &AdminState, now: OffsetDateTime) -> OperationsStatus {
         evaluated_at: now
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
+        encryption: Encryption {
+            null: match state.null_suites() {
+                super::NullSuites::Offered => {
+                    "offered (TLS_RSA_WITH_NULL_SHA256, TLS_RSA_WITH_NULL_SHA)".into()
+                }
+                super::NullSuites::Disabled(why) => format!("not offered: {why}"),
+                super::NullSuites::Unsupported => "not supported by this server".into(),
+            },
+            clients_by_suite: std::collections::BTreeMap::new(),
+        },
     }
 }
 

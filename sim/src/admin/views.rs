@@ -284,6 +284,13 @@ pub fn operations_status(ops: &OperationsStatus) -> String {
     for c in &ops.components {
         out += &format!("  {:<18}{}\n", c.component, c.state.as_str());
     }
+    out += &format!(
+        "  {:<18}NULL encryption {}\n",
+        "IP-HTTPS TLS", ops.encryption.null
+    );
+    for (suite, n) in &ops.encryption.clients_by_suite {
+        out += &format!("  {:<18}{n} client(s) on {suite}\n", "");
+    }
     for c in ops.components.iter().filter(|c| c.state != HealthState::Ok) {
         let header = match c.state {
             HealthState::Error => "Not working properly",

@@ -25,13 +25,13 @@ use crate::client::{
     STATUS_FAILED, STATUS_INVALID_URL,
 };
 use crate::diag::{self, Diagnosis};
-use crate::tls::{self, TlsError};
+use crate::tls::{self, NullCipher, Tls, TlsError};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::Deframer;
 use crate::wire::head;
 use crate::wire::icmpv6::{self, Message, RouterAdvert};
 use crate::wire::ipv6::{self, Ipv6Packet, MIN_MTU, PROTO_ICMPV6};
-use chain::{CertInfo, Recorder};
+use chain::{CertInfo, Recorder, Seen};
 
 /// What to probe and how.
 #[derive(Debug, Clone)]
@@ -51,6 +51,9 @@ pub struct ProbeConfig {
     /// Whether revocation counts in the verdict (Windows 7 enforces it for IP-HTTPS;
     /// Windows 8 and later do not check it).
     pub check_revocation: bool,
+    /// Offer the NULL-encryption suites as a Windows 8+ client (`Prefer`) or only them
+    /// (`Only`); needs the `null-cipher` feature.
+    pub null_cipher: NullCipher,
 }
 
 impl ProbeConfig {
@@ -64,6 +67,7 @@ impl ProbeConfig {
             stage_timeout: Duration::from_secs(5),
             crl_urls: Vec::new(),
             check_revocation: false,
+            null_cipher: NullCipher::Off,
         }
     }
 }
@@ -374,42 +378,12 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             return (None, None, None, None);
         }
     };
-    let recorder = Arc::new(Recorder::new(verifier));
-    let cfg = match rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-    {
-        Ok(b) => b
-            .dangerous()
-            .with_custom_certificate_verifier(recorder.clone())
-            .with_no_client_auth(),
-        Err(e) => {
-            run.stop("TLS handshake", &ConnectError::Stores(e.to_string()));
-            return (None, None, None, None);
-        }
-    };
-    let name = match ServerName::try_from(
-        url.host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    ) {
-        Ok(n) => n,
-        Err(_) => {
-            run.stop(
-                "TLS handshake",
-                &ConnectError::IpAddressUrl(url.host.clone()),
-            );
-            return (None, None, None, None);
-        }
-    };
-    let handshake = within(t, "TLS handshake", async {
-        TlsConnector::from(Arc::new(cfg))
-            .connect(name, tcp)
-            .await
-            .map_err(ConnectError::Tls)
-    })
-    .await;
-    let seen = recorder.seen();
+    let host = url.host.trim_start_matches('[').trim_end_matches(']');
+    let (handshake, seen) =
+        match tokio::time::timeout(t, handshake(config, verifier, host, tcp)).await {
+            Ok(r) => r,
+            Err(_) => (Err(ConnectError::Timeout("TLS handshake")), Seen::default()),
+        };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let chain: Vec<CertInfo> = seen.chain.iter().map(|c| chain::describe(c, now)).collect();
     let mut stream = match handshake {
@@ -428,13 +402,8 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             return (tls, None, None, None);
         }
     };
-    let conn = stream.get_ref().1;
-    let protocol = conn
-        .protocol_version()
-        .map_or_else(String::new, |v| format!("{v:?}"));
-    let cipher_suite = conn
-        .negotiated_cipher_suite()
-        .map_or_else(String::new, |s| format!("{:?}", s.suite()));
+    let protocol = stream.protocol();
+    let cipher_suite = stream.cipher_suite();
     let (trusted, trust) = match &seen.verdict {
         Some(Ok(())) => (true, format!("trusted for {} by {anchor_text}", url.host)),
         Some(Err(e)) => {
@@ -623,6 +592,83 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
     );
     let _ = stream.shutdown().await;
     (tls, http, Some(ra), windows7)
+}
+
+/// The TLS handshake, over rustls or (NULL suites asked for) OpenSSL; the chain is
+/// recorded and judged by webpki either way, and the handshake goes on behind an
+/// untrusted certificate.
+async fn handshake(
+    config: &ProbeConfig,
+    verifier: Arc<rustls::client::WebPkiServerVerifier>,
+    host: &str,
+    tcp: TcpStream,
+) -> (Result<Tls<TcpStream>, ConnectError>, Seen) {
+    if config.null_cipher != NullCipher::Off {
+        #[cfg(feature = "null-cipher")]
+        {
+            use rustls::client::danger::ServerCertVerifier as _;
+            let connector =
+                match tls::openssl::Connector::new(config.null_cipher, verifier.clone(), None) {
+                    Ok(c) => c,
+                    Err(e) => return (Err(ConnectError::Stores(e.to_string())), Seen::default()),
+                };
+            return match connector.connect_unverified(host, tcp).await {
+                Ok((s, chain)) => {
+                    let verdict = match chain.split_first() {
+                        Some((leaf, rest)) => ServerName::try_from(host.to_string())
+                            .map_err(|e| rustls::Error::General(e.to_string()))
+                            .and_then(|name| {
+                                verifier
+                                    .verify_server_cert(
+                                        leaf,
+                                        rest,
+                                        &name,
+                                        &[],
+                                        rustls::pki_types::UnixTime::now(),
+                                    )
+                                    .map(|_| ())
+                            }),
+                        None => Err(rustls::Error::NoCertificatesPresented),
+                    };
+                    (
+                        Ok(Tls::OpenSsl(Box::new(s))),
+                        Seen {
+                            chain,
+                            verdict: Some(verdict),
+                        },
+                    )
+                }
+                Err(e) => (Err(ConnectError::Handshake(e)), Seen::default()),
+            };
+        }
+        #[cfg(not(feature = "null-cipher"))]
+        return (
+            Err(ConnectError::Stores(TlsError::NoOpenSsl.to_string())),
+            Seen::default(),
+        );
+    }
+    let recorder = Arc::new(Recorder::new(verifier));
+    let cfg = match rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b
+            .dangerous()
+            .with_custom_certificate_verifier(recorder.clone())
+            .with_no_client_auth(),
+        Err(e) => return (Err(ConnectError::Stores(e.to_string())), Seen::default()),
+    };
+    let Ok(name) = ServerName::try_from(host.to_string()) else {
+        return (
+            Err(ConnectError::IpAddressUrl(host.to_string())),
+            Seen::default(),
+        );
+    };
+    let r = TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .map(|s| Tls::Rustls(Box::new(tokio_rustls::TlsStream::Client(s))))
+        .map_err(ConnectError::Tls);
+    (r, recorder.seen())
 }
 
 /// The first RA in a packet from a link-local router.

@@ -185,7 +185,31 @@ impl Connector {
         host: &str,
         tcp: TcpStream,
     ) -> Result<SslStream<TcpStream>, ConnectFailure> {
-        let hs = |e: &dyn std::fmt::Display| ConnectFailure::Handshake(e.to_string());
+        let (s, chain) = self
+            .connect_unverified(host, tcp)
+            .await
+            .map_err(ConnectFailure::Handshake)?;
+        let Some((leaf, rest)) = chain.split_first() else {
+            return Err(ConnectFailure::Handshake(
+                "the server sent no certificate".into(),
+            ));
+        };
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| ConnectFailure::Handshake(e.to_string()))?;
+        self.verifier
+            .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
+            .map_err(ConnectFailure::Untrusted)?;
+        Ok(s)
+    }
+
+    /// The handshake alone: the stream and the chain the server sent (leaf first), not
+    /// yet judged (the probe looks behind an untrusted certificate).
+    pub async fn connect_unverified(
+        &self,
+        host: &str,
+        tcp: TcpStream,
+    ) -> Result<(SslStream<TcpStream>, Vec<CertificateDer<'static>>), String> {
+        let hs = |e: &dyn std::fmt::Display| e.to_string();
         let mut cfg = self.ctx.configure().map_err(|e| hs(&e))?;
         cfg.set_verify_hostname(false);
         let ssl = cfg.into_ssl(host).map_err(|e| hs(&e))?;
@@ -201,16 +225,6 @@ impl Connector {
                     .collect()
             })
             .unwrap_or_default();
-        let Some((leaf, rest)) = chain.split_first() else {
-            return Err(ConnectFailure::Handshake(
-                "the server sent no certificate".into(),
-            ));
-        };
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| ConnectFailure::Handshake(e.to_string()))?;
-        self.verifier
-            .verify_server_cert(leaf, rest, &name, &[], UnixTime::now())
-            .map_err(ConnectFailure::Untrusted)?;
-        Ok(s)
+        Ok((s, chain))
     }
 }
