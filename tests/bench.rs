@@ -1,6 +1,8 @@
 //! The measurements behind `iphttps bench` work end to end (no timing is asserted: speed
 //! belongs in benches/ and `iphttps bench`), and `--json` has the documented shape.
 
+mod common;
+
 use std::process::Command;
 
 use iphttps_sim::perf::{self, Direction};
@@ -25,23 +27,7 @@ async fn every_transfer_and_its_baseline_move_all_the_bytes() {
 
 #[test]
 fn bench_json_has_machine_and_figures_with_ratios() {
-    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
-        .args([
-            "bench",
-            "--json",
-            "--duration",
-            "0.1",
-            "--only",
-            "tunnel_latency",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::bench_json("tunnel_latency");
     assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
     let figs = v["figures"].as_array().unwrap();
     let names: Vec<&str> = figs.iter().map(|f| f["name"].as_str().unwrap()).collect();

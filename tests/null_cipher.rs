@@ -34,6 +34,11 @@ async fn null_lab(clients: usize) -> Lab {
     .unwrap()
 }
 
+/// One more lab client offering the NULL suites per `mode`.
+fn client_with(lab: &Lab, mode: NullCipher) -> Arc<client::ClientHandle> {
+    lab.client(lab.add_client(|c| c.null_cipher = mode).unwrap())
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -300,10 +305,7 @@ async fn a_null_only_client_fails_after_its_client_hello_without_null_suites() {
     })
     .await
     .unwrap();
-    let c = lab.client(
-        lab.add_client(|c| c.null_cipher = NullCipher::Only)
-            .unwrap(),
-    );
+    let c = client_with(&lab, NullCipher::Only);
     let st = c.wait_until(WAIT, |s| s.failures > 0).await.unwrap();
     assert_eq!(st.last_error, LastErrorCode(0x80090326));
     assert_eq!(
@@ -311,10 +313,7 @@ async fn a_null_only_client_fails_after_its_client_hello_without_null_suites() {
         "Failed to connect to the IPHTTPS server. Waiting to reconnect"
     );
     // a Windows 8 client (prefer) falls back to an encrypting suite
-    let ok = lab.client(
-        lab.add_client(|c| c.null_cipher = NullCipher::Prefer)
-            .unwrap(),
-    );
+    let ok = client_with(&lab, NullCipher::Prefer);
     let st = ok.wait_active(WAIT).await.unwrap();
     assert!(st.cipher_suite.unwrap().contains("AES"));
     lab.shutdown().await;
@@ -323,10 +322,7 @@ async fn a_null_only_client_fails_after_its_client_hello_without_null_suites() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otp_sstp_and_fips_turn_null_off_for_every_client() {
     let lab = null_lab(0).await;
-    let prefer = lab.client(
-        lab.add_client(|c| c.null_cipher = NullCipher::Prefer)
-            .unwrap(),
-    );
+    let prefer = client_with(&lab, NullCipher::Prefer);
     let win7 = lab.client(lab.add_client(|_| {}).unwrap());
     assert_eq!(
         prefer
@@ -378,10 +374,7 @@ async fn otp_sstp_and_fips_turn_null_off_for_every_client() {
                 .is_some_and(|c| c.contains("AES")),
             "{on}: the Windows 8 client falls back to an encrypting suite: {st:?}"
         );
-        let only = lab.client(
-            lab.add_client(|c| c.null_cipher = NullCipher::Only)
-                .unwrap(),
-        );
+        let only = client_with(&lab, NullCipher::Only);
         let st = only.wait_until(WAIT, |s| s.failures > 0).await.unwrap();
         assert_eq!(st.last_error, LastErrorCode(0x80090326), "{on}");
         only.shutdown().await;
@@ -400,10 +393,7 @@ async fn otp_sstp_and_fips_turn_null_off_for_every_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_the_suite_of_each_tunnel() {
     let lab = null_lab(0).await;
-    let c = lab.client(
-        lab.add_client(|c| c.null_cipher = NullCipher::Prefer)
-            .unwrap(),
-    );
+    let c = client_with(&lab, NullCipher::Prefer);
     c.wait_active(WAIT).await.unwrap();
     let snap = lab.server.snapshot();
     assert_eq!(snap.clients.len(), 1);
@@ -426,23 +416,7 @@ async fn the_null_and_aes_gcm_measurements_move_all_the_bytes_with_their_suites(
 
 #[test]
 fn bench_reports_null_beside_its_aes_gcm_baseline() {
-    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
-        .args([
-            "bench",
-            "--json",
-            "--duration",
-            "0.1",
-            "--only",
-            "tunnel_throughput_null",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::bench_json("tunnel_throughput_null");
     let names: Vec<&str> = v["figures"]
         .as_array()
         .unwrap()
@@ -503,10 +477,7 @@ fn probe_reports_the_negotiated_null_suite_and_the_front_end_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_status_shows_null_encryption_and_the_clients_suites() {
     let lab = null_lab(0).await;
-    let c = lab.client(
-        lab.add_client(|c| c.null_cipher = NullCipher::Prefer)
-            .unwrap(),
-    );
+    let c = client_with(&lab, NullCipher::Prefer);
     c.wait_active(WAIT).await.unwrap();
     let ops = lab.operations_status().await;
     assert!(ops.encryption.null.starts_with("offered"), "{ops:?}");

@@ -154,6 +154,20 @@ pub fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
     Served::start(cmd)
 }
 
+/// Runs `iphttps bench --json --duration 0.1 --only ONLY` and returns its report.
+pub fn bench_json(only: &str) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .args(["bench", "--json", "--duration", "0.1", "--only", only])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A fresh healthy PKI set for `da.contoso.com`.
 pub fn test_pki() -> Pki {
     Pki::generate(&iphttps_sim::pki::PkiOptions::new(

@@ -129,18 +129,8 @@ async fn transfer_in(
     match dir {
         Direction::Upload => {
             let (mut s, src) = raw_tunnel(lab, 0x1001).await?;
-            let chunk = packets(src, intranet, packet, CHUNK_PACKETS);
-            let before = lab.server.intranet_stats().discarded_packets;
             let t0 = Instant::now();
-            let mut sent = 0;
-            while sent < count {
-                let n = CHUNK_PACKETS.min(count - sent);
-                s.write_all(&chunk[..n * packet]).await?;
-                sent += n;
-            }
-            s.flush().await?;
-            wait_for(|| lab.server.intranet_stats().discarded_packets - before >= count as u64)
-                .await?;
+            upload(lab, &mut s, src, packet, count).await?;
             Ok(t0.elapsed())
         }
         Direction::Download => {
@@ -171,13 +161,7 @@ async fn transfer_in(
                 lab.server.intranet_send((0..n).map(|_| one.clone()));
                 sent += n;
             }
-            let _ = tokio::time::timeout(Duration::from_secs(60), reader).await;
-            if got.load(Ordering::Relaxed) < want {
-                return Err(PerfError::Stalled(format!(
-                    "{} of {want} bytes arrived",
-                    got.load(Ordering::Relaxed)
-                )));
-            }
+            arrived(&got, want, reader).await?;
             Ok(t0.elapsed())
         }
         Direction::ClientToClient => {
@@ -204,16 +188,45 @@ async fn transfer_in(
                 sent += n;
             }
             a.flush().await?;
-            let _ = tokio::time::timeout(Duration::from_secs(60), reader).await;
-            if got.load(Ordering::Relaxed) < want {
-                return Err(PerfError::Stalled(format!(
-                    "{} of {want} bytes arrived",
-                    got.load(Ordering::Relaxed)
-                )));
-            }
+            arrived(&got, want, reader).await?;
             Ok(t0.elapsed())
         }
     }
+}
+
+/// Writes `count` `packet`-byte UDP packets from `src` to the intranet host's discard
+/// port through `s`, and waits until the intranet host has them all.
+async fn upload<S: tokio::io::AsyncWrite + Unpin>(
+    lab: &Lab,
+    s: &mut S,
+    src: Ipv6Addr,
+    packet: usize,
+    count: usize,
+) -> Result<(), PerfError> {
+    let chunk = packets(src, lab.server.intranet_address(), packet, CHUNK_PACKETS);
+    let before = lab.server.intranet_stats().discarded_packets;
+    let mut sent = 0;
+    while sent < count {
+        let n = CHUNK_PACKETS.min(count - sent);
+        s.write_all(&chunk[..n * packet]).await?;
+        sent += n;
+    }
+    s.flush().await?;
+    wait_for(|| lab.server.intranet_stats().discarded_packets - before >= count as u64).await
+}
+
+/// Waits (at most 60 s) for a counting reader to have `want` bytes.
+async fn arrived(
+    got: &AtomicU64,
+    want: u64,
+    reader: tokio::task::JoinHandle<()>,
+) -> Result<(), PerfError> {
+    let _ = tokio::time::timeout(Duration::from_secs(60), reader).await;
+    let n = got.load(Ordering::Relaxed);
+    if n < want {
+        return Err(PerfError::Stalled(format!("{n} of {want} bytes arrived")));
+    }
+    Ok(())
 }
 
 /// Reads `stream` until `want` bytes arrived (or it ends), counting them where the

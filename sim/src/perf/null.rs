@@ -7,10 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{CHUNK_PACKETS, PerfError, exchange_heads, lab_config, packets, wait_for};
+use super::{PerfError, exchange_heads, lab_config, upload};
 use crate::lab::{Lab, LabConfig};
 use crate::tls::{self, NullCipher};
 
@@ -47,7 +46,6 @@ pub async fn null_transfer(
     let connector = tls::openssl::Connector::new(mode, verifier, None).map_err(|e| stalled(&e))?;
     let addr = lab.server.local_addr();
     let prefix = lab.admin().await.remote_access.client_prefix;
-    let intranet = lab.server.intranet_address();
     let l = lab.clone();
     let client = std::thread::spawn(move || -> Result<NullCost, PerfError> {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -62,19 +60,8 @@ pub async fn null_transfer(
                 .map_err(|e| PerfError::Stalled(format!("{e:?}")))?;
             exchange_heads(&mut s).await?;
             let src = crate::wire::ipv6::with_interface_id(prefix.network(), 0x5005);
-            let count = total / packet;
-            let chunk = packets(src, intranet, packet, CHUNK_PACKETS);
-            let before = l.server.intranet_stats().discarded_packets;
             let (c0, p0, t0) = (thread_cpu(), process_cpu(), Instant::now());
-            let mut sent = 0;
-            while sent < count {
-                let n = CHUNK_PACKETS.min(count - sent);
-                s.write_all(&chunk[..n * packet]).await?;
-                sent += n;
-            }
-            s.flush().await?;
-            wait_for(|| l.server.intranet_stats().discarded_packets - before >= count as u64)
-                .await?;
+            upload(&l, &mut s, src, packet, total / packet).await?;
             let elapsed = t0.elapsed();
             let (c1, p1) = (thread_cpu(), process_cpu());
             let client_cpu = c0.zip(c1).map(|(a, b)| b.saturating_sub(a));
