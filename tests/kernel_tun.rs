@@ -79,7 +79,8 @@ impl Namespaces {
             server: format!("iphs-{tag}"),
             client: format!("iphc-{tag}"),
         };
-        let (a, b) = (format!("iphva{n}"), format!("iphvb{n}"));
+        let pid = std::process::id() % 10_000_000;
+        let (a, b) = (format!("iv{pid}a{n}"), format!("iv{pid}b{n}"));
         let (srv, cli) = veth_addrs(n);
         sh(&["ip", "netns", "add", &ns.server]);
         sh(&["ip", "netns", "add", &ns.client]);
