@@ -140,6 +140,9 @@ enum Command {
         /// Keep the lab running after the report, with its admin endpoint on ADDR.
         #[arg(long, value_name = "ADDR")]
         admin: Option<SocketAddr>,
+        /// Put the built-in web proxy in every client's path: open, refuses or requires-auth.
+        #[arg(long, value_name = "MODE", value_parser = parse_proxy_mode)]
+        proxy: Option<iphttps_sim::proxy::ProxyMode>,
     },
     /// Diagnose any IP-HTTPS endpoint once: DNS, TCP, TLS (chain, trust, revocation),
     /// the POST exchange, a Router Solicitation and its Advertisement; exit 0 only when
@@ -364,11 +367,13 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             pcap,
             faults,
             admin,
+            proxy,
         } => {
             let run = iphttps_harness::lab_run::LabRun {
                 clients,
                 pcap,
                 faults,
+                proxy,
                 ..Default::default()
             };
             let lab = Arc::new(iphttps_harness::lab_run::start(&run).await?);
@@ -753,6 +758,15 @@ async fn ctl(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+fn parse_proxy_mode(s: &str) -> Result<iphttps_sim::proxy::ProxyMode, String> {
+    iphttps_sim::proxy::ProxyMode::named(s).ok_or_else(|| {
+        format!(
+            "'{s}': expected {}",
+            iphttps_sim::proxy::ProxyMode::NAMES.join(", ")
+        )
     })
 }
 

@@ -22,6 +22,8 @@ pub struct LabRun {
     pub ping_timeout: Duration,
     /// Faults present at start.
     pub faults: Vec<Fault>,
+    /// The built-in web proxy in every client's path, in this mode.
+    pub proxy: Option<iphttps_sim::proxy::ProxyMode>,
 }
 
 impl Default for LabRun {
@@ -32,6 +34,7 @@ impl Default for LabRun {
             linkup_timeout: Duration::from_secs(20),
             ping_timeout: Duration::from_secs(3),
             faults: Vec::new(),
+            proxy: None,
         }
     }
 }
@@ -130,6 +133,7 @@ pub async fn start(cfg: &LabRun) -> Result<Lab, LabError> {
         clients: cfg.clients,
         pcap: cfg.pcap.clone(),
         faults: cfg.faults.clone(),
+        proxy: cfg.proxy.clone(),
         ..LabConfig::default()
     })
     .await
