@@ -172,6 +172,13 @@ enum Command {
         /// needs `--features null-cipher`.
         #[arg(long, default_value = "off", value_parser = parse_null_cipher)]
         null_cipher: NullCipher,
+        /// Present this client certificate chain (PEM), for a server in AuthMode
+        /// Certificates (with --client-key).
+        #[arg(long, value_name = "FILE", requires = "client_key")]
+        client_cert: Option<PathBuf>,
+        /// The client certificate's private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "client_cert")]
+        client_key: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -404,14 +411,17 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             crl_url,
             check_revocation,
             null_cipher,
+            client_cert,
+            client_key,
             json,
         } => {
-            let ca_pem = match &ca {
-                Some(p) => Some(
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("cannot read {}", p.display()))?,
-                ),
-                None => None,
+            let read = |p: &Path| {
+                std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let ca_pem = ca.as_deref().map(read).transpose()?;
+            let client_cert = match (client_cert, client_key) {
+                (Some(c), Some(k)) => Some((read(&c)?, read(&k)?)),
+                _ => None,
             };
             let config = iphttps_sim::probe::ProbeConfig {
                 ca_pem,
@@ -421,6 +431,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 crl_urls: crl_url,
                 check_revocation,
                 null_cipher,
+                client_cert,
                 ..iphttps_sim::probe::ProbeConfig::new(url)
             };
             let report = iphttps_sim::probe::probe(&config).await;

@@ -252,3 +252,29 @@ fn through_a_web_proxy() {
     assert_eq!(failed_stage(&v).as_deref(), Some("TCP connect"));
     assert_eq!(v["verdict"]["last_error_code"], "0x2afc");
 }
+
+#[test]
+fn a_client_certificate_opens_a_server_in_authmode_certificates() {
+    let pki = tempfile::tempdir().unwrap();
+    let served = serve(pki.path(), Some("client-cert-required"));
+    let read = |f: &str| std::fs::read_to_string(pki.path().join(f)).unwrap();
+    let chain = pki.path().join("client-chain.pem");
+    std::fs::write(
+        &chain,
+        read(iphttps_sim::pki::files::CLIENT) + &read(iphttps_sim::pki::files::INTERMEDIATE_CA),
+    )
+    .unwrap();
+    let key = pki.path().join(iphttps_sim::pki::files::CLIENT_KEY);
+    let (ok, v) = probe(
+        &served,
+        pki.path(),
+        &[
+            "--client-cert",
+            chain.to_str().unwrap(),
+            "--client-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{v:#}");
+    assert_eq!(v["verdict"]["last_error_code"], "0x0");
+}

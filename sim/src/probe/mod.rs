@@ -54,6 +54,9 @@ pub struct ProbeConfig {
     /// Offer the NULL-encryption suites as a Windows 8+ client (`Prefer`) or only them
     /// (`Only`); needs the `null-cipher` feature.
     pub null_cipher: NullCipher,
+    /// A client certificate chain and key (PEM) to present, for servers in AuthMode
+    /// Certificates.
+    pub client_cert: Option<(String, String)>,
 }
 
 impl ProbeConfig {
@@ -68,6 +71,7 @@ impl ProbeConfig {
             crl_urls: Vec::new(),
             check_revocation: false,
             null_cipher: NullCipher::Off,
+            client_cert: None,
         }
     }
 }
@@ -603,15 +607,22 @@ async fn handshake(
     host: &str,
     tcp: TcpStream,
 ) -> (Result<Tls<TcpStream>, ConnectError>, Seen) {
+    let client_cert = config
+        .client_cert
+        .as_ref()
+        .map(|(c, k)| (c.as_str(), k.as_str()));
     if config.null_cipher != NullCipher::Off {
         #[cfg(feature = "null-cipher")]
         {
             use rustls::client::danger::ServerCertVerifier as _;
-            let connector =
-                match tls::openssl::Connector::new(config.null_cipher, verifier.clone(), None) {
-                    Ok(c) => c,
-                    Err(e) => return (Err(ConnectError::Stores(e.to_string())), Seen::default()),
-                };
+            let connector = match tls::openssl::Connector::new(
+                config.null_cipher,
+                verifier.clone(),
+                client_cert,
+            ) {
+                Ok(c) => c,
+                Err(e) => return (Err(ConnectError::Stores(e.to_string())), Seen::default()),
+            };
             return match connector.connect_unverified(host, tcp).await {
                 Ok((s, chain)) => {
                     let verdict = match chain.split_first() {
@@ -648,13 +659,23 @@ async fn handshake(
         );
     }
     let recorder = Arc::new(Recorder::new(verifier));
-    let cfg = match rustls::ClientConfig::builder_with_provider(tls::provider())
+    let cfg = rustls::ClientConfig::builder_with_provider(tls::provider())
         .with_safe_default_protocol_versions()
-    {
-        Ok(b) => b
-            .dangerous()
-            .with_custom_certificate_verifier(recorder.clone())
-            .with_no_client_auth(),
+        .map_err(TlsError::from)
+        .and_then(|b| {
+            let b = b
+                .dangerous()
+                .with_custom_certificate_verifier(recorder.clone());
+            match client_cert {
+                Some((chain, k)) => Ok(b.with_client_auth_cert(
+                    tls::certs(chain, "client certificate")?,
+                    tls::key(k, "client key")?,
+                )?),
+                None => Ok(b.with_no_client_auth()),
+            }
+        });
+    let cfg = match cfg {
+        Ok(c) => c,
         Err(e) => return (Err(ConnectError::Stores(e.to_string())), Seen::default()),
     };
     let Ok(name) = ServerName::try_from(host.to_string()) else {

@@ -66,7 +66,8 @@ pub fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
-fn key(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
+/// Parses the private key in `pem`.
+pub fn key(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| TlsError::Pem {
         what,
         detail: e.to_string(),
