@@ -9,6 +9,7 @@ use std::sync::Arc;
 use common::{WAIT, test_pki};
 use iphttps_sim::control;
 use iphttps_sim::lab::{Lab, LabConfig};
+use iphttps_sim::link::router::DropReason;
 use prometheus_parse::{Sample, Scrape, Value};
 
 fn find<'a>(scrape: &'a Scrape, name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
@@ -109,12 +110,21 @@ async fn metrics_and_status_describe_the_running_server() {
         assert!(value(&scrape, "iphttps_packets_total", &[("direction", dir)]) >= 2.0);
     }
     assert!(value(&scrape, "iphttps_router_advertisements_sent_total", &[]) >= 2.0);
-    // clients' MLD reports and the like are dropped as multicast: at least the reason exists
-    value(
-        &scrape,
-        "iphttps_packets_dropped_total",
-        &[("reason", "spoofed_source")],
-    );
+    // every drop reason is a series from the start (dashboards and alerts rely on it)
+    for reason in DropReason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .chain(["client_queue_full"])
+    {
+        assert!(
+            value(
+                &scrape,
+                "iphttps_packets_dropped_total",
+                &[("reason", reason)]
+            ) >= 0.0,
+            "{reason}"
+        );
+    }
     assert_eq!(value(&scrape, "iphttps_deframer_errors_total", &[]), 0.0);
     match &find(&scrape, "iphttps_handshake_duration_seconds", &[])
         .expect("histogram")

@@ -177,13 +177,9 @@ impl Lab {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        #[allow(unused_mut)]
         let mut pki = Pki::load_or_generate(&pki_dir, &PkiOptions::new(&config.name, now))?;
         if config.null_cipher {
-            #[cfg(feature = "null-cipher")]
-            crate::tls::openssl::rsa_server_key(&mut pki, &config.name)?;
-            #[cfg(not(feature = "null-cipher"))]
-            return Err(crate::tls::TlsError::NoOpenSsl.into());
+            crate::tls::null_server_key(&mut pki, &config.name)?;
         }
         let capture = match &config.pcap {
             Some(path) => Some(Capture::create(path).map_err(|source| LabError::Io {

@@ -624,12 +624,7 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor().accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            let code = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(tls) => LastErrorCode::seen_by_server(tls),
-                // OpenSSL's handshake failures (no shared suite, an alert)
-                None if e.kind() == std::io::ErrorKind::Other => LastErrorCode::ILLEGAL_MESSAGE,
-                None => LastErrorCode::CONNECTION_RESET,
-            };
+            let code = LastErrorCode::seen_by_server_io(&e);
             let mut core = shared.lock();
             core.stats.tls_failures += 1;
             core.stats.fail(code, "tls_handshake");

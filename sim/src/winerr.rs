@@ -101,6 +101,17 @@ impl LastErrorCode {
         }
     }
 
+    /// As [`LastErrorCode::seen_by_server`] for the error an acceptor returns: rustls
+    /// errors by the client's alert, OpenSSL's handshake failures (no shared suite, an
+    /// alert; `ErrorKind::Other`) as `SEC_E_ILLEGAL_MESSAGE`, the socket's as a reset.
+    pub fn seen_by_server_io(e: &std::io::Error) -> Self {
+        match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(tls) => Self::seen_by_server(tls),
+            None if e.kind() == std::io::ErrorKind::Other => Self::ILLEGAL_MESSAGE,
+            None => Self::CONNECTION_RESET,
+        }
+    }
+
     /// The code for a socket failure.
     pub fn from_io(e: &std::io::Error) -> Self {
         use std::io::ErrorKind as K;

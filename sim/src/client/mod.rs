@@ -419,6 +419,47 @@ fn refuse(cmd: Command) {
     }
 }
 
+/// How a connection reaches the server.
+pub(crate) enum Route<'a> {
+    /// Straight to the resolved address.
+    Direct(SocketAddr),
+    /// Through a web proxy, which resolves the server's name (as Windows leaves it to).
+    Proxy(&'a ProxyUrl),
+}
+
+/// The route of `config`: the server's name resolved here, or left to its web proxy.
+pub(crate) async fn route(config: &ClientConfig) -> Result<Route<'_>, ConnectError> {
+    match &config.proxy {
+        None => Ok(Route::Direct(resolve(config).await?)),
+        Some(_) if config.url.host_is_ip() => {
+            Err(ConnectError::IpAddressUrl(config.url.host.clone()))
+        }
+        Some(p) => Ok(Route::Proxy(p)),
+    }
+}
+
+/// Opens TCP along `route` (a proxy's `CONNECT` included) within the connect timeout.
+pub(crate) async fn open(
+    config: &ClientConfig,
+    route: &Route<'_>,
+) -> Result<TcpStream, ConnectError> {
+    match route {
+        Route::Direct(addr) => tcp_to(*addr, config.connect_timeout).await,
+        Route::Proxy(p) => proxy::connect(config, p).await,
+    }
+}
+
+/// TCP to `addr` within `timeout`, Nagle off.
+pub(crate) async fn tcp_to(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
+        Err(_) => return Err(ConnectError::TcpTimeout(addr)),
+    };
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
 pub(crate) async fn resolve(config: &ClientConfig) -> Result<SocketAddr, ConnectError> {
     let url = &config.url;
     if url.host_is_ip() {
@@ -447,14 +488,7 @@ async fn connect(
     config: &ClientConfig,
     status: &watch::Sender<ClientStatus>,
 ) -> Result<(Tls<TcpStream>, Vec<u8>), ConnectError> {
-    // through a proxy, the proxy resolves the server's name
-    let direct = match &config.proxy {
-        None => Some(resolve(config).await?),
-        Some(_) if config.url.host_is_ip() => {
-            return Err(ConnectError::IpAddressUrl(config.url.host.clone()));
-        }
-        Some(_) => None,
-    };
+    let route = route(config).await?;
     let crls = match &config.crl_url {
         Some(url) => Some(
             crate::cdp::fetch(url, config.connect_timeout)
@@ -465,18 +499,7 @@ async fn connect(
     };
     let connector =
         tls_for(config, crls.as_deref()).map_err(|e| ConnectError::Stores(e.to_string()))?;
-    let tcp = match (direct, &config.proxy) {
-        (None, Some(p)) => proxy::connect(config, p).await?,
-        (addr, _) => {
-            let addr = addr.expect("resolved when there is no proxy");
-            match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(t)) => t,
-                Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
-                Err(_) => return Err(ConnectError::TcpTimeout(addr)),
-            }
-        }
-    };
-    let _ = tcp.set_nodelay(true);
+    let tcp = open(config, &route).await?;
     let deadline = tokio::time::Instant::now() + config.connect_timeout;
     let mut tls =
         match tokio::time::timeout_at(deadline, connector.connect(&config.url.host, tcp)).await {

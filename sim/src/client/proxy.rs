@@ -59,13 +59,7 @@ pub(crate) async fn connect(
     proxy: &ProxyUrl,
 ) -> Result<TcpStream, ConnectError> {
     let addr = proxy_addr(config, proxy).await?;
-    let mut tcp = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await
-    {
-        Ok(Ok(t)) => t,
-        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
-        Err(_) => return Err(ConnectError::TcpTimeout(addr)),
-    };
-    let _ = tcp.set_nodelay(true);
+    let mut tcp = super::tcp_to(addr, config.connect_timeout).await?;
     let target = target(config);
     let credentials = proxy
         .credentials

@@ -21,8 +21,8 @@ use tokio_rustls::TlsConnector;
 use x509_parser::prelude::FromDer;
 
 use crate::client::{
-    ClientConfig, ClientState, ClientStatus, ConnectError, IphttpsUrl, ProxyUrl, STATUS_ACTIVE,
-    STATUS_FAILED, STATUS_INVALID_URL,
+    ClientConfig, ClientState, ClientStatus, ConnectError, IphttpsUrl, ProxyUrl, Route,
+    STATUS_ACTIVE, STATUS_FAILED, STATUS_INVALID_URL,
 };
 use crate::diag::{self, Diagnosis};
 use crate::tls::{self, NullCipher, Tls, TlsError};
@@ -294,7 +294,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         .trim_end_matches(']')
         .parse::<IpAddr>()
         .ok();
-    let direct = if let Some(p) = &config.proxy {
+    let route = if let Some(p) = &config.proxy {
         run.stage(
             "name resolution",
             true,
@@ -303,7 +303,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                 crate::client::proxy::target(&client)
             ),
         );
-        None
+        Route::Proxy(p)
     } else if let Some(ip) = literal {
         let e = ConnectError::IpAddressUrl(url.host.clone());
         run.stage(
@@ -312,7 +312,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             format!("{e}; probing the address anyway"),
         );
         run.fail(e.code(), e.to_string());
-        Some(SocketAddr::new(ip, url.port))
+        Route::Direct(SocketAddr::new(ip, url.port))
     } else {
         match within(t, "name resolution", crate::client::resolve(&client)).await {
             Ok(a) => {
@@ -321,7 +321,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                     true,
                     format!("{} -> {}", url.host, a.ip()),
                 );
-                Some(a)
+                Route::Direct(a)
             }
             Err(e) => {
                 run.stop("name resolution", &e);
@@ -332,23 +332,12 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
 
     // TCP
     run.begin();
-    let tcp = match direct {
-        Some(addr) => within(t, "TCP connect", async {
-            TcpStream::connect(addr)
-                .await
-                .map_err(|source| ConnectError::Tcp { addr, source })
-        })
-        .await
-        .map(|s| (s, format!("connected to {addr}"))),
-        None => {
-            let p = config.proxy.as_ref().expect("a proxy when not direct");
-            crate::client::proxy::connect(&client, p)
-                .await
-                .map(|s| (s, format!("the web proxy {p} opened a tunnel")))
-        }
-    };
-    let tcp = match tcp {
-        Ok((s, detail)) => {
+    let tcp = match crate::client::open(&client, &route).await {
+        Ok(s) => {
+            let detail = match &route {
+                Route::Direct(addr) => format!("connected to {addr}"),
+                Route::Proxy(p) => format!("the web proxy {p} opened a tunnel"),
+            };
             run.stage("TCP connect", true, detail);
             s
         }
@@ -357,7 +346,6 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             return (None, None, None, None);
         }
     };
-    let _ = tcp.set_nodelay(true);
 
     // TLS
     run.begin();

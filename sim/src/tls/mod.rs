@@ -145,8 +145,17 @@ impl NullCipher {
     }
 }
 
-/// Whether this build has the OpenSSL backend (the `null-cipher` feature).
-pub const NULL_CIPHER_BUILT: bool = cfg!(feature = "null-cipher");
+/// Gives the server's leaf the RSA key the NULL suites need (OpenSSL generates it), or
+/// says this build has no OpenSSL backend.
+pub fn null_server_key(pki: &mut Pki, name: &str) -> Result<(), TlsError> {
+    #[cfg(feature = "null-cipher")]
+    return openssl::rsa_server_key(pki, name);
+    #[cfg(not(feature = "null-cipher"))]
+    {
+        let _ = (pki, name);
+        Err(TlsError::NoOpenSsl)
+    }
+}
 
 /// The webpki verifier a client checks the server's chain with: the roots in
 /// `trust_pem`, and revocation against `crls` (PEM) when given.
