@@ -319,6 +319,15 @@ async fn a_null_only_client_fails_after_its_client_hello_without_null_suites() {
     lab.shutdown().await;
 }
 
+/// Restarts the server and waits for `c` to be back with an address on a new tunnel.
+async fn reconnect(lab: &Lab, c: &client::ClientHandle) -> iphttps_sim::client::ClientStatus {
+    let before = c.status().connects;
+    lab.restart_server(Duration::from_millis(50)).await;
+    c.wait_until(WAIT, |s| s.connects > before && s.global.is_some())
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otp_sstp_and_fips_turn_null_off_for_every_client() {
     let lab = null_lab(0).await;
@@ -361,13 +370,8 @@ async fn otp_sstp_and_fips_turn_null_off_for_every_client() {
             .unwrap()
             .to_text();
         assert!(shown.contains("Disabled: "), "{on}: {shown}");
-        // new tunnels: every client reconnects
-        let before = prefer.status().connects;
-        lab.restart_server(Duration::from_millis(50)).await;
-        let st = prefer
-            .wait_until(WAIT, |s| s.connects > before && s.global.is_some())
-            .await
-            .unwrap();
+        // the setting applies to new tunnels: the server restarts, every client reconnects
+        let st = reconnect(&lab, &prefer).await;
         assert!(
             st.cipher_suite
                 .as_deref()
@@ -379,12 +383,7 @@ async fn otp_sstp_and_fips_turn_null_off_for_every_client() {
         assert_eq!(st.last_error, LastErrorCode(0x80090326), "{on}");
         only.shutdown().await;
         lab.run(None, off, &mut s).await.unwrap();
-        let before = prefer.status().connects;
-        lab.restart_server(Duration::from_millis(50)).await;
-        let st = prefer
-            .wait_until(WAIT, |s| s.connects > before && s.global.is_some())
-            .await
-            .unwrap();
+        let st = reconnect(&lab, &prefer).await;
         assert_eq!(st.cipher_suite.as_deref(), Some(NULL_SHA256), "{off}");
     }
     lab.shutdown().await;
