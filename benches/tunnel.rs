@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use iphttps_sim::perf::{self, Direction};
+use iphttps_harness::perf::{self, Direction};
 
 const TOTAL: usize = 64 * 1024 * 1024;
 const PACKET: usize = 1280;

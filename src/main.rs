@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use iphttps_sim::api::{self, DEFAULT_ADMIN};
 use iphttps_sim::capture::Capture;
 use iphttps_sim::client::{self, ClientConfig, IphttpsUrl};
-use iphttps_sim::control::{self, DEFAULT_ADMIN};
+use iphttps_sim::client_state::transition::NetworkSituation;
+use iphttps_sim::deployment::{Deployment, DeploymentConfig};
 use iphttps_sim::fault::{self, Fault, Side};
-use iphttps_sim::lab::{Lab, LabConfig};
 use iphttps_sim::pki::{self, Pki, PkiOptions};
-use iphttps_sim::transition::NetworkSituation;
 
 /// A simulator and test harness for Microsoft's IP-HTTPS tunnel (IPv6 over HTTPS).
 #[derive(Parser)]
@@ -142,7 +142,7 @@ enum Command {
         admin: Option<SocketAddr>,
         /// Put the built-in web proxy in every client's path: open, refuses or requires-auth.
         #[arg(long, value_name = "MODE", value_parser = parse_proxy_mode)]
-        proxy: Option<iphttps_sim::proxy::ProxyMode>,
+        proxy: Option<iphttps_harness::fixtures::web_proxy::ProxyMode>,
     },
     /// Diagnose any IP-HTTPS endpoint once: DNS, TCP, TLS (chain, trust, revocation),
     /// the POST exchange, a Router Solicitation and its Advertisement; exit 0 only when
@@ -387,7 +387,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             let report = iphttps_harness::lab_run::report(&lab, &run).await;
             println!("{report}");
             if let Some(addr) = admin {
-                let ctl = control::serve(lab.clone(), addr, None).await?;
+                let ctl = api::serve(lab.clone(), addr, None).await?;
                 println!(
                     "Admin endpoint: {} (iphttps ctl --admin {} [--client N] -- COMMAND)",
                     ctl.local_addr(),
@@ -509,7 +509,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
             })
         }
         Command::Diagnose { admin, json } => {
-            let v = control::client::get(admin, "/operations-status").await?;
+            let v = api::client::get(admin, "/operations-status").await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v["status"])?);
             } else {
@@ -680,33 +680,38 @@ async fn serve(
             "--admin must be a loopback address (127.0.0.1 or ::1) unless --admin-token is given, not {admin}"
         );
     }
-    let lab = Lab::start(LabConfig {
-        clients: 0,
-        name: name.clone(),
-        listen,
-        pki_dir,
-        pcap,
-        faults,
-        ops_refresh: Duration::from_secs_f64(ops_refresh.max(0.0)),
-        path,
-        idle_timeout: Some(idle_timeout),
-        null_cipher,
-        ..LabConfig::default()
-    })
+    let (deployment, _) = Deployment::start(
+        DeploymentConfig {
+            name: name.clone(),
+            listen,
+            pki_dir,
+            pcap,
+            faults,
+            ops_refresh: Duration::from_secs_f64(ops_refresh.max(0.0)),
+            path,
+            idle_timeout: Some(idle_timeout),
+            null_cipher,
+            ..DeploymentConfig::default()
+        },
+        |_, _| Vec::new(),
+    )
     .await?;
-    let lab = Arc::new(lab);
+    let deployment = Arc::new(deployment);
     let _tun = match &intranet_tun {
-        Some((dev, address)) => Some(intranet_tun_device(&lab, dev, *address)?),
+        Some((dev, address)) => Some(intranet_tun_device(&deployment, dev, *address)?),
         None => None,
     };
-    let ctl = control::serve(lab.clone(), admin, admin_token).await?;
-    let ra = lab.admin().await.remote_access;
-    say(format_args!("IP-HTTPS server {}", lab.server.url()));
+    let ctl = api::serve(deployment.clone(), admin, admin_token).await?;
+    let ra = deployment.admin().await.remote_access;
+    say(format_args!("IP-HTTPS server {}", deployment.server.url()));
     say(format_args!(
         "Root CA (clients must trust it): {}",
-        lab.pki_dir().join(pki::files::ROOT_CA).display()
+        deployment.pki_dir().join(pki::files::ROOT_CA).display()
     ));
-    say(format_args!("Listening on: {}", lab.server.local_addr()));
+    say(format_args!(
+        "Listening on: {}",
+        deployment.server.local_addr()
+    ));
     say(format_args!("ClientIPv6Prefix: {}", ra.client_prefix));
     match &intranet_tun {
         Some((dev, address)) => say(format_args!(
@@ -714,7 +719,7 @@ async fn serve(
         )),
         None => say(format_args!(
             "Intranet host: {}",
-            lab.server.intranet_address()
+            deployment.server.intranet_address()
         )),
     }
     say(format_args!("Admin endpoint: {}", ctl.local_addr()));
@@ -723,14 +728,17 @@ async fn serve(
             "TLS: OpenSSL, TLS 1.2, TLS_RSA_WITH_NULL_SHA256 and TLS_RSA_WITH_NULL_SHA first (RSA server key)"
         ));
     }
-    for f in lab.faults() {
+    for f in deployment.faults() {
         say(format_args!("Fault in force: {f}"));
     }
     // the last line of the banner: scripts may stop reading here
-    say(format_args!("CRL distribution point: {}", lab.cdp_url()));
+    say(format_args!(
+        "CRL distribution point: {}",
+        deployment.cdp_url()
+    ));
     shutdown_signal().await?;
     tracing::info!("shutting down");
-    lab.shutdown().await;
+    deployment.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -749,7 +757,7 @@ async fn ctl(
     } else {
         vec![line.join(" ")]
     };
-    let v = control::client::run(admin, client, &lines).await?;
+    let v = api::client::run(admin, client, &lines).await?;
     if let Some(e) = v["error"].as_str() {
         bail!("{e}");
     }
@@ -772,11 +780,11 @@ async fn ctl(
     })
 }
 
-fn parse_proxy_mode(s: &str) -> Result<iphttps_sim::proxy::ProxyMode, String> {
-    iphttps_sim::proxy::ProxyMode::named(s).ok_or_else(|| {
+fn parse_proxy_mode(s: &str) -> Result<iphttps_harness::fixtures::web_proxy::ProxyMode, String> {
+    iphttps_harness::fixtures::web_proxy::ProxyMode::named(s).ok_or_else(|| {
         format!(
             "'{s}': expected {}",
-            iphttps_sim::proxy::ProxyMode::NAMES.join(", ")
+            iphttps_harness::fixtures::web_proxy::ProxyMode::NAMES.join(", ")
         )
     })
 }
@@ -826,8 +834,8 @@ async fn connect(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
         ^ u64::from(std::process::id());
-    let chosen = iphttps_sim::transition::choose(&network);
-    if chosen != iphttps_sim::transition::Transition::IpHttps {
+    let chosen = iphttps_sim::client_state::transition::choose(&network);
+    if chosen != iphttps_sim::client_state::transition::Transition::IpHttps {
         println!(
             "Transition technology: {chosen} (Windows would not use IP-HTTPS on this network)"
         );
@@ -893,24 +901,25 @@ async fn connect(
 /// The intranet TUN of `serve --intranet-tun`.
 #[cfg(target_os = "linux")]
 fn intranet_tun_device(
-    lab: &Lab,
+    deployment: &Deployment,
     dev: &str,
     address: std::net::Ipv6Addr,
 ) -> Result<iphttps_sim::tun::Tun> {
-    let (internal, clients) = lab
-        .server
-        .with_router(|r| (r.config().intranet_prefix, r.config().client_prefix));
+    let server = &deployment.server;
+    let (internal, clients) =
+        server.with_router(|r| (r.config().intranet_prefix, r.config().client_prefix));
+    let (from_router, to_router) = server.divert_intranet(iphttps_sim::tun::QUEUE);
     Ok(iphttps_sim::tun::intranet(
         dev,
         address,
         internal,
         clients,
-        &lab.server,
+        (from_router, move |p| to_router.send(p)),
     )?)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn intranet_tun_device(_: &Lab, _: &str, _: std::net::Ipv6Addr) -> Result<()> {
+fn intranet_tun_device(_: &Deployment, _: &str, _: std::net::Ipv6Addr) -> Result<()> {
     bail!("--intranet-tun needs Linux (kernel TUN devices); run serve without it on this system")
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use iphttps_sim::perf::{self, Direction};
+use iphttps_harness::perf::{self, Direction};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transfer_and_its_baseline_move_all_the_bytes() {

@@ -8,11 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::WAIT;
-use iphttps_sim::admin::command::Session;
-use iphttps_sim::admin::health::HealthState;
+use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{ClientState, ClientStatus, STATUS_FAILED, STATUS_INVALID_URL};
 use iphttps_sim::fault::Fault;
-use iphttps_sim::lab::{Lab, LabConfig};
+use iphttps_sim::windows::command::Session;
+use iphttps_sim::windows::health::HealthState;
 use iphttps_sim::winerr::LastErrorCode;
 
 /// What the client must show while the fault is in place.
@@ -474,13 +474,14 @@ async fn ip_https_comes_up_only_when_windows_would_use_it() {
     .unwrap();
     let i = lab
         .add_client(|c| {
-            c.network = iphttps_sim::transition::NetworkSituation::named("nat").unwrap()
+            c.network =
+                iphttps_sim::client_state::transition::NetworkSituation::named("nat").unwrap()
         })
         .unwrap();
     let c = lab.client(i);
     let s = c
         .wait_until(WAIT, |s| {
-            s.transition == iphttps_sim::transition::Transition::Teredo
+            s.transition == iphttps_sim::client_state::transition::Transition::Teredo
         })
         .await
         .unwrap();
@@ -504,7 +505,10 @@ async fn ip_https_comes_up_only_when_windows_would_use_it() {
         .wait_active(WAIT)
         .await
         .expect("IP-HTTPS once Teredo is disabled");
-    assert_eq!(up.transition, iphttps_sim::transition::Transition::IpHttps);
+    assert_eq!(
+        up.transition,
+        iphttps_sim::client_state::transition::Transition::IpHttps
+    );
     lab.shutdown().await;
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{WAIT, closed_by_peer, raw_tunnel, read_head, tls_connect};
+use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, STATUS_FAILED};
-use iphttps_sim::lab::{Lab, LabConfig};
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::winerr::LastErrorCode;
 use iphttps_sim::wire::{icmpv6, ipv6, udp};
@@ -447,7 +447,7 @@ async fn the_admin_endpoint_needs_a_token_off_loopback() {
         .await
         .unwrap(),
     );
-    let err = iphttps_sim::control::serve(lab.clone(), "0.0.0.0:0".parse().unwrap(), None)
+    let err = iphttps_sim::api::serve(lab.clone(), "0.0.0.0:0".parse().unwrap(), None)
         .await
         .err()
         .unwrap();
@@ -455,7 +455,7 @@ async fn the_admin_endpoint_needs_a_token_off_loopback() {
         err.to_string().contains("unless a token is configured"),
         "{err}"
     );
-    let ctl = iphttps_sim::control::serve(
+    let ctl = iphttps_sim::api::serve(
         lab.clone(),
         "127.0.0.1:0".parse().unwrap(),
         Some("s3cret".into()),

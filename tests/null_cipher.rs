@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::WAIT;
+use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, IphttpsUrl};
-use iphttps_sim::lab::{Lab, LabConfig};
 use iphttps_sim::pki::files;
 use iphttps_sim::tls::NullCipher;
 use iphttps_sim::winerr::LastErrorCode;
@@ -362,7 +362,7 @@ async fn otp_sstp_and_fips_turn_null_off_for_every_client() {
             r"Set-ItemProperty -Path HKLM:\System\CurrentControlSet\Control\Lsa\FipsAlgorithmPolicy -Name Enabled -Value 0",
         ),
     ] {
-        let mut s = iphttps_sim::admin::command::Session::default();
+        let mut s = iphttps_sim::windows::command::Session::default();
         lab.run(None, on, &mut s).await.unwrap();
         let shown = lab
             .run(None, "Get-RemoteAccess", &mut s)
@@ -402,7 +402,7 @@ async fn status_shows_the_suite_of_each_tunnel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_null_and_aes_gcm_measurements_move_all_the_bytes_with_their_suites() {
-    use iphttps_sim::perf::null::null_transfer;
+    use iphttps_harness::perf::null::null_transfer;
     let n = null_transfer(NullCipher::Prefer, 4 << 20, 1280)
         .await
         .unwrap();
@@ -481,12 +481,12 @@ async fn operations_status_shows_null_encryption_and_the_clients_suites() {
     let ops = lab.operations_status().await;
     assert!(ops.encryption.null.starts_with("offered"), "{ops:?}");
     assert_eq!(ops.encryption.clients_by_suite.get(NULL_SHA256), Some(&1));
-    let text = iphttps_sim::admin::views::operations_status(&ops);
+    let text = iphttps_sim::windows::views::operations_status(&ops);
     assert!(
         text.contains("1 client(s) on TLS_RSA_WITH_NULL_SHA256"),
         "{text}"
     );
-    let mut s = iphttps_sim::admin::command::Session::default();
+    let mut s = iphttps_sim::windows::command::Session::default();
     lab.run(None, "Enable-DAOtpAuthentication", &mut s)
         .await
         .unwrap();

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use common::{WAIT, test_pki};
-use iphttps_sim::control;
-use iphttps_sim::lab::{Lab, LabConfig};
+use iphttps_harness::lab::{Lab, LabConfig};
+use iphttps_sim::api;
 use iphttps_sim::link::router::DropReason;
 use prometheus_parse::{Sample, Scrape, Value};
 
@@ -59,14 +59,14 @@ async fn metrics_and_status_describe_the_running_server() {
         .wait_until(WAIT, |s| s.failures > 0)
         .await
         .unwrap();
-    let ctl = control::serve(lab.clone(), "127.0.0.1:0".parse().unwrap(), None)
+    let ctl = api::serve(lab.clone(), "127.0.0.1:0".parse().unwrap(), None)
         .await
         .unwrap();
 
     // the client gives up when it sends its alert; the server counts it when it reads it
     let deadline = tokio::time::Instant::now() + WAIT;
     let (text, scrape) = loop {
-        let text = control::client::get_text(ctl.local_addr(), "/metrics")
+        let text = api::client::get_text(ctl.local_addr(), "/metrics")
             .await
             .unwrap();
         let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
@@ -147,9 +147,7 @@ async fn metrics_and_status_describe_the_running_server() {
         1.0
     );
 
-    let status = control::client::get(ctl.local_addr(), "/status")
-        .await
-        .unwrap();
+    let status = api::client::get(ctl.local_addr(), "/status").await.unwrap();
     assert_eq!(status["clients_connected"], 2);
     assert!(status["uptime_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(status["operations_status"]["Server"], "OK");

@@ -235,9 +235,9 @@ fn through_a_web_proxy() {
     let served = serve(pki.path(), None);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let proxy = rt
-        .block_on(iphttps_sim::proxy::WebProxy::start(
+        .block_on(iphttps_harness::fixtures::web_proxy::WebProxy::start(
             "127.0.0.1:0".parse().unwrap(),
-            iphttps_sim::proxy::ProxyMode::Open,
+            iphttps_harness::fixtures::web_proxy::ProxyMode::Open,
             Vec::new(),
         ))
         .unwrap();
@@ -246,7 +246,7 @@ fn through_a_web_proxy() {
     assert!(ok, "{v:#}");
     assert_eq!(v["proxy"], url);
     assert_eq!(proxy.stats().tunnels, 1);
-    proxy.set_mode(iphttps_sim::proxy::ProxyMode::Refuses);
+    proxy.set_mode(iphttps_harness::fixtures::web_proxy::ProxyMode::Refuses);
     let (ok, v) = probe(&served, pki.path(), &["--proxy", &url]);
     assert!(!ok);
     assert_eq!(failed_stage(&v).as_deref(), Some("TCP connect"));

@@ -10,9 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::WAIT;
+use iphttps_harness::fixtures::web_proxy::{LAB_PASSWORD, LAB_USER, ProxyMode};
+use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::ProxyUrl;
-use iphttps_sim::lab::{Lab, LabConfig};
-use iphttps_sim::proxy::{LAB_PASSWORD, LAB_USER, ProxyMode};
 use iphttps_sim::winerr::LastErrorCode;
 
 /// A tinyproxy instance, stopped on drop.

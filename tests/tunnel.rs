@@ -7,8 +7,8 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{WAIT, closed_by_peer, raw_tunnel, read_head, tls_connect};
+use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, STATUS_ACTIVE, STATUS_FAILED};
-use iphttps_sim::lab::{Lab, LabConfig};
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::server::{self, ServerConfig};
 use iphttps_sim::winerr::LastErrorCode;

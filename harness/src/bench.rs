@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use iphttps_sim::perf::{self, Direction};
+use crate::perf::{self, Direction};
 use serde::Serialize;
 
 /// One figure.
@@ -148,7 +148,7 @@ pub async fn figures(
 /// runs is kept for each.
 #[cfg(feature = "null-cipher")]
 async fn null_figures(duration: Duration) -> Result<Vec<Figure>, perf::PerfError> {
-    use iphttps_sim::perf::null::null_transfer;
+    use crate::perf::null::null_transfer;
     use iphttps_sim::tls::NullCipher;
     let total = 256 * 1024 * 1024;
     let packet = 1280;

@@ -6,8 +6,8 @@ use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::lab::{Lab, LabConfig, LabError};
 use iphttps_sim::fault::Fault;
-use iphttps_sim::lab::{Lab, LabConfig, LabError};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct LabRun {
     /// Faults present at start.
     pub faults: Vec<Fault>,
     /// The built-in web proxy in every client's path, in this mode.
-    pub proxy: Option<iphttps_sim::proxy::ProxyMode>,
+    pub proxy: Option<crate::fixtures::web_proxy::ProxyMode>,
 }
 
 impl Default for LabRun {

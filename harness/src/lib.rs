@@ -1,13 +1,29 @@
 //! # iphttps-harness
 //!
-//! Runs the IP-HTTPS simulator for people and CI: the lab run behind `iphttps lab`, the
-//! scenario format and its checks, the runner, transport toxics, and the reports.
+//! The test world around a deployment, for people and CI: the lab (a deployment plus
+//! clients), its fixtures (web proxy, transport toxics), the scenario format, loader and
+//! runner, the reports, the measurements behind `iphttps bench`, and the soak.
+//!
+//! Modules are declared in layer order, lowest first; a module imports only modules
+//! declared above it (`tests/layers.rs` checks it).
 
-pub mod bench;
+/// What a lab puts around its deployment: a web proxy, transport toxics.
+pub mod fixtures;
+/// A deployment plus clients, started with one call.
+pub mod lab;
+/// `iphttps lab`: a lab with its admin endpoint, until interrupted.
 pub mod lab_run;
-pub mod report;
-pub mod runner;
-pub mod scenario;
+/// The measurements behind `iphttps bench`, each beside its baseline.
+pub mod perf;
+/// `iphttps bench`: runs the measurements and renders the report.
+pub mod bench;
+/// `iphttps soak`: many clients, faults in rounds, memory and counters.
 pub mod soak;
+/// The scenario format and its load-time checks.
+pub mod scenario;
+/// The shipped suite and scenario discovery.
 pub mod suite;
-pub mod toxic;
+/// Runs scenarios against labs.
+pub mod runner;
+/// JUnit XML and JSON reports of a run.
+pub mod report;

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iphttps_sim::admin::command::Session;
+use crate::lab::{Lab, LabConfig};
+use iphttps_sim::api;
 use iphttps_sim::client::{ClientHandle, ClientStatus};
-use iphttps_sim::control;
-use iphttps_sim::lab::{Lab, LabConfig};
+use iphttps_sim::windows::command::Session;
 
+use crate::fixtures::toxic::{Proxy, Toxics};
 use crate::scenario::{Action, Clients, Expectation, PingPlan, PingTarget, Scenario, UdpStep};
-use crate::toxic::{Proxy, Toxics};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -127,7 +127,7 @@ struct World {
     lab: Arc<Lab>,
     proxies: Vec<Proxy>,
     admin: std::net::SocketAddr,
-    _control: control::Control,
+    _control: api::AdminEndpoint,
     shim: Option<tempfile::TempDir>,
 }
 
@@ -195,7 +195,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
         .map_err(|e| format!("client: {e}"))?;
         proxies.extend(proxy);
     }
-    let ctl = control::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"), None)
+    let ctl = api::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"), None)
         .await
         .map_err(|e| e.to_string())?;
     let admin = ctl.local_addr();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::lab::{Lab, LabConfig};
 use iphttps_sim::fault::Fault;
-use iphttps_sim::lab::{Lab, LabConfig};
 use iphttps_sim::link::router::DropReason;
 use serde::Serialize;
 
@@ -90,7 +90,7 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
     );
     for i in 0..cfg.clients {
         lab.add_client(|c| {
-            c.host = iphttps_sim::perf::instant_host(i as u64);
+            c.host = crate::perf::instant_host(i as u64);
             c.connect_timeout = Duration::from_secs(20);
         })
         .map_err(|e| e.to_string())?;

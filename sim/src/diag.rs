@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::client::{ClientState, ClientStatus};
+use crate::client_state::{ClientState, ClientStatus};
 use crate::winerr::LastErrorCode;
 
 /// A diagnosis.

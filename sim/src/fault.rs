@@ -7,10 +7,10 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::admin::AdminState;
 use crate::client::ClientConfig;
 use crate::link::router::AuthMode;
 use crate::pki::{MachineOptions, Pki, PkiOptions, Validity};
+use crate::windows::AdminState;
 
 /// Where a fault acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -503,7 +503,7 @@ impl Fault {
             RouteNotPublished => {
                 let p = w.admin.remote_access.client_prefix;
                 w.admin.routes.retain(|r| {
-                    !(r.if_index == crate::admin::IPHTTPS_INDEX && r.destination_prefix == p)
+                    !(r.if_index == crate::windows::IPHTTPS_INDEX && r.destination_prefix == p)
                 });
             }
             AdvertisingDisabled => w.admin.iphttps_mut().advertising = false,
@@ -571,9 +571,9 @@ impl Fault {
             RouteNotPublished => {
                 let p = w.admin.remote_access.client_prefix;
                 if w.admin.client_route().is_none() {
-                    w.admin.routes.push(crate::admin::NetRoute {
+                    w.admin.routes.push(crate::windows::NetRoute {
                         destination_prefix: p,
-                        if_index: crate::admin::IPHTTPS_INDEX,
+                        if_index: crate::windows::IPHTTPS_INDEX,
                         next_hop: std::net::Ipv6Addr::UNSPECIFIED,
                         route_metric: 256,
                         publish: crate::link::router::Publish::Yes,

@@ -2,79 +2,10 @@
 //! the Prometheus text exposition format (version 0.0.4) or as JSON.
 
 use std::fmt::Write as _;
-use std::net::{Ipv6Addr, SocketAddr};
-use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::admin::health::{HealthState, OperationsStatus};
-use crate::link::router::{DropReason, RouterStats};
-use crate::server::ServerStats;
-
-/// Upper bounds (seconds) of the handshake latency histogram's buckets.
-pub const HANDSHAKE_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-/// A fixed-bucket histogram of durations (cumulative counts are made when rendering).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Histogram {
-    /// Observations per bucket of [`HANDSHAKE_BUCKETS`], plus one for `+Inf`.
-    pub counts: [u64; HANDSHAKE_BUCKETS.len() + 1],
-    /// Sum of the observations in microseconds.
-    pub sum_micros: u64,
-}
-
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&mut self, d: Duration) {
-        let s = d.as_secs_f64();
-        let i = HANDSHAKE_BUCKETS
-            .iter()
-            .position(|b| s <= *b)
-            .unwrap_or(HANDSHAKE_BUCKETS.len());
-        self.counts[i] += 1;
-        self.sum_micros += d.as_micros() as u64;
-    }
-
-    /// Number of observations.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().sum()
-    }
-}
-
-/// One connected client as `/status` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ClientInfo {
-    /// The server's number for the client.
-    pub id: u64,
-    /// The client's TCP address (a proxy's, if it came through one).
-    pub peer: SocketAddr,
-    /// The negotiated TLS cipher suite (`TLS_RSA_WITH_NULL_SHA256` when NULL encryption
-    /// is in use).
-    pub cipher_suite: String,
-    /// The IPv6 addresses the client owns on the link.
-    pub addresses: Vec<Ipv6Addr>,
-    /// Tunnel payload bytes received from the client.
-    pub bytes_in: u64,
-    /// Tunnel payload bytes sent to the client.
-    pub bytes_out: u64,
-    /// Seconds since the tunnel came up.
-    pub connected_seconds: f64,
-}
-
-/// Everything `/metrics` and `/status` show, read under the server's lock at one instant.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    /// The shell's counters.
-    pub server: ServerStats,
-    /// The router's counters.
-    pub router: RouterStats,
-    /// The connected clients.
-    pub clients: Vec<ClientInfo>,
-    /// Time since the server started.
-    pub uptime: Duration,
-}
+use crate::link::router::DropReason;
+use crate::server::{HANDSHAKE_BUCKETS, Snapshot};
+use crate::windows::health::{HealthState, OperationsStatus};
 
 struct Writer(String);
 
@@ -265,18 +196,6 @@ pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histogram_buckets_are_upper_bounds() {
-        let mut h = Histogram::default();
-        h.observe(Duration::from_micros(1000));
-        h.observe(Duration::from_millis(3));
-        h.observe(Duration::from_secs(60));
-        assert_eq!(h.counts[0], 1, "1 ms falls in le=0.001");
-        assert_eq!(h.counts[2], 1, "3 ms falls in le=0.005");
-        assert_eq!(h.counts[HANDSHAKE_BUCKETS.len()], 1, "60 s only in +Inf");
-        assert_eq!(h.count(), 3);
-    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -16,12 +16,11 @@ use ipnet::Ipv6Net;
 use tokio::sync::{mpsc, watch};
 use tun_rs::{AsyncDevice, DeviceBuilder};
 
-use crate::client::KernelPort;
-use crate::server::ServerHandle;
+use crate::port::KernelPort;
 use crate::wire::ipv6::MIN_MTU;
 
 /// Packets queued each way between a device and the tunnel.
-const QUEUE: usize = 1024;
+pub const QUEUE: usize = 1024;
 
 /// Why a TUN device could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -184,23 +183,23 @@ pub fn client(name: &str) -> Result<(Tun, Arc<KernelPort>), TunError> {
 
 /// Creates the server's intranet device `name`: the kernel side gets `address` in
 /// `internal` (so the kernel of this namespace is an intranet host, and can forward
-/// further), `client_prefix` is routed into the device, and the server's router sends
-/// intranet-bound packets into it instead of to the built-in host.
+/// further), `client_prefix` is routed into the device; what the router sends to the
+/// intranet arrives on `from_router` (`ServerHandle::divert_intranet`) and is written into
+/// the device, and what the kernel sends goes to `to_router`.
 pub fn intranet(
     name: &str,
     address: Ipv6Addr,
     internal: Ipv6Net,
     client_prefix: Ipv6Net,
-    server: &ServerHandle,
+    (from_router, to_router): (mpsc::Receiver<Bytes>, impl Fn(Bytes) + Send + 'static),
 ) -> Result<Tun, TunError> {
     let dev = Arc::new(build(name, Some((address, internal.prefix_len())))?);
     let _ = sysctl(name, "accept_ra", "0");
     if !internal.contains(&client_prefix) {
         route(name, client_prefix)?;
     }
-    let (from_router, to_router) = server.divert_intranet(QUEUE);
     let tasks = vec![
-        tokio::spawn(device_to(dev.clone(), move |p| to_router.send(p))),
+        tokio::spawn(device_to(dev.clone(), to_router)),
         tokio::spawn(to_device(dev, from_router)),
     ];
     tracing::info!(device = name, %address, "intranet routed into the TUN device");

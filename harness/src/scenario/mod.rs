@@ -3,19 +3,19 @@
 
 pub mod model;
 
-use iphttps_sim::proxy::ProxyMode;
+use crate::fixtures::web_proxy::ProxyMode;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use iphttps_sim::admin::command::check_names;
-use iphttps_sim::admin::health::HealthState;
-use iphttps_sim::admin::{client_target, server_target};
 use iphttps_sim::client::ClientState;
+use iphttps_sim::client_state::transition::{NetworkSituation, Transition};
 use iphttps_sim::fault::{Fault, close_names};
 use iphttps_sim::link::router::{AuthMode, DropReason};
-use iphttps_sim::transition::{NetworkSituation, Transition};
+use iphttps_sim::windows::command::check_names;
+use iphttps_sim::windows::health::HealthState;
+use iphttps_sim::windows::{client_target, server_target};
 use iphttps_sim::winerr::LastErrorCode;
 use ipnet::Ipv6Net;
 use toml::Spanned;

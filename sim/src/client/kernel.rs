@@ -5,67 +5,21 @@
 //! the prefix and MTU of the RAs that pass.
 
 use std::net::Ipv6Addr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use ipnet::Ipv6Net;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::{ClientConfig, ClientStatus, Command, ConnectError, Reader, refuse};
-use crate::server::stopped;
+use crate::net::stopped;
+use crate::port::KernelPort;
 use crate::wire::icmpv6::{self, Message};
 use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6};
 
 /// Largest write the link coalesces the kernel's packets into.
 const COALESCE: usize = 64 * 1024;
-
-/// The client's side of a channel pair to an operating system's IPv6 stack.
-pub struct KernelPort {
-    to_kernel: mpsc::Sender<Bytes>,
-    from_kernel: Mutex<mpsc::Receiver<Bytes>>,
-    addresses: watch::Receiver<Vec<Ipv6Addr>>,
-}
-
-/// The device's side of a [`KernelPort`]: what the tunnel delivers and where the
-/// kernel's packets go.
-pub struct DeviceSide {
-    /// Packets from the server, for the kernel.
-    pub from_tunnel: mpsc::Receiver<Bytes>,
-    /// Packets from the kernel, for the server (dropped while the link is down and the
-    /// queue is full).
-    pub to_tunnel: mpsc::Sender<Bytes>,
-    /// The IPv6 addresses the kernel has on the device, as it reports them.
-    pub addresses: watch::Sender<Vec<Ipv6Addr>>,
-}
-
-impl KernelPort {
-    /// A port with queues of `capacity` packets each way, and the device's side of it.
-    pub fn new(capacity: usize) -> (Arc<KernelPort>, DeviceSide) {
-        let (to_kernel, from_tunnel) = mpsc::channel(capacity);
-        let (to_tunnel, from_kernel) = mpsc::channel(capacity);
-        let (addresses_tx, addresses) = watch::channel(Vec::new());
-        (
-            Arc::new(KernelPort {
-                to_kernel,
-                from_kernel: Mutex::new(from_kernel),
-                addresses,
-            }),
-            DeviceSide {
-                from_tunnel,
-                to_tunnel,
-                addresses: addresses_tx,
-            },
-        )
-    }
-}
-
-impl std::fmt::Debug for KernelPort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KernelPort")
-    }
-}
 
 /// Runs the link between the tunnel and the kernel until it is lost (`Err`) or the
 /// client is disabled (`Ok`).

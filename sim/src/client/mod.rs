@@ -2,22 +2,17 @@
 //! against the trust store, the head exchange, then pump between TLS and the [`Host`].
 //! The state machine and the reconnect timer are the spec's ([MS-IPHTTPS] 3.1).
 
-mod error;
 mod kernel;
-pub(crate) mod proxy;
-mod status;
-mod url;
 
-pub use error::ConnectError;
-pub use kernel::KernelPort;
-pub use status::{
-    ClientState, ClientStatus, NetshView, STATUS_ACTIVE, STATUS_CONNECTING, STATUS_DISABLED,
-    STATUS_FAILED, STATUS_INVALID_URL,
+pub use crate::client_state::{
+    ClientState, ClientStatus, ConnectError, NetshView, STATUS_ACTIVE, STATUS_CONNECTING,
+    STATUS_DISABLED, STATUS_FAILED, STATUS_INVALID_URL,
 };
-pub use url::{IphttpsUrl, ProxyUrl, UrlError, parse_resolve};
+pub use crate::dial::{IphttpsUrl, ProxyUrl, UrlError, parse_resolve};
+pub use crate::port::KernelPort;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,14 +24,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
 
 use crate::capture::Capture;
+use crate::client_state::transition::{self, NetworkSituation, Transition};
+use crate::dial::Dialer;
 use crate::link::host::{Host, HostConfig, HostEvent};
 use crate::link::reconnect::ReconnectTimer;
-use crate::server::stopped;
+use crate::net::{Reads, read_head, stopped};
 use crate::tls::{self, NullCipher, Tls, TlsError};
-use crate::transition::{self, NetworkSituation, Transition};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::Deframer;
-use crate::wire::head::{self, Parsed};
+use crate::wire::head;
 use crate::wire::ipv6::MIN_MTU;
 
 /// Echo identifier the client uses for its pings.
@@ -81,6 +77,17 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// How this client dials the server.
+    pub fn dialer(&self) -> Dialer {
+        Dialer {
+            url: self.url.clone(),
+            resolve: self.resolve.clone(),
+            system_dns: self.system_dns,
+            proxy: self.proxy.clone(),
+            timeout: self.connect_timeout,
+        }
+    }
+
     /// A configuration with Windows' timers.
     pub fn new(url: IphttpsUrl, trust_pem: String) -> Self {
         Self {
@@ -419,79 +426,15 @@ fn refuse(cmd: Command) {
     }
 }
 
-/// How a connection reaches the server.
-pub(crate) enum Route<'a> {
-    /// Straight to the resolved address.
-    Direct(SocketAddr),
-    /// Through a web proxy, which resolves the server's name (as Windows leaves it to).
-    Proxy(&'a ProxyUrl),
-}
-
-/// The route of `config`: the server's name resolved here, or left to its web proxy.
-pub(crate) async fn route(config: &ClientConfig) -> Result<Route<'_>, ConnectError> {
-    match &config.proxy {
-        None => Ok(Route::Direct(resolve(config).await?)),
-        Some(_) if config.url.host_is_ip() => {
-            Err(ConnectError::IpAddressUrl(config.url.host.clone()))
-        }
-        Some(p) => Ok(Route::Proxy(p)),
-    }
-}
-
-/// Opens TCP along `route` (a proxy's `CONNECT` included) within the connect timeout.
-pub(crate) async fn open(
-    config: &ClientConfig,
-    route: &Route<'_>,
-) -> Result<TcpStream, ConnectError> {
-    match route {
-        Route::Direct(addr) => tcp_to(*addr, config.connect_timeout).await,
-        Route::Proxy(p) => proxy::connect(config, p).await,
-    }
-}
-
-/// TCP to `addr` within `timeout`, Nagle off.
-pub(crate) async fn tcp_to(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
-    let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(t)) => t,
-        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
-        Err(_) => return Err(ConnectError::TcpTimeout(addr)),
-    };
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
-}
-
-pub(crate) async fn resolve(config: &ClientConfig) -> Result<SocketAddr, ConnectError> {
-    let url = &config.url;
-    if url.host_is_ip() {
-        return Err(ConnectError::IpAddressUrl(url.host.clone()));
-    }
-    if let Some((_, ip)) = config
-        .resolve
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(&url.host))
-    {
-        return Ok(SocketAddr::new(*ip, url.port));
-    }
-    let mut addrs = tokio::net::lookup_host((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| ConnectError::Resolve {
-            host: url.host.clone(),
-            detail: e.to_string(),
-        })?;
-    addrs.next().ok_or_else(|| ConnectError::Resolve {
-        host: url.host.clone(),
-        detail: "no addresses".into(),
-    })
-}
-
 async fn connect(
     config: &ClientConfig,
     status: &watch::Sender<ClientStatus>,
 ) -> Result<(Tls<TcpStream>, Vec<u8>), ConnectError> {
-    let route = route(config).await?;
+    let dialer = config.dialer();
+    let route = dialer.route().await?;
     let crls = match &config.crl_url {
         Some(url) => Some(
-            crate::cdp::fetch(url, config.connect_timeout)
+            crate::tls::revocation::fetch(url, config.connect_timeout)
                 .await
                 .map_err(|e| ConnectError::RevocationOffline(e.to_string()))?,
         ),
@@ -499,7 +442,7 @@ async fn connect(
     };
     let connector =
         tls_for(config, crls.as_deref()).map_err(|e| ConnectError::Stores(e.to_string()))?;
-    let tcp = open(config, &route).await?;
+    let tcp = dialer.open(&route).await?;
     let deadline = tokio::time::Instant::now() + config.connect_timeout;
     let mut tls =
         match tokio::time::timeout_at(deadline, connector.connect(&config.url.host, tcp)).await {
@@ -511,19 +454,11 @@ async fn connect(
     let exchange = async {
         tls.write_all(&request).await.map_err(ConnectError::Io)?;
         tls.flush().await.map_err(ConnectError::Io)?;
-        let mut buf = Vec::with_capacity(512);
-        let mut chunk = [0u8; 2048];
-        loop {
-            let n = tls.read(&mut chunk).await.map_err(ConnectError::Io)?;
-            if n == 0 {
-                return Err(ConnectError::Closed);
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Parsed::Complete { head, len } = head::parse_response(&buf)? {
-                tracing::debug!(server = ?head.server, date = ?head.date, "IP-HTTPS response 200");
-                return Ok(buf.split_off(len));
-            }
-        }
+        let (head, rest) = read_head(&mut tls, Reads::Chunks, head::parse_response)
+            .await
+            .map_err(ConnectError::from)?;
+        tracing::debug!(server = ?head.server, date = ?head.date, "IP-HTTPS response 200");
+        Ok::<_, ConnectError>(rest)
     };
     let leftover = match tokio::time::timeout_at(deadline, exchange).await {
         Ok(r) => r?,

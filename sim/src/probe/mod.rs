@@ -20,11 +20,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use x509_parser::prelude::FromDer;
 
-use crate::client::{
-    ClientConfig, ClientState, ClientStatus, ConnectError, IphttpsUrl, ProxyUrl, Route,
-    STATUS_ACTIVE, STATUS_FAILED, STATUS_INVALID_URL,
+use crate::client_state::{
+    ClientState, ClientStatus, ConnectError, STATUS_ACTIVE, STATUS_FAILED, STATUS_INVALID_URL,
 };
 use crate::diag::{self, Diagnosis};
+use crate::dial::{Dialer, IphttpsUrl, ProxyUrl, Route};
+use crate::net::{Reads, read_head};
 use crate::tls::{self, NullCipher, Tls, TlsError};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::Deframer;
@@ -280,10 +281,13 @@ type Findings = (
 
 async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
     let t = config.stage_timeout;
-    let mut client = ClientConfig::new(config.url.clone(), String::new());
-    client.resolve = config.resolve.clone();
-    client.connect_timeout = t;
-    client.proxy = config.proxy.clone();
+    let dialer = Dialer {
+        url: config.url.clone(),
+        resolve: config.resolve.clone(),
+        system_dns: true,
+        proxy: config.proxy.clone(),
+        timeout: t,
+    };
     let url = &config.url;
 
     // name resolution
@@ -300,7 +304,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             true,
             format!(
                 "left to the web proxy {p} (CONNECT {})",
-                crate::client::proxy::target(&client)
+                dialer.proxy_target()
             ),
         );
         Route::Proxy(p)
@@ -314,7 +318,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         run.fail(e.code(), e.to_string());
         Route::Direct(SocketAddr::new(ip, url.port))
     } else {
-        match within(t, "name resolution", crate::client::resolve(&client)).await {
+        match within(t, "name resolution", dialer.resolve()).await {
             Ok(a) => {
                 run.stage(
                     "name resolution",
@@ -332,7 +336,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
 
     // TCP
     run.begin();
-    let tcp = match crate::client::open(&client, &route).await {
+    let tcp = match dialer.open(&route).await {
         Ok(s) => {
             let detail = match &route {
                 Route::Direct(addr) => format!("connected to {addr}"),
@@ -456,36 +460,23 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             .await
             .map_err(ConnectError::Io)?;
         stream.flush().await.map_err(ConnectError::Io)?;
-        let mut buf = Vec::with_capacity(512);
-        let mut chunk = [0u8; 2048];
-        loop {
-            let n = stream.read(&mut chunk).await.map_err(ConnectError::Io)?;
-            if n == 0 {
-                return Err(ConnectError::Closed);
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                return Ok((buf, end + 4));
-            }
-            if buf.len() > head::MAX_HEAD {
-                return Err(ConnectError::Head(head::HeadError::TooLarge));
-            }
-        }
+        let (raw, rest) = read_head(&mut stream, Reads::Chunks, head::unparsed).await?;
+        Ok::<_, ConnectError>((raw, rest))
     })
     .await;
-    let (buf, head_len) = match exchange {
+    let (buf, rest) = match exchange {
         Ok(x) => x,
         Err(e) => {
             run.stop("HTTP exchange", &e);
             return (tls, None, None, windows7);
         }
     };
-    let status_line = String::from_utf8_lossy(&buf[..head_len])
+    let status_line = String::from_utf8_lossy(&buf)
         .lines()
         .next()
         .unwrap_or_default()
         .to_string();
-    let parsed = head::parse_response(&buf[..head_len]);
+    let parsed = head::parse_response(&buf);
     let (server, date) = match &parsed {
         Ok(head::Parsed::Complete { head, .. }) => (head.server.clone(), head.date.clone()),
         _ => (None, None),
@@ -519,7 +510,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         rand::random::<u64>() | 1,
     );
     let rs = icmpv6::router_solicitation(src);
-    let mut deframer = Deframer::with_initial(MIN_MTU, &buf[head_len..]);
+    let mut deframer = Deframer::with_initial(MIN_MTU, &rest);
     let discovery = within(t, "Router Advertisement", async {
         stream.write_all(&rs).await.map_err(ConnectError::Io)?;
         stream.flush().await.map_err(ConnectError::Io)?;
@@ -732,7 +723,7 @@ async fn revocation(
         .map(|(_, c)| c.raw_serial().to_vec());
     let mut checks = Vec::new();
     for url in urls {
-        match crate::cdp::fetch(&url, t).await {
+        match crate::tls::revocation::fetch(&url, t).await {
             Ok(pem) => {
                 let listed = leaf_serial.as_deref().map(|s| crl_lists(&pem, s));
                 checks.push(CdpCheck {

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "null-cipher")]
 pub mod openssl;
+pub mod revocation;
 mod stream;
 
 pub use stream::{Acceptor, Tls};

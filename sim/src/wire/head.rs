@@ -154,6 +154,19 @@ fn check_size<T>(buf: &[u8], parsed: Parsed<T>) -> Result<Parsed<T>, HeadError> 
     }
 }
 
+/// Any head, not interpreted: complete at its blank line, as its bytes (what `probe`
+/// reports of a response it may not accept).
+pub fn unparsed(buf: &[u8]) -> Result<Parsed<Vec<u8>>, HeadError> {
+    let parsed = match buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => Parsed::Complete {
+            head: buf[..end + 4].to_vec(),
+            len: end + 4,
+        },
+        None => Parsed::Partial,
+    };
+    check_size(buf, parsed)
+}
+
 /// Parses the client's request head from the start of `buf`, accepting only `POST`
 /// to `want_path` with a numeric Content-Length.
 pub fn parse_request(buf: &[u8], want_path: &str) -> Result<Parsed<RequestHead>, HeadError> {

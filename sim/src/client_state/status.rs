@@ -60,7 +60,7 @@ pub struct ClientStatus {
     /// Failed attempts and lost links so far.
     pub failures: u64,
     /// The transition technology the client's network situation selects.
-    pub transition: crate::transition::Transition,
+    pub transition: super::transition::Transition,
     /// Unicast packets received for an address the client does not have (must stay 0).
     pub misdelivered: u64,
     /// Echo replies and UDP datagrams received.
@@ -85,7 +85,7 @@ impl ClientStatus {
             router_advert: None,
             connects: 0,
             failures: 0,
-            transition: crate::transition::Transition::IpHttps,
+            transition: super::transition::Transition::IpHttps,
             misdelivered: 0,
             received: 0,
             cipher_suite: None,

@@ -1,7 +1,11 @@
-//! A lab: one call that starts a server (with its Windows-side state, CRL distribution
-//! point and certificates on disk), N clients and the intranet host on loopback, so
-//! tests, benches, `serve`, `lab` and the scenario runner all start a world the same way.
-//! Faults are injected into it and commands run against it here.
+//! A deployment: what `iphttps serve` runs and the admin endpoint drives. One IP-HTTPS
+//! server tied to its Windows-side state (certificates on disk, Remote Access
+//! configuration, interfaces, routes, services), the CRL distribution point its
+//! certificates name, the interpreter of the Windows commands, the fault catalogue and the
+//! Operations Status the console shows. Clients are not part of it: the lab adds them
+//! (as a [`Fleet`]), `serve` has none.
+
+pub mod cdp;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,25 +15,23 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::admin::client_target::ClientTarget;
-use crate::admin::command::{CommandError, Output, Session, run_line};
-use crate::admin::health::{self, OperationsStatus};
-use crate::admin::server_target::{Effect, ServerTarget};
-use crate::admin::{AdminState, views};
+use self::cdp::Cdp;
 use crate::capture::Capture;
-use crate::cdp::Cdp;
-use crate::client::{self, ClientConfig, ClientHandle, ClientStatus, IphttpsUrl};
-use crate::fault::{Fault, FaultError, World};
-use crate::link::host::HostConfig;
-use crate::link::router::RouterConfig;
+use crate::client::{ClientConfig, ClientHandle};
+use crate::fault::{Fault, FaultError, UnknownFault, World};
+use crate::link::router::{AuthMode, RouterConfig};
 use crate::pki::{self, Pki, PkiOptions};
-use crate::proxy::WebProxy;
-use crate::server::{self, ServerConfig, ServerError, ServerHandle};
+use crate::server::{self, ListenerMode, ServerConfig, ServerError, ServerHandle};
 use crate::tls::TlsError;
+use crate::windows::client_target::ClientTarget;
+use crate::windows::command::{CommandError, Output, Session, run_line};
+use crate::windows::health::{self, OperationsStatus};
+use crate::windows::server_target::{Effect, ServerTarget};
+use crate::windows::{AdminState, views};
 
-/// Errors starting or driving a lab.
+/// Errors starting or changing a deployment.
 #[derive(Debug, thiserror::Error)]
-pub enum LabError {
+pub enum DeploymentError {
     /// Certificates could not be made or written.
     #[error(transparent)]
     Pki(#[from] pki::PkiError),
@@ -56,95 +58,97 @@ pub enum LabError {
     NoClient(usize),
 }
 
-/// What to start.
+/// What to deploy.
 #[derive(Debug, Clone)]
-pub struct LabConfig {
-    /// Number of clients.
-    pub clients: usize,
+pub struct DeploymentConfig {
     /// The server's name.
     pub name: String,
-    /// Where the server listens (127.0.0.1 with an ephemeral port by default).
+    /// Where the server listens.
     pub listen: SocketAddr,
     /// Where the certificates live: used if it holds a set, generated there if empty;
     /// `None`: a temporary folder.
     pub pki_dir: Option<PathBuf>,
-    /// Capture file shared by the server (clients' packets are the same packets).
+    /// Capture file of every tunnelled packet.
     pub pcap: Option<PathBuf>,
-    /// Seed for the clients' hosts.
-    pub seed: u64,
     /// The IP-HTTPS URI path.
     pub path: String,
     /// Lets the caller adjust the server before it starts (prefixes, timers, ...).
     pub server: fn(&mut ServerConfig),
-    /// Reconnect timer's first wait for the clients (shortened from Windows' 30 s).
-    pub reconnect_initial: Duration,
-    /// The clients' TCP, TLS and HTTP deadline.
-    pub connect_timeout: Duration,
     /// Faults present at start.
     pub faults: Vec<Fault>,
     /// Operations Status refresh interval (Windows: 5 minutes).
     pub ops_refresh: Duration,
-    /// Whether clients check revocation against the CRL distribution point (Windows 7
-    /// enforces it for IP-HTTPS; Windows 8 and later do not).
-    pub check_revocation: bool,
     /// ClientIPv6Prefix (default 2001:db8:1:1000::/64).
     pub client_prefix: Option<ipnet::Ipv6Net>,
     /// InternalIPv6Prefix (default 2001:db8:1::/48); the intranet host is its `::10`.
     pub internal_prefix: Option<ipnet::Ipv6Net>,
     /// The IP-HTTPS Authentication Mode.
-    pub auth_mode: crate::link::router::AuthMode,
+    pub auth_mode: AuthMode,
     /// Interval of unsolicited Router Advertisements.
     pub ra_interval: Option<Duration>,
     /// The server's idle timeout (default: HTTP.sys' 2 minutes).
     pub idle_timeout: Option<Duration>,
-    /// A built-in web proxy in every client's path, in this mode.
-    pub proxy: Option<crate::proxy::ProxyMode>,
-    /// The Basic credentials clients send to the proxy.
-    pub proxy_credentials: Option<(String, String)>,
     /// The server runs TLS on OpenSSL and offers the NULL-encryption suites first (needs
     /// the `null-cipher` feature; the server's leaf gets an RSA key).
     pub null_cipher: bool,
 }
 
-impl Default for LabConfig {
+impl Default for DeploymentConfig {
     fn default() -> Self {
         Self {
-            clients: 2,
             name: pki::DEFAULT_NAME.to_string(),
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             pki_dir: None,
             pcap: None,
-            seed: 1,
             path: crate::wire::head::DEFAULT_PATH.to_string(),
             server: |_| {},
-            reconnect_initial: Duration::from_millis(200),
-            connect_timeout: Duration::from_secs(2),
             faults: Vec::new(),
             ops_refresh: Duration::from_millis(500),
-            check_revocation: true,
             client_prefix: None,
             internal_prefix: None,
-            auth_mode: crate::link::router::AuthMode::None,
+            auth_mode: AuthMode::None,
             ra_interval: None,
             idle_timeout: None,
-            proxy: None,
-            proxy_credentials: None,
             null_cipher: false,
         }
     }
 }
 
+/// The clients a deployment's faults and `--client N` commands reach: none for `serve`,
+/// the lab's clients in a lab.
+pub trait Fleet: Send + Sync {
+    /// The configurations faults act on: every client's, then the template new clients
+    /// start from (if there is one).
+    fn configs(&self) -> Vec<ClientConfig>;
+    /// Takes back what [`Fleet::configs`] returned, changed, in the same order.
+    fn set_configs(&self, configs: Vec<ClientConfig>);
+    /// Client `n` (1-based, as `iphttps ctl --client N`).
+    fn client(&self, n: usize) -> Option<Arc<ClientHandle>>;
+}
+
+/// A deployment without clients (`serve`).
+pub struct NoClients;
+
+impl Fleet for NoClients {
+    fn configs(&self) -> Vec<ClientConfig> {
+        Vec::new()
+    }
+    fn set_configs(&self, _: Vec<ClientConfig>) {}
+    fn client(&self, _: usize) -> Option<Arc<ClientHandle>> {
+        None
+    }
+}
+
+/// Operations Status as last evaluated.
 struct Ops {
     status: OperationsStatus,
     at: Instant,
 }
 
-/// A running lab.
-pub struct Lab {
+/// A running deployment.
+pub struct Deployment {
     /// The server.
     pub server: ServerHandle,
-    clients: Mutex<Vec<Arc<ClientHandle>>>,
-    template: Mutex<ClientConfig>,
     admin: tokio::sync::Mutex<AdminState>,
     ops: Mutex<Ops>,
     ops_refresh: Duration,
@@ -153,16 +157,21 @@ pub struct Lab {
     pki_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     faults: Mutex<BTreeSet<Fault>>,
-    proxy: Option<WebProxy>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Lab {
-    /// Starts the server and the clients, with `config.faults` in place from the start.
-    pub async fn start(config: LabConfig) -> Result<Self, LabError> {
+impl Deployment {
+    /// Starts the server and its CRL distribution point, with `config.faults` in place
+    /// from the start. `clients` makes, from the started deployment and its certificates, the client
+    /// configurations those faults also act on (the lab's template; none for `serve`);
+    /// they are returned with the faults applied.
+    pub async fn start(
+        config: DeploymentConfig,
+        clients: impl FnOnce(&Deployment, &Pki) -> Vec<ClientConfig>,
+    ) -> Result<(Self, Vec<ClientConfig>), DeploymentError> {
         let now = OffsetDateTime::now_utc();
         let (pki_dir, temp) = match &config.pki_dir {
             Some(d) => (d.clone(), None),
@@ -170,7 +179,7 @@ impl Lab {
                 let t = tempfile::Builder::new()
                     .prefix("iphttps-pki-")
                     .tempdir()
-                    .map_err(|source| LabError::Io {
+                    .map_err(|source| DeploymentError::Io {
                         what: "temporary PKI folder".into(),
                         source,
                     })?;
@@ -182,7 +191,7 @@ impl Lab {
             crate::tls::null_server_key(&mut pki, &config.name)?;
         }
         let capture = match &config.pcap {
-            Some(path) => Some(Capture::create(path).map_err(|source| LabError::Io {
+            Some(path) => Some(Capture::create(path).map_err(|source| DeploymentError::Io {
                 what: format!("capture {}", path.display()),
                 source,
             })?),
@@ -221,67 +230,16 @@ impl Lab {
             String::new(),
         )
         .await
-        .map_err(|source| LabError::Io {
+        .map_err(|source| DeploymentError::Io {
             what: "CRL distribution point".into(),
             source,
         })?;
-
-        let path = scfg.path.clone();
         let server = server::start(scfg).await?;
-        let url = IphttpsUrl {
-            host: config.name.clone(),
-            port: server.local_addr().port(),
-            path,
-        };
-        let mut template = ClientConfig::new(url, pki.root_ca.clone());
-        let ip = match server.local_addr().ip() {
-            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
-        template.resolve = vec![(config.name.clone(), ip)];
-        template.system_dns = false;
-        template.host = HostConfig::fast(config.seed);
-        template.reconnect_initial = config.reconnect_initial;
-        template.reconnect_cap = config.reconnect_initial * 20;
-        template.connect_timeout = config.connect_timeout;
-        template.client_cert = Some((pki.client_chain(), pki.client_key.clone()));
-        template.crl_url = config.check_revocation.then(|| cdp.url());
-        let proxy = match &config.proxy {
-            Some(mode) => {
-                let p = WebProxy::start(
-                    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-                    mode.clone(),
-                    template.resolve.clone(),
-                )
-                .await
-                .map_err(|source| LabError::Io {
-                    what: "web proxy".into(),
-                    source,
-                })?;
-                template.proxy = Some(p.url(config.proxy_credentials.clone()));
-                Some(p)
-            }
-            None => None,
-        };
-
-        let mut templates = [template];
-        for f in &config.faults {
-            f.inject(&mut World {
-                admin: &mut admin,
-                clients: &mut templates,
-                server_addr: server.local_addr(),
-                now,
-            })?;
-        }
-        let [template] = templates;
-        let ops = health::evaluate(&admin, now);
-        let lab = Self {
+        let deployment = Self {
             server,
-            clients: Mutex::new(Vec::new()),
-            template: Mutex::new(template),
             admin: tokio::sync::Mutex::new(admin.clone()),
             ops: Mutex::new(Ops {
-                status: ops,
+                status: health::evaluate(&admin, now),
                 at: Instant::now(),
             }),
             ops_refresh: config.ops_refresh,
@@ -290,18 +248,32 @@ impl Lab {
             pki_dir,
             _temp: temp,
             faults: Mutex::new(config.faults.iter().copied().collect()),
-            proxy,
         };
-        lab.sync(None, &admin).await?;
-        for _ in 0..config.clients {
-            lab.add_client(|_| {})?;
+        let mut configs = clients(&deployment, &pki);
+        for f in &config.faults {
+            f.inject(&mut World {
+                admin: &mut admin,
+                clients: &mut configs,
+                server_addr: deployment.server.local_addr(),
+                now,
+            })?;
         }
-        Ok(lab)
+        *lock(&deployment.ops) = Ops {
+            status: health::evaluate(&admin, now),
+            at: Instant::now(),
+        };
+        deployment.sync(None, &admin).await?;
+        *deployment.admin.lock().await = admin;
+        Ok((deployment, configs))
     }
 
     /// Pushes the Windows-side state into the running server, certificates on disk and
     /// the CRL distribution point.
-    async fn sync(&self, old: Option<&AdminState>, new: &AdminState) -> Result<(), LabError> {
+    async fn sync(
+        &self,
+        old: Option<&AdminState>,
+        new: &AdminState,
+    ) -> Result<(), DeploymentError> {
         self.server
             .set_router_config(new.router_config(&self.base_router));
         let certs_changed = old.is_none_or(|o| o.certs.pki != new.certs.pki);
@@ -340,64 +312,9 @@ impl Lab {
         &self.pki_dir
     }
 
-    /// The built-in web proxy in the clients' path, if the lab has one.
-    pub fn proxy(&self) -> Option<&WebProxy> {
-        self.proxy.as_ref()
-    }
-
     /// The CRL distribution point's URL.
     pub fn cdp_url(&self) -> String {
         self.cdp.url()
-    }
-
-    /// Client `i` (0-based).
-    pub fn client(&self, i: usize) -> Arc<ClientHandle> {
-        lock(&self.clients)[i].clone()
-    }
-
-    /// All clients.
-    pub fn clients(&self) -> Vec<Arc<ClientHandle>> {
-        lock(&self.clients).clone()
-    }
-
-    /// The configuration a new client gets (trust, hosts, fast timers, faults in force).
-    pub fn client_config(&self) -> ClientConfig {
-        let n = lock(&self.clients).len() as u64;
-        let mut c = lock(&self.template).clone();
-        c.host.seed = c.host.seed.wrapping_add(n * 1000);
-        c
-    }
-
-    /// Starts one more client, adjusted by `tweak`; returns its index (0-based).
-    pub fn add_client(&self, tweak: impl FnOnce(&mut ClientConfig)) -> Result<usize, LabError> {
-        let mut c = self.client_config();
-        tweak(&mut c);
-        let handle = Arc::new(client::start(c)?);
-        let mut clients = lock(&self.clients);
-        clients.push(handle);
-        Ok(clients.len() - 1)
-    }
-
-    /// Waits until every client is LinkUp with a global address; returns the statuses,
-    /// as `Err` if any client did not get there within `timeout`.
-    pub async fn wait_all_active(
-        &self,
-        timeout: Duration,
-    ) -> Result<Vec<ClientStatus>, Vec<ClientStatus>> {
-        let deadline = Instant::now() + timeout;
-        let mut ok = true;
-        let mut out = Vec::new();
-        for c in self.clients() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match c.wait_active(left).await {
-                Ok(s) => out.push(s),
-                Err(s) => {
-                    ok = false;
-                    out.push(s);
-                }
-            }
-        }
-        if ok { Ok(out) } else { Err(out) }
     }
 
     /// A copy of the server's Windows-side state.
@@ -438,13 +355,17 @@ impl Lab {
         lock(&self.faults).iter().copied().collect()
     }
 
-    /// Injects (`on`) or clears a fault in the running lab.
-    pub async fn set_fault(&self, fault: Fault, on: bool) -> Result<(), LabError> {
+    /// Injects (`on`) or clears a fault: in the Windows-side state, the running server,
+    /// and the configurations of `fleet`'s clients.
+    pub async fn set_fault(
+        &self,
+        fault: Fault,
+        on: bool,
+        fleet: &dyn Fleet,
+    ) -> Result<(), DeploymentError> {
         let mut admin = self.admin.lock().await;
         let mut new = admin.clone();
-        let clients = self.clients();
-        let mut configs: Vec<ClientConfig> = clients.iter().map(|c| c.config()).collect();
-        configs.push(lock(&self.template).clone());
+        let mut configs = fleet.configs();
         let mut w = World {
             admin: &mut new,
             clients: &mut configs,
@@ -458,10 +379,7 @@ impl Lab {
         }
         self.sync(Some(&admin), &new).await?;
         *admin = new;
-        *lock(&self.template) = configs.pop().expect("the template is last");
-        for (c, cfg) in clients.iter().zip(configs) {
-            c.update(|x| *x = cfg);
-        }
+        fleet.set_configs(configs);
         let mut f = lock(&self.faults);
         if on {
             f.insert(fault);
@@ -471,15 +389,16 @@ impl Lab {
         Ok(())
     }
 
-    /// Runs one command line against the server (`client: None`) or client `i` (1-based,
-    /// as `iphttps ctl --client N`). A failing line changes nothing.
+    /// Runs one command line against the server (`client: None`) or client `n` of
+    /// `fleet` (1-based, as `iphttps ctl --client N`). A failing line changes nothing.
     pub async fn run(
         &self,
         client: Option<usize>,
         line: &str,
         session: &mut Session,
+        fleet: &dyn Fleet,
     ) -> Result<Output, CommandError> {
-        if let Some(out) = self.lab_command(line).await? {
+        if let Some(out) = self.fault_command(line, fleet).await? {
             return Ok(out);
         }
         match client {
@@ -505,10 +424,9 @@ impl Lab {
                 Ok(out)
             }
             Some(n) => {
-                let handle = lock(&self.clients)
-                    .get(n.wrapping_sub(1))
-                    .cloned()
-                    .ok_or_else(|| CommandError::Object(LabError::NoClient(n).to_string()))?;
+                let handle = fleet.client(n).ok_or_else(|| {
+                    CommandError::Object(DeploymentError::NoClient(n).to_string())
+                })?;
                 let mut cfg = handle.config();
                 let status = handle.status();
                 let out = run_line(
@@ -525,8 +443,12 @@ impl Lab {
         }
     }
 
-    /// `fault add NAME`, `fault clear NAME`, `fault list`: the lab's own commands.
-    async fn lab_command(&self, line: &str) -> Result<Option<Output>, CommandError> {
+    /// `fault add NAME`, `fault clear NAME`, `fault list`: the simulator's own commands.
+    async fn fault_command(
+        &self,
+        line: &str,
+        fleet: &dyn Fleet,
+    ) -> Result<Option<Output>, CommandError> {
         let words: Vec<&str> = line.split_whitespace().collect();
         if words
             .first()
@@ -553,10 +475,10 @@ impl Lab {
                 }))
             }
             [_, verb @ ("add" | "clear"), name] => {
-                let fault: Fault = name.parse().map_err(|e: crate::fault::UnknownFault| {
-                    CommandError::Argument(e.to_string())
-                })?;
-                self.set_fault(fault, *verb == "add")
+                let fault: Fault = name
+                    .parse()
+                    .map_err(|e: UnknownFault| CommandError::Argument(e.to_string()))?;
+                self.set_fault(fault, *verb == "add", fleet)
                     .await
                     .map_err(|e| CommandError::Object(e.to_string()))?;
                 Ok(Some(Output::text(format!(
@@ -575,17 +497,14 @@ impl Lab {
     /// Restarts the server as a process restart would: every tunnel is dropped and
     /// nothing listens for `downtime`, then it listens again with the same state.
     pub async fn restart_server(&self, downtime: Duration) {
-        self.server.set_listener(crate::admin::ListenerMode::Closed);
+        self.server.set_listener(ListenerMode::Closed);
         tokio::time::sleep(downtime.max(Duration::from_millis(20))).await;
         let mode = self.admin.lock().await.listener();
         self.server.set_listener(mode);
     }
 
-    /// Stops the clients, then the server.
+    /// Stops the server.
     pub async fn shutdown(&self) {
-        for c in self.clients() {
-            c.shutdown().await;
-        }
         self.server.shutdown().await;
     }
 }

@@ -2,7 +2,7 @@
 //! one task pair per client pumping between TLS and the [`Router`], many packets
 //! coalesced per TLS write, and the built-in intranet host behind the router.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -13,17 +13,21 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::admin::ListenerMode;
 use crate::capture::Capture;
 use crate::link::Frame;
 use crate::link::intranet::{IntranetHost, IntranetStats};
 use crate::link::router::{AuthMode, ClientId, Output, Router, RouterConfig};
-use crate::metrics::{ClientInfo, Histogram, Snapshot};
 use crate::pki::Pki;
 use crate::tls::{Acceptor, Tls, TlsError};
 use crate::winerr::LastErrorCode;
-use crate::wire::deframe::{Deframer, StreamEnd};
-use crate::wire::head::{self, Parsed};
+use crate::wire::deframe::{Deframer, FrameError, StreamEnd};
+use crate::wire::head;
+
+mod stats;
+
+pub use stats::{ClientInfo, HANDSHAKE_BUCKETS, Histogram, ServerStats, Snapshot};
+
+use crate::net::{AbortOnDrop, ReadHeadError, Reads, read_head, stopped};
 
 /// Largest TLS write the per-client writer coalesces packets into.
 const COALESCE: usize = 64 * 1024;
@@ -47,6 +51,17 @@ pub enum ServerError {
     /// The TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] TlsError),
+}
+
+/// What the server's listener does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerMode {
+    /// Accepting IP-HTTPS clients.
+    Open,
+    /// Nothing listens: connections are refused.
+    Closed,
+    /// A firewall drops the traffic: connections are accepted by nobody and time out.
+    Blackhole,
 }
 
 /// The server's configuration.
@@ -105,44 +120,6 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(120),
             null_cipher: None,
         }
-    }
-}
-
-/// Counters of the shell (the router keeps its own).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServerStats {
-    /// TCP connections accepted.
-    pub accepted: u64,
-    /// Connections that reached the tunnel (200 sent).
-    pub tunnels: u64,
-    /// Connections that failed the TLS handshake.
-    pub tls_failures: u64,
-    /// Connections closed because of their HTTP head.
-    pub head_refused: u64,
-    /// Sessions ended because their stream could not be delimited.
-    pub framing_errors: u64,
-    /// Packets dropped because a client's queue was full.
-    pub queue_drops: u64,
-    /// Bytes of tunnel payload received from clients.
-    pub bytes_in: u64,
-    /// Bytes of tunnel payload sent to clients.
-    pub bytes_out: u64,
-    /// Tunnels closed for being idle.
-    pub idle_closed: u64,
-    /// Connections closed because the TLS handshake and head did not finish in time.
-    pub handshake_timeouts: u64,
-    /// Connections refused because the client table was full.
-    pub table_full: u64,
-    /// Connections that did not become tunnels, by the Last Error Code the client
-    /// reports for what the server saw, and the server's reason.
-    pub failures: BTreeMap<(LastErrorCode, &'static str), u64>,
-    /// Time from accept to the 200 response.
-    pub handshake: Histogram,
-}
-
-impl ServerStats {
-    fn fail(&mut self, code: LastErrorCode, reason: &'static str) {
-        *self.failures.entry((code, reason)).or_default() += 1;
     }
 }
 
@@ -330,6 +307,11 @@ impl ServerHandle {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The IP-HTTPS URI path.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// The URL clients use: `https://NAME:PORT/PATH`.
@@ -590,31 +572,35 @@ async fn router_timer(shared: Arc<Shared>) {
     }
 }
 
-/// Reads the request head; returns the bytes that followed it.
+/// Why a client's session ended other than cleanly (logged; the client sees the close).
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    /// The stream could not be delimited ([MS-IPHTTPS] 3.2.5.2.2).
+    #[error("{0}; ending the session")]
+    Framing(FrameError),
+    /// Every client was disconnected (AuthMode changed, listener closed).
+    #[error("disconnected by the server")]
+    Disconnected,
+    /// Nothing arrived for the idle timeout.
+    #[error("idle for {0:?}, closing the tunnel")]
+    Idle(Duration),
+    /// The stream ended inside a packet.
+    #[error("stream ended inside a packet ({0} bytes of it received)")]
+    Truncated(usize),
+    /// Reading from the client failed.
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    /// Writing the response failed.
+    #[error("write failed: {0}")]
+    Write(std::io::Error),
+}
+
+/// Reads the request head; returns it and the bytes that followed it.
 async fn read_request<S: tokio::io::AsyncRead + Unpin>(
     stream: &mut S,
     path: &str,
-) -> Result<Vec<u8>, String> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    loop {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read failed: {e}"))?;
-        if n == 0 {
-            return Err("connection closed before the HTTP head was complete".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        match head::parse_request(&buf, path) {
-            Ok(Parsed::Complete { head, len }) => {
-                tracing::debug!(path = %head.path, host = ?head.host, "IP-HTTPS request accepted");
-                return Ok(buf.split_off(len));
-            }
-            Ok(Parsed::Partial) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
+) -> Result<(head::RequestHead, Vec<u8>), ReadHeadError<head::HeadError>> {
+    read_head(stream, Reads::Chunks, |b| head::parse_request(b, path)).await
 }
 
 async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
@@ -643,7 +629,10 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     };
     let leftover =
         match tokio::time::timeout_at(deadline, read_request(&mut tls, &shared.path)).await {
-            Ok(Ok(rest)) => rest,
+            Ok(Ok((head, rest))) => {
+                tracing::debug!(path = %head.path, host = ?head.host, "IP-HTTPS request accepted");
+                rest
+            }
             Ok(Err(reason)) => {
                 let mut core = shared.lock();
                 core.stats.head_refused += 1;
@@ -710,12 +699,12 @@ async fn tunnel(
     mut tls: Tls<TcpStream>,
     leftover: Vec<u8>,
     mut rx: mpsc::Receiver<Frame>,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let now = time::OffsetDateTime::now_utc();
     tls.write_all(&head::response(now))
         .await
-        .map_err(|e| e.to_string())?;
-    tls.flush().await.map_err(|e| e.to_string())?;
+        .map_err(SessionError::Write)?;
+    tls.flush().await.map_err(SessionError::Write)?;
     let (mut rd, mut wr) = tokio::io::split(tls);
     let writer = tokio::spawn(async move {
         // grows with bursts, shrinks back when idle: an idle client costs little memory
@@ -772,7 +761,7 @@ async fn tunnel(
                         core.stats.framing_errors += 1;
                         core.dispatch(now);
                         // [MS-IPHTTPS] 3.2.5.2.2: discard and end this client's session
-                        return Err(format!("{e}; ending the session"));
+                        return Err(SessionError::Framing(e));
                     }
                 }
             }
@@ -780,36 +769,23 @@ async fn tunnel(
         }
         n = tokio::select! {
             _ = stopped(&mut shutdown) => return Ok(()),
-            _ = epoch.changed() => return Err("disconnected by the server".into()),
+            _ = epoch.changed() => return Err(SessionError::Disconnected),
             _ = &mut idle => {
                 shared.lock().stats.idle_closed += 1;
-                return Err(format!("idle for {:?}, closing the tunnel", shared.idle_timeout));
+                return Err(SessionError::Idle(shared.idle_timeout));
             }
             r = rd.read_buf(deframer.buffer_mut()) => match r {
                 Ok(0) => {
                     return match deframer.end() {
                         StreamEnd::Clean => Ok(()),
-                        StreamEnd::Truncated(k) => Err(format!("stream ended inside a packet ({k} bytes of it received)")),
+                        StreamEnd::Truncated(k) => Err(SessionError::Truncated(k)),
                     };
                 }
                 Ok(n) => n,
                 // a peer that just goes away (no close_notify) is common, not an error
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(format!("read failed: {e}")),
+                Err(e) => return Err(SessionError::Read(e)),
             },
         };
-    }
-}
-
-/// Resolves once the shutdown flag is set (or its sender is gone).
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

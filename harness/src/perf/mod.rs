@@ -19,10 +19,10 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 pub mod null;
 
 use crate::lab::{Lab, LabConfig, LabError};
-use crate::link::host::HostConfig;
-use crate::pki::{Pki, PkiOptions};
-use crate::tls;
-use crate::wire::{head, udp};
+use iphttps_sim::link::host::HostConfig;
+use iphttps_sim::pki::{Pki, PkiOptions};
+use iphttps_sim::tls;
+use iphttps_sim::wire::{head, udp};
 
 /// Errors of a measurement.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ pub async fn raw_tunnel(
     let prefix = lab.admin().await.remote_access.client_prefix;
     Ok((
         s,
-        crate::wire::ipv6::with_interface_id(prefix.network(), iid),
+        iphttps_sim::wire::ipv6::with_interface_id(prefix.network(), iid),
     ))
 }
 
@@ -315,7 +315,7 @@ async fn bare_tls(
 ) -> Result<BareTls, PerfError> {
     let pki = Pki::generate(&PkiOptions::new(
         "da.contoso.com",
-        time::OffsetDateTime::now_utc(),
+        iphttps_sim::time::OffsetDateTime::now_utc(),
     ))
     .map_err(|e| PerfError::Stalled(e.to_string()))?;
     let acceptor = TlsAcceptor::from(

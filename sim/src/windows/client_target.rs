@@ -5,7 +5,9 @@ use serde_json::json;
 
 use super::command::{Args, CommandError, Output, Target, netsh_match, netsh_pairs};
 use super::views::Render;
-use crate::client::{ClientConfig, ClientState, ClientStatus, IphttpsUrl};
+use crate::client::ClientConfig;
+use crate::client_state::{ClientState, ClientStatus};
+use crate::dial::IphttpsUrl;
 
 /// The commands supported on a client, for error messages.
 pub const SUPPORTED: &str = "netsh interface httpstunnel show interfaces, netsh interface teredo set state disable, Set-NetTeredoConfiguration -Type Disabled, Set-Net6to4Configuration -State Disabled, Get-Transition, netsh interface httpstunnel set interface IPHTTPSInterface client url=URL, Get-NetIPHttpsState, Get-NetIPHttpsConfiguration, ipconfig, Import-Certificate -FilePath FILE -CertStoreLocation Cert:\\LocalMachine\\Root, certutil -addstore Root FILE, Add-Content -Path C:\\Windows\\System32\\drivers\\etc\\hosts -Value \"ADDR NAME\", diagnose";

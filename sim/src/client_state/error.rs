@@ -1,5 +1,6 @@
 //! Why a connection attempt or a link failed, and the Last Error Code Windows shows for it.
 
+use crate::net::ReadHeadError;
 use crate::winerr::LastErrorCode;
 use crate::wire::head::HeadError;
 
@@ -107,6 +108,16 @@ impl ConnectError {
             ConnectError::ProxyRefused { .. } | ConnectError::ProxyAuth { .. } => {
                 LastErrorCode::NO_DATA
             }
+        }
+    }
+}
+
+impl From<ReadHeadError<HeadError>> for ConnectError {
+    fn from(e: ReadHeadError<HeadError>) -> Self {
+        match e {
+            ReadHeadError::Io(e) => ConnectError::Io(e),
+            ReadHeadError::Closed => ConnectError::Closed,
+            ReadHeadError::Head(h) => ConnectError::Head(h),
         }
     }
 }

@@ -278,7 +278,7 @@ impl ServerTarget<'_> {
                     AuthMode::Certificates => "certificates",
                 },
                 "Interface Status",
-                if self.state.listener() == super::ListenerMode::Open {
+                if self.state.listener() == crate::server::ListenerMode::Open {
                     "IPHTTPS interface active"
                 } else {
                     "IPHTTPS interface deactivated"
@@ -739,9 +739,9 @@ impl Target for ServerTarget<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::IPHTTPS_INDEX;
-    use crate::admin::command::{Session, run_line};
     use crate::pki::{Pki, PkiOptions};
+    use crate::windows::IPHTTPS_INDEX;
+    use crate::windows::command::{Session, run_line};
 
     fn state() -> AdminState {
         let pki = Pki::generate(&PkiOptions::new(

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::{PerfError, exchange_heads, lab_config, upload};
 use crate::lab::{Lab, LabConfig};
-use crate::tls::{self, NullCipher};
+use iphttps_sim::tls::{self, NullCipher};
 
 /// One measured upload.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ pub async fn null_transfer(
                 .await
                 .map_err(|e| PerfError::Stalled(format!("{e:?}")))?;
             exchange_heads(&mut s).await?;
-            let src = crate::wire::ipv6::with_interface_id(prefix.network(), 0x5005);
+            let src = iphttps_sim::wire::ipv6::with_interface_id(prefix.network(), 0x5005);
             let (c0, p0, t0) = (thread_cpu(), process_cpu(), Instant::now());
             upload(&l, &mut s, src, packet, total / packet).await?;
             let elapsed = t0.elapsed();

@@ -1,6 +1,6 @@
-//! The control plane: an HTTP endpoint on loopback (hyper) through which `iphttps ctl`,
+//! The admin endpoint: an HTTP endpoint on loopback (hyper) through which `iphttps ctl`,
 //! `iphttps diagnose` and users' own tools read the views, run commands and inject and
-//! clear faults in a running lab or `serve`.
+//! clear faults in a running deployment (`serve`) or lab.
 //!
 //! - `POST /run` with `{"client": null | N, "lines": ["..."]}` runs the lines as one
 //!   session (variables carry from line to line) and stops at the first failure:
@@ -24,9 +24,27 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::admin::command::Session;
-use crate::admin::views;
-use crate::lab::Lab;
+use crate::deployment::{Deployment, Fleet, NoClients};
+use crate::windows::command::Session;
+use crate::windows::views;
+
+/// What the endpoint drives: a deployment and the clients its commands may reach.
+pub trait Managed: Send + Sync + 'static {
+    /// The deployment.
+    fn deployment(&self) -> &Deployment;
+    /// Its clients (none for `serve`).
+    fn fleet(&self) -> &dyn Fleet;
+}
+
+impl Managed for Deployment {
+    fn deployment(&self) -> &Deployment {
+        self
+    }
+
+    fn fleet(&self) -> &dyn Fleet {
+        &NoClients
+    }
+}
 
 /// Default admin address.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:8474";
@@ -35,7 +53,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// Errors starting the endpoint.
 #[derive(Debug, thiserror::Error)]
-pub enum ControlError {
+pub enum ApiError {
     /// A non-loopback address without a token.
     #[error(
         "the admin endpoint binds to loopback (127.0.0.0/8 or ::1) unless a token is configured (--admin-token); refusing {0}"
@@ -55,50 +73,50 @@ pub enum ControlError {
 }
 
 /// A running admin endpoint.
-pub struct Control {
+pub struct AdminEndpoint {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Control {
+impl AdminEndpoint {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 }
 
-impl Drop for Control {
+impl Drop for AdminEndpoint {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-/// Serves the admin endpoint for `lab` on `addr`: loopback only, unless `token` is set,
-/// in which case every request must carry `Authorization: Bearer TOKEN`.
-pub async fn serve(
-    lab: Arc<Lab>,
+/// Serves the admin endpoint for `target` on `addr`: loopback only, unless `token` is
+/// set, in which case every request must carry `Authorization: Bearer TOKEN`.
+pub async fn serve<M: Managed>(
+    target: Arc<M>,
     addr: SocketAddr,
     token: Option<String>,
-) -> Result<Control, ControlError> {
+) -> Result<AdminEndpoint, ApiError> {
     if !addr.ip().is_loopback() && token.is_none() {
-        return Err(ControlError::NotLoopback(addr));
+        return Err(ApiError::NotLoopback(addr));
     }
     let token: Option<Arc<str>> = token.map(Arc::from);
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| ControlError::Bind { addr, source })?;
+        .map_err(|source| ApiError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| ControlError::Bind { addr, source })?;
+        .map_err(|source| ApiError::Bind { addr, source })?;
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
-            let lab = lab.clone();
+            let target = target.clone();
             let token = token.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| handle(lab.clone(), token.clone(), req));
+                let svc = service_fn(move |req| handle(target.clone(), token.clone(), req));
                 if let Err(e) = http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)
                     .await
@@ -108,7 +126,7 @@ pub async fn serve(
             });
         }
     });
-    Ok(Control { addr, task })
+    Ok(AdminEndpoint { addr, task })
 }
 
 fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
@@ -121,8 +139,8 @@ fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
     r
 }
 
-async fn handle(
-    lab: Arc<Lab>,
+async fn handle<M: Managed>(
+    target: Arc<M>,
     token: Option<Arc<str>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -145,6 +163,7 @@ async fn handle(
             ));
         }
     }
+    let lab = target.deployment();
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET, "/operations-status") => {
             let st = lab.operations_status().await;
@@ -217,7 +236,7 @@ async fn handle(
                 let Some(line) = line.as_str() else {
                     return Ok(bad("every line must be a string".into()));
                 };
-                match lab.run(client, line, &mut session).await {
+                match lab.run(client, line, &mut session, target.fleet()).await {
                     Ok(out) => results.push(json!({ "line": line, "ok": true, "text": out.to_text(), "value": out.value })),
                     Err(e) => {
                         results.push(json!({ "line": line, "ok": false, "error": e.to_string() }));

@@ -16,6 +16,7 @@ use ipnet::Ipv6Net;
 
 use crate::link::router::{AuthMode, Publish, Route, RouterConfig};
 use crate::pki::Pki;
+use crate::server::ListenerMode;
 
 /// Index of the IP-HTTPS interface, as in the first seed's `netsh int ipv6 show int`.
 pub const IPHTTPS_INDEX: u32 = 17;
@@ -119,17 +120,6 @@ pub struct Service {
     pub display_name: String,
     /// Running or stopped.
     pub running: bool,
-}
-
-/// What the server's listener does with connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerMode {
-    /// Accepting IP-HTTPS clients.
-    Open,
-    /// Nothing listens: connections are refused.
-    Closed,
-    /// A firewall drops the traffic: connections are accepted by nobody and time out.
-    Blackhole,
 }
 
 /// Remote Access configuration (`Get-RemoteAccess`).

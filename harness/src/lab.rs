@@ -1,0 +1,345 @@
+//! A lab: a deployment (server, Windows-side state, CRL distribution point) plus N clients
+//! on loopback and, when asked, a web proxy in their path, started with one call so
+//! tests, benches, `lab` and the scenario runner all start a world the same way.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use iphttps_sim::api::Managed;
+use iphttps_sim::client::{self, ClientConfig, ClientHandle, ClientStatus, IphttpsUrl};
+use iphttps_sim::deployment::{Deployment, DeploymentConfig, DeploymentError, Fleet};
+use iphttps_sim::fault::Fault;
+use iphttps_sim::link::host::HostConfig;
+use iphttps_sim::pki::{self, Pki};
+use iphttps_sim::server::ServerConfig;
+use iphttps_sim::tls::TlsError;
+use iphttps_sim::windows::command::{CommandError, Output, Session};
+
+use crate::fixtures::web_proxy::{ProxyMode, WebProxy};
+
+/// Errors starting or driving a lab.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The deployment did not start or could not be changed.
+    #[error(transparent)]
+    Deployment(#[from] DeploymentError),
+    /// A client's TLS configuration failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The web proxy could not be started.
+    #[error("web proxy: {0}")]
+    Proxy(#[source] std::io::Error),
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Number of clients.
+    pub clients: usize,
+    /// The server's name.
+    pub name: String,
+    /// Where the server listens (127.0.0.1 with an ephemeral port by default).
+    pub listen: SocketAddr,
+    /// Where the certificates live: used if it holds a set, generated there if empty;
+    /// `None`: a temporary folder.
+    pub pki_dir: Option<PathBuf>,
+    /// Capture file shared by the server (clients' packets are the same packets).
+    pub pcap: Option<PathBuf>,
+    /// Seed for the clients' hosts.
+    pub seed: u64,
+    /// The IP-HTTPS URI path.
+    pub path: String,
+    /// Lets the caller adjust the server before it starts (prefixes, timers, ...).
+    pub server: fn(&mut ServerConfig),
+    /// Reconnect timer's first wait for the clients (shortened from Windows' 30 s).
+    pub reconnect_initial: Duration,
+    /// The clients' TCP, TLS and HTTP deadline.
+    pub connect_timeout: Duration,
+    /// Faults present at start.
+    pub faults: Vec<Fault>,
+    /// Operations Status refresh interval (Windows: 5 minutes).
+    pub ops_refresh: Duration,
+    /// Whether clients check revocation against the CRL distribution point (Windows 7
+    /// enforces it for IP-HTTPS; Windows 8 and later do not).
+    pub check_revocation: bool,
+    /// ClientIPv6Prefix (default 2001:db8:1:1000::/64).
+    pub client_prefix: Option<ipnet::Ipv6Net>,
+    /// InternalIPv6Prefix (default 2001:db8:1::/48); the intranet host is its `::10`.
+    pub internal_prefix: Option<ipnet::Ipv6Net>,
+    /// The IP-HTTPS Authentication Mode.
+    pub auth_mode: iphttps_sim::link::router::AuthMode,
+    /// Interval of unsolicited Router Advertisements.
+    pub ra_interval: Option<Duration>,
+    /// The server's idle timeout (default: HTTP.sys' 2 minutes).
+    pub idle_timeout: Option<Duration>,
+    /// A built-in web proxy in every client's path, in this mode.
+    pub proxy: Option<ProxyMode>,
+    /// The Basic credentials clients send to the proxy.
+    pub proxy_credentials: Option<(String, String)>,
+    /// The server runs TLS on OpenSSL and offers the NULL-encryption suites first (needs
+    /// the `null-cipher` feature; the server's leaf gets an RSA key).
+    pub null_cipher: bool,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        Self {
+            clients: 2,
+            name: pki::DEFAULT_NAME.to_string(),
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            pki_dir: None,
+            pcap: None,
+            seed: 1,
+            path: iphttps_sim::wire::head::DEFAULT_PATH.to_string(),
+            server: |_| {},
+            reconnect_initial: Duration::from_millis(200),
+            connect_timeout: Duration::from_secs(2),
+            faults: Vec::new(),
+            ops_refresh: Duration::from_millis(500),
+            check_revocation: true,
+            client_prefix: None,
+            internal_prefix: None,
+            auth_mode: iphttps_sim::link::router::AuthMode::None,
+            ra_interval: None,
+            idle_timeout: None,
+            proxy: None,
+            proxy_credentials: None,
+            null_cipher: false,
+        }
+    }
+}
+
+impl LabConfig {
+    /// The deployment part of the configuration.
+    fn deployment(&self) -> DeploymentConfig {
+        DeploymentConfig {
+            name: self.name.clone(),
+            listen: self.listen,
+            pki_dir: self.pki_dir.clone(),
+            pcap: self.pcap.clone(),
+            path: self.path.clone(),
+            server: self.server,
+            faults: self.faults.clone(),
+            ops_refresh: self.ops_refresh,
+            client_prefix: self.client_prefix,
+            internal_prefix: self.internal_prefix,
+            auth_mode: self.auth_mode,
+            ra_interval: self.ra_interval,
+            idle_timeout: self.idle_timeout,
+            null_cipher: self.null_cipher,
+        }
+    }
+}
+
+/// The lab's clients and the template new ones start from: the [`Fleet`] its faults and
+/// `--client N` commands reach.
+struct Clients {
+    running: Mutex<Vec<Arc<ClientHandle>>>,
+    template: Mutex<ClientConfig>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Fleet for Clients {
+    fn configs(&self) -> Vec<ClientConfig> {
+        let mut configs: Vec<ClientConfig> =
+            lock(&self.running).iter().map(|c| c.config()).collect();
+        configs.push(lock(&self.template).clone());
+        configs
+    }
+
+    fn set_configs(&self, mut configs: Vec<ClientConfig>) {
+        if let Some(t) = configs.pop() {
+            *lock(&self.template) = t;
+        }
+        for (c, cfg) in lock(&self.running).iter().zip(configs) {
+            c.update(|x| *x = cfg);
+        }
+    }
+
+    fn client(&self, n: usize) -> Option<Arc<ClientHandle>> {
+        lock(&self.running).get(n.wrapping_sub(1)).cloned()
+    }
+}
+
+/// A running lab: a deployment (it derefs to it) plus clients.
+pub struct Lab {
+    deployment: Deployment,
+    clients: Clients,
+    proxy: Option<WebProxy>,
+}
+
+impl Deref for Lab {
+    type Target = Deployment;
+
+    fn deref(&self) -> &Deployment {
+        &self.deployment
+    }
+}
+
+impl Managed for Lab {
+    fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    fn fleet(&self) -> &dyn Fleet {
+        &self.clients
+    }
+}
+
+impl Lab {
+    /// Starts the deployment and the clients, with `config.faults` in place from the start.
+    pub async fn start(config: LabConfig) -> Result<Self, LabError> {
+        let (deployment, mut templates) = Deployment::start(config.deployment(), |d, pki| {
+            vec![template(&config, d, pki)]
+        })
+        .await?;
+        let mut template = templates.pop().expect("one template");
+        let proxy = match &config.proxy {
+            Some(mode) => {
+                let p = WebProxy::start(
+                    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                    mode.clone(),
+                    template_resolve(&config, &deployment),
+                )
+                .await
+                .map_err(LabError::Proxy)?;
+                template.proxy = Some(p.url(config.proxy_credentials.clone()));
+                Some(p)
+            }
+            None => None,
+        };
+        let lab = Self {
+            deployment,
+            clients: Clients {
+                running: Mutex::new(Vec::new()),
+                template: Mutex::new(template),
+            },
+            proxy,
+        };
+        for _ in 0..config.clients {
+            lab.add_client(|_| {})?;
+        }
+        Ok(lab)
+    }
+
+    /// The deployment.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The built-in web proxy in the clients' path, if the lab has one.
+    pub fn proxy(&self) -> Option<&WebProxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Client `i` (0-based).
+    pub fn client(&self, i: usize) -> Arc<ClientHandle> {
+        lock(&self.clients.running)[i].clone()
+    }
+
+    /// All clients.
+    pub fn clients(&self) -> Vec<Arc<ClientHandle>> {
+        lock(&self.clients.running).clone()
+    }
+
+    /// The configuration a new client gets (trust, hosts, fast timers, faults in force).
+    pub fn client_config(&self) -> ClientConfig {
+        let n = lock(&self.clients.running).len() as u64;
+        let mut c = lock(&self.clients.template).clone();
+        c.host.seed = c.host.seed.wrapping_add(n * 1000);
+        c
+    }
+
+    /// Starts one more client, adjusted by `tweak`; returns its index (0-based).
+    pub fn add_client(&self, tweak: impl FnOnce(&mut ClientConfig)) -> Result<usize, LabError> {
+        let mut c = self.client_config();
+        tweak(&mut c);
+        let handle = Arc::new(client::start(c)?);
+        let mut clients = lock(&self.clients.running);
+        clients.push(handle);
+        Ok(clients.len() - 1)
+    }
+
+    /// Waits until every client is LinkUp with a global address; returns the statuses,
+    /// as `Err` if any client did not get there within `timeout`.
+    pub async fn wait_all_active(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<ClientStatus>, Vec<ClientStatus>> {
+        let deadline = Instant::now() + timeout;
+        let mut ok = true;
+        let mut out = Vec::new();
+        for c in self.clients() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match c.wait_active(left).await {
+                Ok(s) => out.push(s),
+                Err(s) => {
+                    ok = false;
+                    out.push(s);
+                }
+            }
+        }
+        if ok { Ok(out) } else { Err(out) }
+    }
+
+    /// Injects (`on`) or clears a fault in the running lab, its clients included.
+    pub async fn set_fault(&self, fault: Fault, on: bool) -> Result<(), LabError> {
+        Ok(self.deployment.set_fault(fault, on, &self.clients).await?)
+    }
+
+    /// Runs one command line against the server (`client: None`) or client `i` (1-based,
+    /// as `iphttps ctl --client N`). A failing line changes nothing.
+    pub async fn run(
+        &self,
+        client: Option<usize>,
+        line: &str,
+        session: &mut Session,
+    ) -> Result<Output, CommandError> {
+        self.deployment
+            .run(client, line, session, &self.clients)
+            .await
+    }
+
+    /// Stops the clients, then the server.
+    pub async fn shutdown(&self) {
+        for c in self.clients() {
+            c.shutdown().await;
+        }
+        self.deployment.shutdown().await;
+    }
+}
+
+/// The names a lab client resolves without DNS: the server's name, to where it listens.
+fn template_resolve(config: &LabConfig, d: &Deployment) -> Vec<(String, IpAddr)> {
+    let ip = match d.server.local_addr().ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    vec![(config.name.clone(), ip)]
+}
+
+/// The configuration new lab clients start from: the deployment's root trusted, its name
+/// pinned, fast timers, a machine certificate, revocation checked when asked.
+fn template(config: &LabConfig, d: &Deployment, pki: &Pki) -> ClientConfig {
+    let url = IphttpsUrl {
+        host: config.name.clone(),
+        port: d.server.local_addr().port(),
+        path: d.server.path().to_string(),
+    };
+    let mut template = ClientConfig::new(url, pki.root_ca.clone());
+    template.resolve = template_resolve(config, d);
+    template.system_dns = false;
+    template.host = HostConfig::fast(config.seed);
+    template.reconnect_initial = config.reconnect_initial;
+    template.reconnect_cap = config.reconnect_initial * 20;
+    template.connect_timeout = config.connect_timeout;
+    template.client_cert = Some((pki.client_chain(), pki.client_key.clone()));
+    template.crl_url = config.check_revocation.then(|| d.cdp_url());
+    template
+}

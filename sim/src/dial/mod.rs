@@ -1,0 +1,110 @@
+//! How a client reaches the server: the name resolved from pinned entries (or the system
+//! resolver when allowed), TCP with a deadline, or a web proxy's `CONNECT` tunnel. The
+//! client and `probe` dial the same way.
+
+mod connect;
+pub mod url;
+
+pub use url::{IphttpsUrl, ProxyUrl, UrlError, parse_resolve};
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::client_state::ConnectError;
+
+/// What dialing needs to know: where the server is and how to get there.
+#[derive(Debug, Clone)]
+pub struct Dialer {
+    /// The server's URL (its host is resolved, or handed to the proxy).
+    pub url: IphttpsUrl,
+    /// Names resolved without DNS, as curl's `--resolve` or a hosts file.
+    pub resolve: Vec<(String, IpAddr)>,
+    /// Whether names not in `resolve` go to the system resolver.
+    pub system_dns: bool,
+    /// A web proxy to reach the server through with `CONNECT`.
+    pub proxy: Option<ProxyUrl>,
+    /// Deadline for TCP connect and for the proxy's answer.
+    pub timeout: Duration,
+}
+
+/// How a connection reaches the server.
+#[derive(Debug)]
+pub enum Route<'a> {
+    /// Straight to the resolved address.
+    Direct(SocketAddr),
+    /// Through a web proxy, which resolves the server's name (as Windows leaves it to).
+    Proxy(&'a ProxyUrl),
+}
+
+impl Dialer {
+    /// The route: the server's name resolved here, or left to the web proxy.
+    pub async fn route(&self) -> Result<Route<'_>, ConnectError> {
+        match &self.proxy {
+            None => Ok(Route::Direct(self.resolve().await?)),
+            Some(_) if self.url.host_is_ip() => {
+                Err(ConnectError::IpAddressUrl(self.url.host.clone()))
+            }
+            Some(p) => Ok(Route::Proxy(p)),
+        }
+    }
+
+    /// Opens TCP along `route` (a proxy's `CONNECT` included) within the deadline.
+    pub async fn open(&self, route: &Route<'_>) -> Result<TcpStream, ConnectError> {
+        match route {
+            Route::Direct(addr) => tcp_to(*addr, self.timeout).await,
+            Route::Proxy(p) => connect::through(self, p).await,
+        }
+    }
+
+    /// The server's address: a pinned name first, then the system resolver.
+    pub async fn resolve(&self) -> Result<SocketAddr, ConnectError> {
+        let url = &self.url;
+        if url.host_is_ip() {
+            return Err(ConnectError::IpAddressUrl(url.host.clone()));
+        }
+        if let Some(ip) = self.pinned(&url.host) {
+            return Ok(SocketAddr::new(ip, url.port));
+        }
+        let mut addrs = tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| ConnectError::Resolve {
+                host: url.host.clone(),
+                detail: e.to_string(),
+            })?;
+        addrs.next().ok_or_else(|| ConnectError::Resolve {
+            host: url.host.clone(),
+            detail: "no addresses".into(),
+        })
+    }
+
+    /// Where a proxy's `CONNECT` asks to go: the server's name, as Windows leaves
+    /// resolving it to the proxy, unless the name is pinned, in which case the address.
+    pub fn proxy_target(&self) -> String {
+        let url = &self.url;
+        match self.pinned(&url.host) {
+            Some(ip) => SocketAddr::new(ip, url.port).to_string(),
+            None => format!("{}:{}", url.host, url.port),
+        }
+    }
+
+    /// The pinned address of `name`, if any.
+    fn pinned(&self, name: &str) -> Option<IpAddr> {
+        self.resolve
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, ip)| *ip)
+    }
+}
+
+/// TCP to `addr` within `timeout`, Nagle off.
+pub async fn tcp_to(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
+        Err(_) => return Err(ConnectError::TcpTimeout(addr)),
+    };
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
