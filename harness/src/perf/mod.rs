@@ -20,6 +20,7 @@ pub mod null;
 
 use crate::lab::{Lab, LabConfig, LabError};
 use iphttps_sim::link::host::HostConfig;
+use iphttps_sim::net::{ReadHeadError, Reads, read_head};
 use iphttps_sim::pki::{Pki, PkiOptions};
 use iphttps_sim::tls;
 use iphttps_sim::wire::{head, udp};
@@ -85,14 +86,13 @@ async fn exchange_heads<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>
 ) -> Result<(), PerfError> {
     s.write_all(&head::request(head::DEFAULT_PATH, "da.contoso.com"))
         .await?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
+    match read_head(s, Reads::Chunks, head::parse_response).await {
+        Ok(_) => {}
+        Err(ReadHeadError::Io(e)) => return Err(PerfError::Io(e)),
+        Err(ReadHeadError::Closed) => {
             return Err(PerfError::Stalled("closed during the head exchange".into()));
         }
-        buf.extend_from_slice(&chunk[..n]);
+        Err(ReadHeadError::Head(e)) => return Err(PerfError::Stalled(e.to_string())),
     }
     Ok(())
 }

@@ -24,13 +24,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
 
 use crate::capture::Capture;
-use crate::client_state::transition::{self, NetworkSituation, Transition};
+use crate::client_state::transition::{self, NetworkSituation};
+use crate::client_state::{Attempt, ClientMachine};
 use crate::dial::Dialer;
 use crate::link::host::{Host, HostConfig, HostEvent};
-use crate::link::reconnect::ReconnectTimer;
 use crate::net::{Reads, read_head, stopped};
 use crate::tls::{self, NullCipher, Tls, TlsError};
-use crate::winerr::LastErrorCode;
 use crate::wire::deframe::Deframer;
 use crate::wire::head;
 use crate::wire::ipv6::MIN_MTU;
@@ -315,48 +314,32 @@ async fn run(
 ) {
     let snapshot = || shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let first = snapshot();
-    let mut timer = ReconnectTimer::new(first.reconnect_initial, first.reconnect_cap);
-    let mut attempt: u64 = 0;
+    let mut machine = ClientMachine::new(first.reconnect_initial, first.reconnect_cap);
     loop {
         let config = snapshot();
         let chosen = transition::choose(&config.network);
-        if chosen != Transition::IpHttps {
+        let url = config.url.to_string();
+        let mut attempt = Attempt::Connect;
+        status.send_modify(|s| attempt = machine.begin(s, chosen, &url));
+        if let Attempt::StandBy(wait) = attempt {
             // Windows uses another technology here; IP-HTTPS stays down until that changes
-            status.send_modify(|s| {
-                s.transition = chosen;
-                s.state = ClientState::Enabled;
-                s.interface_status = STATUS_DISABLED.to_string();
-            });
             tokio::select! {
                 _ = stopped(&mut shutdown) => break,
-                _ = tokio::time::sleep(config.reconnect_initial) => continue,
+                _ = tokio::time::sleep(wait) => continue,
             }
         }
-        status.send_modify(|s| {
-            s.transition = chosen;
-            s.state = ClientState::LinkDown;
-            s.url = config.url.to_string();
-        });
         let outcome = tokio::select! {
             _ = stopped(&mut shutdown) => break,
-            r = connect(&config, &status) => r,
+            r = connect(&config, &status, &mut machine) => r,
         };
         let failure = match outcome {
             Ok((stream, leftover)) => {
-                timer.on_success();
                 let suite = stream.cipher_suite();
                 tracing::debug!(cipher_suite = %suite, protocol = %stream.protocol(), "TLS up");
-                status.send_modify(|s| {
-                    s.cipher_suite = Some(suite);
-                    s.state = ClientState::LinkUp;
-                    s.last_error = LastErrorCode::SUCCESS;
-                    s.last_error_detail = None;
-                    s.interface_status = STATUS_ACTIVE.to_string();
-                    s.connects += 1;
-                });
+                status.send_modify(|s| machine.link_up(s, suite));
                 tracing::info!("IP-HTTPS link up");
                 let host_cfg = HostConfig {
-                    seed: config.host.seed.wrapping_add(attempt),
+                    seed: config.host.seed.wrapping_add(machine.attempts()),
                     ..config.host.clone()
                 };
                 match link(
@@ -376,31 +359,15 @@ async fn run(
             }
             Err(e) => e,
         };
-        attempt += 1;
-        let code = failure.code();
-        tracing::warn!(error = %failure, %code, "IP-HTTPS connection failed");
-        status.send_modify(|s| {
-            s.state = ClientState::LinkDown;
-            s.last_error = code;
-            s.last_error_detail = Some(failure.to_string());
-            s.interface_status = if matches!(failure, ConnectError::IpAddressUrl(_)) {
-                STATUS_INVALID_URL
-            } else {
-                STATUS_FAILED
-            }
-            .to_string();
-            s.failures += 1;
-            s.link_local = None;
-            s.global = None;
-            s.router_advert = None;
-        });
-        let wait = timer.on_failure(Instant::now());
-        let sleep = tokio::time::sleep(wait);
+        tracing::warn!(error = %failure, code = %failure.code(), "IP-HTTPS connection failed");
+        let mut again = Instant::now();
+        status.send_modify(|s| again = machine.failed(s, &failure, Instant::now()));
+        let sleep = tokio::time::sleep_until(again.into());
         tokio::pin!(sleep);
         loop {
             tokio::select! {
                 _ = stopped(&mut shutdown) => {
-                    finish(&status);
+                    status.send_modify(|s| machine.disabled(s));
                     return;
                 }
                 _ = &mut sleep => break,
@@ -408,16 +375,7 @@ async fn run(
             }
         }
     }
-    finish(&status);
-}
-
-fn finish(status: &watch::Sender<ClientStatus>) {
-    status.send_modify(|s| {
-        s.state = ClientState::Disabled;
-        s.interface_status = STATUS_DISABLED.to_string();
-        s.link_local = None;
-        s.global = None;
-    });
+    status.send_modify(|s| machine.disabled(s));
 }
 
 fn refuse(cmd: Command) {
@@ -429,6 +387,7 @@ fn refuse(cmd: Command) {
 async fn connect(
     config: &ClientConfig,
     status: &watch::Sender<ClientStatus>,
+    machine: &mut ClientMachine,
 ) -> Result<(Tls<TcpStream>, Vec<u8>), ConnectError> {
     let dialer = config.dialer();
     let route = dialer.route().await?;
@@ -449,7 +408,7 @@ async fn connect(
             Ok(r) => r?,
             Err(_) => return Err(ConnectError::Timeout("TLS handshake")),
         };
-    status.send_modify(|s| s.state = ClientState::Established);
+    status.send_modify(|s| machine.established(s));
     let request = head::request(&config.url.path, &config.url.host);
     let exchange = async {
         tls.write_all(&request).await.map_err(ConnectError::Io)?;

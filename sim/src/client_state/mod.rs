@@ -3,10 +3,12 @@
 //! between 6to4, Teredo and IP-HTTPS that decides whether it runs at all.
 
 mod error;
+mod machine;
 mod status;
 pub mod transition;
 
 pub use error::ConnectError;
+pub use machine::{Attempt, ClientMachine};
 pub use status::{
     ClientState, ClientStatus, NetshView, STATUS_ACTIVE, STATUS_CONNECTING, STATUS_DISABLED,
     STATUS_FAILED, STATUS_INVALID_URL,
