@@ -54,9 +54,7 @@ fn wire(c: &mut Criterion) {
                 black_box(target),
                 ipv6::ALL_NODES,
                 target,
-                false,
-                false,
-                true,
+                icmpv6::NaFlags::ANNOUNCEMENT,
             )
         })
     });
@@ -76,7 +74,12 @@ fn wire(c: &mut Criterion) {
         ),
         (
             "parse_na",
-            icmpv6::neighbor_advertisement(target, ipv6::ALL_NODES, target, false, false, true),
+            icmpv6::neighbor_advertisement(
+                target,
+                ipv6::ALL_NODES,
+                target,
+                icmpv6::NaFlags::ANNOUNCEMENT,
+            ),
         ),
     ];
     for (name, p) in &pkts {

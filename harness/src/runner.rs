@@ -12,7 +12,7 @@ use iphttps_sim::api;
 use iphttps_sim::client::{ClientHandle, ClientStatus};
 use iphttps_sim::windows::command::Session;
 
-use crate::fixtures::toxic::{Proxy, Toxics};
+use crate::fixtures::toxic::{ToxicRelay, Toxics};
 use crate::scenario::{Action, Clients, Expectation, PingPlan, PingTarget, Scenario, UdpStep};
 
 /// How to run.
@@ -125,7 +125,7 @@ fn slug(s: &str) -> String {
 
 struct World {
     lab: Arc<Lab>,
-    proxies: Vec<Proxy>,
+    relays: Vec<ToxicRelay>,
     admin: std::net::SocketAddr,
     _control: api::AdminEndpoint,
     shim: Option<tempfile::TempDir>,
@@ -162,13 +162,13 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
     .await
     .map_err(|e| format!("the lab did not start: {e}"))?;
     let lab = Arc::new(lab);
-    let mut proxies = Vec::new();
+    let mut relays = Vec::new();
     for _ in 0..s.clients {
-        let proxy = if s.uses_toxics {
+        let relay = if s.uses_toxics {
             Some(
-                Proxy::start(lab.server.local_addr())
+                ToxicRelay::start(lab.server.local_addr())
                     .await
-                    .map_err(|e| format!("toxic proxy: {e}"))?,
+                    .map_err(|e| format!("toxic relay: {e}"))?,
             )
         } else {
             None
@@ -185,7 +185,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
             if let Some(cap) = cap {
                 c.reconnect_cap = cap;
             }
-            if let Some(p) = &proxy {
+            if let Some(p) = &relay {
                 let host = c.url.host.clone();
                 c.resolve.retain(|(n, _)| !n.eq_ignore_ascii_case(&host));
                 c.resolve.push((host, p.addr().ip()));
@@ -193,7 +193,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
             }
         })
         .map_err(|e| format!("client: {e}"))?;
-        proxies.extend(proxy);
+        relays.extend(relay);
     }
     let ctl = api::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"), None)
         .await
@@ -202,7 +202,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
     let shim = netsh_shim(opts);
     Ok(World {
         lab,
-        proxies,
+        relays,
         admin,
         _control: ctl,
         shim,
@@ -373,7 +373,7 @@ async fn step(
             Ok(format!("server restarted after {downtime:?} down"))
         }
         Action::Toxic(t) => {
-            let p = &w.proxies[t.client - 1];
+            let p = &w.relays[t.client - 1];
             if t.reset {
                 p.reset();
             }

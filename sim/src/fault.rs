@@ -175,7 +175,7 @@ pub fn catalogue() -> Vec<FaultInfo> {
 }
 
 /// What faults act on.
-pub struct World<'a> {
+pub struct Scope<'a> {
     /// The server's Windows-side state (certificates included).
     pub admin: &'a mut AdminState,
     /// The clients' configurations (and the template new clients start from).
@@ -469,7 +469,7 @@ impl Fault {
     }
 
     /// Puts the fault into `w`.
-    pub fn inject(self, w: &mut World<'_>) -> Result<(), FaultError> {
+    pub fn inject(self, w: &mut Scope<'_>) -> Result<(), FaultError> {
         use Fault::*;
         let name = w.admin.remote_access.connect_to.clone();
         let certs = &mut w.admin.certs;
@@ -548,7 +548,7 @@ impl Fault {
     }
 
     /// Takes the fault out of `w` directly (the documented fix, without the commands).
-    pub fn clear(self, w: &mut World<'_>) -> Result<(), FaultError> {
+    pub fn clear(self, w: &mut Scope<'_>) -> Result<(), FaultError> {
         use Fault::*;
         let name = w.admin.remote_access.connect_to.clone();
         let certs = &mut w.admin.certs;

@@ -390,7 +390,7 @@ async fn connect(
     machine: &mut ClientMachine,
 ) -> Result<(Tls<TcpStream>, Vec<u8>), ConnectError> {
     let dialer = config.dialer();
-    let route = dialer.route().await?;
+    let via = dialer.via().await?;
     let crls = match &config.crl_url {
         Some(url) => Some(
             crate::tls::revocation::fetch(url, config.connect_timeout)
@@ -401,7 +401,7 @@ async fn connect(
     };
     let connector =
         tls_for(config, crls.as_deref()).map_err(|e| ConnectError::Stores(e.to_string()))?;
-    let tcp = dialer.open(&route).await?;
+    let tcp = dialer.open(&via).await?;
     let deadline = tokio::time::Instant::now() + config.connect_timeout;
     let mut tls =
         match tokio::time::timeout_at(deadline, connector.connect(&config.url.host, tcp)).await {

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use self::cdp::Cdp;
 use crate::capture::Capture;
 use crate::client::{ClientConfig, ClientHandle};
-use crate::fault::{Fault, FaultError, UnknownFault, World};
+use crate::fault::{Fault, FaultError, Scope, UnknownFault};
 use crate::link::router::{AuthMode, RouterConfig};
 use crate::pki::{self, Pki, PkiOptions};
 use crate::server::{self, ListenerMode, ServerConfig, ServerError, ServerHandle};
@@ -251,7 +251,7 @@ impl Deployment {
         };
         let mut configs = clients(&deployment, &pki);
         for f in &config.faults {
-            f.inject(&mut World {
+            f.inject(&mut Scope {
                 admin: &mut admin,
                 clients: &mut configs,
                 server_addr: deployment.server.local_addr(),
@@ -366,7 +366,7 @@ impl Deployment {
         let mut admin = self.admin.lock().await;
         let mut new = admin.clone();
         let mut configs = fleet.configs();
-        let mut w = World {
+        let mut w = Scope {
             admin: &mut new,
             clients: &mut configs,
             server_addr: self.server.local_addr(),

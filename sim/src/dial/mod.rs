@@ -31,7 +31,7 @@ pub struct Dialer {
 
 /// How a connection reaches the server.
 #[derive(Debug)]
-pub enum Route<'a> {
+pub enum Via<'a> {
     /// Straight to the resolved address.
     Direct(SocketAddr),
     /// Through a web proxy, which resolves the server's name (as Windows leaves it to).
@@ -39,22 +39,22 @@ pub enum Route<'a> {
 }
 
 impl Dialer {
-    /// The route: the server's name resolved here, or left to the web proxy.
-    pub async fn route(&self) -> Result<Route<'_>, ConnectError> {
+    /// How to reach the server: its name resolved here, or left to the web proxy.
+    pub async fn via(&self) -> Result<Via<'_>, ConnectError> {
         match &self.proxy {
-            None => Ok(Route::Direct(self.resolve().await?)),
+            None => Ok(Via::Direct(self.resolve().await?)),
             Some(_) if self.url.host_is_ip() => {
                 Err(ConnectError::IpAddressUrl(self.url.host.clone()))
             }
-            Some(p) => Ok(Route::Proxy(p)),
+            Some(p) => Ok(Via::Proxy(p)),
         }
     }
 
-    /// Opens TCP along `route` (a proxy's `CONNECT` included) within the deadline.
-    pub async fn open(&self, route: &Route<'_>) -> Result<TcpStream, ConnectError> {
-        match route {
-            Route::Direct(addr) => tcp_to(*addr, self.timeout).await,
-            Route::Proxy(p) => connect::through(self, p).await,
+    /// Opens TCP along `via` (a proxy's `CONNECT` included) within the deadline.
+    pub async fn open(&self, via: &Via<'_>) -> Result<TcpStream, ConnectError> {
+        match via {
+            Via::Direct(addr) => tcp_to(*addr, self.timeout).await,
+            Via::Proxy(p) => connect::through(self, p).await,
         }
     }
 

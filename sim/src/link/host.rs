@@ -356,9 +356,7 @@ impl Host {
                         target,
                         pkt.src(),
                         target,
-                        false,
-                        true,
-                        true,
+                        icmpv6::NaFlags::HOST_ANSWER,
                     );
                     self.transmit.push_back(na);
                 }

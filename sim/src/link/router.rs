@@ -452,7 +452,7 @@ impl Router {
         })
     }
 
-    fn drop(&mut self, reason: DropReason, src: Ipv6Addr, dst: Ipv6Addr) {
+    fn discard(&mut self, reason: DropReason, src: Ipv6Addr, dst: Ipv6Addr) {
         self.stats.drops[reason.index()] += 1;
         tracing::debug!(reason = reason.as_str(), %src, %dst, "router dropped packet");
     }
@@ -491,7 +491,7 @@ impl Router {
                 Ok(m) => Some(m),
                 Err(e) => {
                     tracing::debug!(client = id, error = %e, "invalid ICMPv6 from client");
-                    return self.drop(DropReason::BadIcmpv6, src, dst);
+                    return self.discard(DropReason::BadIcmpv6, src, dst);
                 }
             }
         } else {
@@ -501,29 +501,29 @@ impl Router {
             icmp,
             Some(Message::RouterAdvertisement(_) | Message::Redirect)
         ) {
-            return self.drop(DropReason::NotARouter, src, dst);
+            return self.discard(DropReason::NotARouter, src, dst);
         }
         if dst.is_multicast() {
             return self.client_multicast(id, &pkt, icmp, now, out);
         }
         if !self.source_ok(id, src) {
-            return self.drop(DropReason::Spoofed, src, dst);
+            return self.discard(DropReason::Spoofed, src, dst);
         }
         if self.is_server_address(dst) {
             return self.local(id, &pkt, icmp, now, out);
         }
         if ipv6::is_link_local(dst) {
-            return self.drop(DropReason::LinkLocal, src, dst);
+            return self.discard(DropReason::LinkLocal, src, dst);
         }
         if matches!(
             icmp,
             Some(Message::NeighborSolicitation { .. } | Message::NeighborAdvertisement { .. })
         ) {
             // ND is link-scoped: never forwarded; the link has a static mapping
-            return self.drop(DropReason::Unhandled, src, dst);
+            return self.discard(DropReason::Unhandled, src, dst);
         }
         if !self.config.forwarding {
-            return self.drop(DropReason::ForwardingDisabled, src, dst);
+            return self.discard(DropReason::ForwardingDisabled, src, dst);
         }
         self.forward(Origin::Client(id), &packet, &pkt, out);
     }
@@ -583,7 +583,7 @@ impl Router {
         match icmp {
             Some(Message::RouterSolicitation) => {
                 if !src.is_unspecified() && !self.source_ok(id, src) {
-                    return self.drop(DropReason::Spoofed, src, dst);
+                    return self.discard(DropReason::Spoofed, src, dst);
                 }
                 self.answer_rs(id, now, out);
             }
@@ -594,7 +594,7 @@ impl Router {
             }
             _ if self.config.auth_mode == AuthMode::Certificates => {
                 if !self.source_ok(id, src) {
-                    return self.drop(DropReason::Spoofed, src, dst);
+                    return self.discard(DropReason::Spoofed, src, dst);
                 }
                 let frame = Frame::new(Bytes::copy_from_slice(pkt.as_bytes()));
                 let mut others: Vec<ClientId> =
@@ -605,7 +605,7 @@ impl Router {
                 }
                 self.stats.forwarded_from_clients += 1;
             }
-            _ => self.drop(DropReason::Multicast, src, dst),
+            _ => self.discard(DropReason::Multicast, src, dst),
         }
     }
 
@@ -636,9 +636,13 @@ impl Router {
         let owner = self.neighbors.get(&target).copied();
         let taken = self.is_server_address(target) || owner.is_some_and(|o| o != id);
         if taken {
-            self.drop(DropReason::DadConflict, Ipv6Addr::UNSPECIFIED, target);
-            let na =
-                icmpv6::neighbor_advertisement(target, ipv6::ALL_NODES, target, false, false, true);
+            self.discard(DropReason::DadConflict, Ipv6Addr::UNSPECIFIED, target);
+            let na = icmpv6::neighbor_advertisement(
+                target,
+                ipv6::ALL_NODES,
+                target,
+                icmpv6::NaFlags::ANNOUNCEMENT,
+            );
             return self.emit_client(id, Frame::new(na), out);
         }
         if owner.is_none() && (ipv6::is_link_local(target) || self.advertised(target)) {
@@ -662,11 +666,15 @@ impl Router {
             }
             Some(Message::RouterSolicitation) => self.answer_rs(id, now, out),
             Some(Message::NeighborSolicitation { target }) if self.is_server_address(target) => {
-                let na =
-                    icmpv6::neighbor_advertisement(target, pkt.src(), target, true, true, true);
+                let na = icmpv6::neighbor_advertisement(
+                    target,
+                    pkt.src(),
+                    target,
+                    icmpv6::NaFlags::ROUTER_ANSWER,
+                );
                 self.emit_client(id, Frame::new(na), out);
             }
-            _ => self.drop(DropReason::Unhandled, pkt.src(), pkt.dst()),
+            _ => self.discard(DropReason::Unhandled, pkt.src(), pkt.dst()),
         }
     }
 
@@ -679,7 +687,7 @@ impl Router {
     ) {
         let (src, dst) = (pkt.src(), pkt.dst());
         if pkt.hop_limit() <= 1 {
-            self.drop(DropReason::HopLimit, src, dst);
+            self.discard(DropReason::HopLimit, src, dst);
             return self.icmp_error(from, kind::TIME_EXCEEDED, 0, 0, pkt, out);
         }
         let hop = pkt.hop_limit() - 1;
@@ -691,7 +699,7 @@ impl Router {
             None
         };
         let Some(to) = to else {
-            self.drop(DropReason::NoRoute, src, dst);
+            self.discard(DropReason::NoRoute, src, dst);
             let code = if self.config.client_prefix.contains(&dst) {
                 3
             } else {
@@ -704,7 +712,7 @@ impl Router {
             Dest::Intranet => self.config.intranet_mtu,
         };
         if packet.len() > mtu {
-            self.drop(DropReason::TooBig, src, dst);
+            self.discard(DropReason::TooBig, src, dst);
             return self.icmp_error(from, kind::PACKET_TOO_BIG, 0, mtu as u32, pkt, out);
         }
         let frame = Frame::forwarded(packet.clone(), hop);

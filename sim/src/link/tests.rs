@@ -346,7 +346,12 @@ fn host_retries_dad_with_a_new_interface_id_after_conflict() {
     let icmpv6::Message::NeighborSolicitation { target } = icmpv6::parse(&target).unwrap() else {
         panic!()
     };
-    let na = icmpv6::neighbor_advertisement(target, ipv6::ALL_NODES, target, false, false, true);
+    let na = icmpv6::neighbor_advertisement(
+        target,
+        ipv6::ALL_NODES,
+        target,
+        icmpv6::NaFlags::ANNOUNCEMENT,
+    );
     h.handle_packet(&na, now);
     assert_eq!(h.poll_event(), Some(HostEvent::AddressDuplicate(target)));
     let second = h.poll_transmit().expect("a new DAD probe");
@@ -504,7 +509,7 @@ mod properties {
                     }
                     2 => {
                         if let Some(g) = h.global() {
-                            h.handle_packet(&icmpv6::neighbor_advertisement(g, ipv6::ALL_NODES, g, false, false, true), now);
+                            h.handle_packet(&icmpv6::neighbor_advertisement(g, ipv6::ALL_NODES, g, icmpv6::NaFlags::ANNOUNCEMENT), now);
                         }
                     }
                     3 => h.handle_packet(&icmpv6::echo_request("2001:db8:1::10".parse().unwrap(), h.global().unwrap_or(router), 1, 1, b"x"), now),

@@ -24,7 +24,7 @@ use crate::client_state::{
     ClientState, ClientStatus, ConnectError, STATUS_ACTIVE, STATUS_FAILED, STATUS_INVALID_URL,
 };
 use crate::diag::{self, Diagnosis};
-use crate::dial::{Dialer, IphttpsUrl, ProxyUrl, Route};
+use crate::dial::{Dialer, IphttpsUrl, ProxyUrl, Via};
 use crate::net::{Reads, read_head};
 use crate::tls::{self, NullCipher, Tls, TlsError};
 use crate::winerr::LastErrorCode;
@@ -298,7 +298,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         .trim_end_matches(']')
         .parse::<IpAddr>()
         .ok();
-    let route = if let Some(p) = &config.proxy {
+    let via = if let Some(p) = &config.proxy {
         run.stage(
             "name resolution",
             true,
@@ -307,7 +307,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                 dialer.proxy_target()
             ),
         );
-        Route::Proxy(p)
+        Via::Proxy(p)
     } else if let Some(ip) = literal {
         let e = ConnectError::IpAddressUrl(url.host.clone());
         run.stage(
@@ -316,7 +316,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             format!("{e}; probing the address anyway"),
         );
         run.fail(e.code(), e.to_string());
-        Route::Direct(SocketAddr::new(ip, url.port))
+        Via::Direct(SocketAddr::new(ip, url.port))
     } else {
         match within(t, "name resolution", dialer.resolve()).await {
             Ok(a) => {
@@ -325,7 +325,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                     true,
                     format!("{} -> {}", url.host, a.ip()),
                 );
-                Route::Direct(a)
+                Via::Direct(a)
             }
             Err(e) => {
                 run.stop("name resolution", &e);
@@ -336,11 +336,11 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
 
     // TCP
     run.begin();
-    let tcp = match dialer.open(&route).await {
+    let tcp = match dialer.open(&via).await {
         Ok(s) => {
-            let detail = match &route {
-                Route::Direct(addr) => format!("connected to {addr}"),
-                Route::Proxy(p) => format!("the web proxy {p} opened a tunnel"),
+            let detail = match &via {
+                Via::Direct(addr) => format!("connected to {addr}"),
+                Via::Proxy(p) => format!("the web proxy {p} opened a tunnel"),
             };
             run.stage("TCP connect", true, detail);
             s

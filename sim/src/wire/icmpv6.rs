@@ -367,18 +367,50 @@ pub fn neighbor_solicitation(src: Ipv6Addr, dst: Ipv6Addr, target: Ipv6Addr) -> 
     packet(src, dst, 255, &body)
 }
 
+/// The flags of a Neighbor Advertisement (RFC 4861 4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NaFlags {
+    /// R: the sender is a router.
+    pub router: bool,
+    /// S: an answer to a Neighbor Solicitation.
+    pub solicited: bool,
+    /// O: override an existing cache entry.
+    pub override_: bool,
+}
+
+impl NaFlags {
+    /// A host announcing an address unsolicited (O only).
+    pub const ANNOUNCEMENT: NaFlags = NaFlags {
+        router: false,
+        solicited: false,
+        override_: true,
+    };
+    /// A host answering a solicitation (S and O).
+    pub const HOST_ANSWER: NaFlags = NaFlags {
+        router: false,
+        solicited: true,
+        override_: true,
+    };
+    /// A router answering a solicitation (R, S and O).
+    pub const ROUTER_ANSWER: NaFlags = NaFlags {
+        router: true,
+        solicited: true,
+        override_: true,
+    };
+}
+
 /// A Neighbor Advertisement for `target`, with no Target Link-Layer Address option.
 pub fn neighbor_advertisement(
     src: Ipv6Addr,
     dst: Ipv6Addr,
     target: Ipv6Addr,
-    router: bool,
-    solicited: bool,
-    override_: bool,
+    flags: NaFlags,
 ) -> Vec<u8> {
     let mut body = [0u8; 24];
     body[0] = kind::NEIGHBOR_ADVERTISEMENT;
-    body[4] = (u8::from(router) << 7) | (u8::from(solicited) << 6) | (u8::from(override_) << 5);
+    body[4] = (u8::from(flags.router) << 7)
+        | (u8::from(flags.solicited) << 6)
+        | (u8::from(flags.override_) << 5);
     body[8..].copy_from_slice(&target.octets());
     packet(src, dst, 255, &body)
 }
@@ -474,7 +506,7 @@ mod tests {
             parse(&ipv6::Ipv6Packet::new(&ns).unwrap()),
             Ok(Message::NeighborSolicitation { target: t })
         );
-        let na = neighbor_advertisement(t, ipv6::ALL_NODES, t, false, false, true);
+        let na = neighbor_advertisement(t, ipv6::ALL_NODES, t, NaFlags::ANNOUNCEMENT);
         assert_eq!(
             parse(&ipv6::Ipv6Packet::new(&na).unwrap()),
             Ok(Message::NeighborAdvertisement {
