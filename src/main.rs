@@ -498,9 +498,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
                 clients,
                 duration: Duration::from_secs_f64(duration.max(10.0)),
             };
-            let report = iphttps_harness::soak::run(&cfg)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let report = iphttps_harness::soak::run(&cfg).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.passed {
                 ExitCode::SUCCESS
@@ -551,7 +549,7 @@ async fn run_suite(
     };
     let part = match partition.as_deref().map(suite::parse_partition).transpose() {
         Ok(p) => p,
-        Err(e) => return bad_input(e),
+        Err(e) => return bad_input(e.to_string()),
     };
     let all = match suite::load(&paths) {
         Ok(a) => a,
@@ -963,7 +961,7 @@ async fn bench(
     let figures = match clients {
         Some(n) => {
             let bin = bench::this_binary().context("cannot find this executable")?;
-            bench::clients(&bin, n).await.map_err(anyhow::Error::msg)?
+            bench::clients(&bin, n).await?
         }
         None => bench::figures(Duration::from_secs_f64(duration.max(0.1)), only.as_deref()).await?,
     };

@@ -218,13 +218,44 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|k| k.parse().ok())
 }
 
+/// Why the many-clients measurement could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    /// A file, pipe or process failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `serve` did not print where it listens.
+    #[error("serve printed no address")]
+    NoAddress,
+    /// A client's configuration was refused.
+    #[error(transparent)]
+    Tls(#[from] iphttps_sim::tls::TlsError),
+    /// The URL was refused.
+    #[error(transparent)]
+    Url(#[from] iphttps_sim::client::UrlError),
+    /// A client did not reach LinkUp with an address in time.
+    #[error("a client did not come up: {0}")]
+    NotUp(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientsError {
+    let what = what.into();
+    move |source| ClientsError::Io { what, source }
+}
+
 /// Starts `iphttps serve` (`bin`) in its own process on loopback, then `n` clients in this
 /// one; measures the time until all are LinkUp with an address and the server's resident
 /// memory per client.
-pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
+pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let pki = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let pki = tempfile::tempdir().map_err(io("temporary PKI folder"))?;
     let mut child = Command::new(bin)
         .args([
             "serve",
@@ -239,11 +270,16 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
         .stderr(Stdio::null())
         .env("RUST_LOG", "error")
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        .map_err(io(format!("cannot start {}", bin.display())))?;
     let mut port = None;
-    let mut rd = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let stdout = child.stdout.take().ok_or(ClientsError::NoAddress)?;
+    let mut rd = BufReader::new(stdout);
     let mut line = String::new();
-    while rd.read_line(&mut line).map_err(|e| e.to_string())? > 0 {
+    while rd
+        .read_line(&mut line)
+        .map_err(io("reading serve's banner"))?
+        > 0
+    {
         if let Some(a) = line.trim().strip_prefix("Listening on: ") {
             port = a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
         }
@@ -252,15 +288,14 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
         }
         line.clear();
     }
-    let port = port.ok_or("serve printed no address")?;
+    let port = port.ok_or(ClientsError::NoAddress)?;
     let pid = child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(pid);
     let root =
-        std::fs::read_to_string(pki.path().join("root-ca.pem")).map_err(|e| e.to_string())?;
-    let url: iphttps_sim::client::IphttpsUrl = format!("https://da.contoso.com:{port}/IPHTTPS")
-        .parse()
-        .map_err(|e: iphttps_sim::client::UrlError| e.to_string())?;
+        std::fs::read_to_string(pki.path().join("root-ca.pem")).map_err(io("root-ca.pem"))?;
+    let url: iphttps_sim::client::IphttpsUrl =
+        format!("https://da.contoso.com:{port}/IPHTTPS").parse()?;
     let t0 = Instant::now();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -270,14 +305,14 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, String> {
         c.host = perf::instant_host(i as u64);
         c.reconnect_initial = Duration::from_millis(500);
         c.connect_timeout = Duration::from_secs(30);
-        handles.push(iphttps_sim::client::start(c).map_err(|e| e.to_string())?);
+        handles.push(iphttps_sim::client::start(c)?);
     }
     let deadline = t0 + Duration::from_secs(120);
     for h in &handles {
         let left = deadline.saturating_duration_since(Instant::now());
         h.wait_active(left)
             .await
-            .map_err(|s| format!("a client did not come up: {:?} {}", s.state, s.last_error))?;
+            .map_err(|s| ClientsError::NotUp(format!("{:?} {}", s.state, s.last_error)))?;
     }
     let linkup = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;

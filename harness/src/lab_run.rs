@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::lab::{Lab, LabConfig, LabError};
+use iphttps_sim::client::PingError;
 use iphttps_sim::fault::Fault;
 
 /// What to run.
@@ -47,7 +48,7 @@ pub struct Ping {
     /// Its address.
     pub address: Ipv6Addr,
     /// The round trip, or why there was none.
-    pub result: Result<Duration, String>,
+    pub result: Result<Duration, PingError>,
 }
 
 /// One client's line of the report.
@@ -158,10 +159,7 @@ pub async fn report(lab: &Lab, cfg: &LabRun) -> LabReport {
                 }
             }
             for (target, address) in targets {
-                let result = c
-                    .ping(address, 56, cfg.ping_timeout)
-                    .await
-                    .map_err(|e| e.to_string());
+                let result = c.ping(address, 56, cfg.ping_timeout).await;
                 pings.push(Ping {
                     target,
                     address,

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, LabConfig};
+use crate::lab::{Lab, LabConfig, LabError};
 use iphttps_sim::api;
 use iphttps_sim::client::{ClientHandle, ClientStatus};
-use iphttps_sim::windows::command::Session;
+use iphttps_sim::windows::command::{CommandError, Session};
 
 use crate::fixtures::toxic::{ToxicRelay, Toxics};
 use crate::scenario::{Action, Clients, Expectation, PingPlan, PingTarget, Scenario, UdpStep};
@@ -123,6 +123,56 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
+/// Why a scenario could not start or a step failed; the message is what the report shows.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The artifacts folder could not be made.
+    #[error("artifacts folder {path}: {source}")]
+    Artifacts {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lab did not start.
+    #[error("the lab did not start: {0}")]
+    LabStart(#[source] LabError),
+    /// A toxic relay did not start.
+    #[error("toxic relay: {0}")]
+    Relay(#[source] std::io::Error),
+    /// A client did not start.
+    #[error("client: {0}")]
+    Client(#[source] LabError),
+    /// The lab's admin endpoint did not start.
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
+    /// A fault could not be injected or cleared.
+    #[error(transparent)]
+    Fault(LabError),
+    /// A command line failed.
+    #[error("`{line}` failed: {source}")]
+    Command {
+        /// The line.
+        line: String,
+        /// The interpreter's complaint.
+        #[source]
+        source: CommandError,
+    },
+    /// An exec step's program could not be started.
+    #[error("cannot run {program}: {source}")]
+    Exec {
+        /// The program.
+        program: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// What the step saw is not what it expected.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
 struct World {
     lab: Arc<Lab>,
     relays: Vec<ToxicRelay>,
@@ -131,9 +181,12 @@ struct World {
     shim: Option<tempfile::TempDir>,
 }
 
-async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
+async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError> {
     if let Some(d) = &opts.artifacts {
-        std::fs::create_dir_all(d).map_err(|e| format!("artifacts folder {}: {e}", d.display()))?;
+        std::fs::create_dir_all(d).map_err(|source| StepError::Artifacts {
+            path: d.clone(),
+            source,
+        })?;
     }
     let pcap = opts
         .artifacts
@@ -160,7 +213,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
         ..LabConfig::default()
     })
     .await
-    .map_err(|e| format!("the lab did not start: {e}"))?;
+    .map_err(StepError::LabStart)?;
     let lab = Arc::new(lab);
     let mut relays = Vec::new();
     for _ in 0..s.clients {
@@ -168,7 +221,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
             Some(
                 ToxicRelay::start(lab.server.local_addr())
                     .await
-                    .map_err(|e| format!("toxic relay: {e}"))?,
+                    .map_err(StepError::Relay)?,
             )
         } else {
             None
@@ -192,12 +245,10 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, String> {
                 c.url.port = p.addr().port();
             }
         })
-        .map_err(|e| format!("client: {e}"))?;
+        .map_err(StepError::Client)?;
         relays.extend(relay);
     }
-    let ctl = api::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"), None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let ctl = api::serve(lab.clone(), "127.0.0.1:0".parse().expect("valid"), None).await?;
     let admin = ctl.local_addr();
     let shim = netsh_shim(opts);
     Ok(World {
@@ -246,7 +297,7 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
     let mut steps = Vec::new();
     let mut failure: Option<(String, String)> = None;
     match start_world(s, opts).await {
-        Err(e) => failure = Some(("(start)".into(), e)),
+        Err(e) => failure = Some(("(start)".into(), e.to_string())),
         Ok(w) => {
             let mut session = Session::default();
             for st in &s.steps {
@@ -260,7 +311,7 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
                 .await;
                 let (passed, message) = match r {
                     Ok(Ok(m)) => (true, m),
-                    Ok(Err(m)) => (false, m),
+                    Ok(Err(e)) => (false, e.to_string()),
                     Err(_) => (false, format!("deadline of {:?} passed", st.deadline)),
                 };
                 let _ = writeln!(
@@ -320,7 +371,7 @@ async fn step(
     action: &Action,
     session: &mut Session,
     deadline: Duration,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     match action {
         Action::Expect(e) => {
             let end = Instant::now() + deadline;
@@ -328,7 +379,9 @@ async fn step(
                 match check(w, e).await {
                     None => return Ok("as expected".into()),
                     Some(m) if Instant::now() >= end => {
-                        return Err(format!("{m} (still, after {deadline:?})"));
+                        return Err(StepError::Unexpected(format!(
+                            "{m} (still, after {deadline:?})"
+                        )));
                     }
                     Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
@@ -339,13 +392,13 @@ async fn step(
             .set_fault(*f, true)
             .await
             .map(|_| format!("{f} injected"))
-            .map_err(|e| e.to_string()),
+            .map_err(StepError::Fault),
         Action::Clear(f) => w
             .lab
             .set_fault(*f, false)
             .await
             .map(|_| format!("{f} cleared"))
-            .map_err(|e| e.to_string()),
+            .map_err(StepError::Fault),
         Action::Run {
             lines,
             client,
@@ -357,11 +410,18 @@ async fn step(
                 match w.lab.run(*client, l, session).await {
                     Ok(o) => out.push_str(&o.to_text()),
                     Err(e) if *expect_failure => return Ok(format!("failed as expected: {e}")),
-                    Err(e) => return Err(format!("`{}` failed: {e}", l.trim())),
+                    Err(source) => {
+                        return Err(StepError::Command {
+                            line: l.trim().to_string(),
+                            source,
+                        });
+                    }
                 }
             }
             if *expect_failure {
-                return Err("the commands were expected to fail, and succeeded".into());
+                return Err(StepError::Unexpected(
+                    "the commands were expected to fail, and succeeded".into(),
+                ));
             }
             Ok(format!("{} line(s) run", lines.len()))
         }
@@ -391,7 +451,10 @@ async fn step(
             Ok(format!("slept {d:?}"))
         }
         Action::Proxy(mode) => {
-            let p = w.lab.proxy().ok_or("the lab has no web proxy")?;
+            let p = w
+                .lab
+                .proxy()
+                .ok_or_else(|| StepError::Unexpected("the lab has no web proxy".into()))?;
             p.set_mode(mode.clone());
             Ok(format!("web proxy now {mode:?}"))
         }
@@ -569,20 +632,17 @@ async fn check(w: &World, e: &Expectation) -> Option<String> {
     None
 }
 
-fn target_addr(w: &World, to: PingTarget) -> Result<Ipv6Addr, String> {
+fn target_addr(w: &World, to: PingTarget) -> Result<Ipv6Addr, StepError> {
     match to {
         PingTarget::Intranet => Ok(w.lab.server.intranet_address()),
         PingTarget::Address(a) => Ok(a),
-        PingTarget::Client(i) => w
-            .lab
-            .client(i)
-            .status()
-            .global
-            .ok_or_else(|| format!("client {} has no global address to ping", i + 1)),
+        PingTarget::Client(i) => w.lab.client(i).status().global.ok_or_else(|| {
+            StepError::Unexpected(format!("client {} has no global address to ping", i + 1))
+        }),
     }
 }
 
-async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, String> {
+async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, StepError> {
     let dst = target_addr(w, p.to)?;
     let per =
         (deadline / (p.count * 2).max(1)).clamp(Duration::from_millis(200), Duration::from_secs(2));
@@ -610,22 +670,26 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Str
         } else {
             format!("loss at most {:.0}%", p.max_loss * 100.0)
         };
-        return Err(format!("expected {want}; {summary}"));
+        return Err(StepError::Unexpected(format!("expected {want}; {summary}")));
     }
     if let (Some(max), Some(v)) = (p.max_rtt_p50_ms, p50)
         && v > max
     {
-        return Err(format!("expected p50 at most {max} ms; {summary}"));
+        return Err(StepError::Unexpected(format!(
+            "expected p50 at most {max} ms; {summary}"
+        )));
     }
     if let (Some(min), Some(v)) = (p.min_rtt_p50_ms, p50)
         && v < min
     {
-        return Err(format!("expected p50 at least {min} ms; {summary}"));
+        return Err(StepError::Unexpected(format!(
+            "expected p50 at least {min} ms; {summary}"
+        )));
     }
     Ok(summary)
 }
 
-async fn udp(w: &World, u: &UdpStep, deadline: Duration) -> Result<String, String> {
+async fn udp(w: &World, u: &UdpStep, deadline: Duration) -> Result<String, StepError> {
     let c = w.lab.client(u.from - 1);
     let dst = w.lab.server.intranet_address();
     let before = w.lab.server.intranet_stats();
@@ -665,25 +729,29 @@ async fn udp(w: &World, u: &UdpStep, deadline: Duration) -> Result<String, Strin
     if let Some(m) = u.max_loss
         && loss > m + 1e-9
     {
-        return Err(format!(
+        return Err(StepError::Unexpected(format!(
             "expected loss at most {:.1}%; {summary}",
             m * 100.0
-        ));
+        )));
     }
     if let Some(m) = u.min_kbps
         && kbps < m
     {
-        return Err(format!("expected at least {m} kbit/s; {summary}"));
+        return Err(StepError::Unexpected(format!(
+            "expected at least {m} kbit/s; {summary}"
+        )));
     }
     if let Some(m) = u.max_kbps
         && kbps > m
     {
-        return Err(format!("expected at most {m} kbit/s; {summary}"));
+        return Err(StepError::Unexpected(format!(
+            "expected at most {m} kbit/s; {summary}"
+        )));
     }
     Ok(summary)
 }
 
-async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<String, String> {
+async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<String, StepError> {
     let dir = s.path.parent().map(Path::to_path_buf).unwrap_or_default();
     let prog = {
         let p = PathBuf::from(&x.command[0]);
@@ -714,25 +782,27 @@ async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<
             cmd.env("PATH", p);
         }
     }
-    let out = cmd
-        .output()
-        .await
-        .map_err(|e| format!("cannot run {}: {e}", prog.display()))?;
+    let out = cmd.output().await.map_err(|source| StepError::Exec {
+        program: prog.clone(),
+        source,
+    })?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let code = out.status.code().unwrap_or(-1);
     let summary = format!("exit {code}; output: {}", stdout.trim());
     if let Some(want) = x.exit
         && code != want
     {
-        return Err(format!(
+        return Err(StepError::Unexpected(format!(
             "expected exit {want}; {summary}; stderr: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )));
     }
     if let Some(t) = &x.output_contains
         && !stdout.contains(t.as_str())
     {
-        return Err(format!("expected output containing \"{t}\"; {summary}"));
+        return Err(StepError::Unexpected(format!(
+            "expected output containing \"{t}\"; {summary}"
+        )));
     }
     Ok(summary)
 }

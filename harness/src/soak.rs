@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, LabConfig};
+use crate::lab::{Lab, LabConfig, LabError};
 use iphttps_sim::fault::Fault;
 use iphttps_sim::link::router::DropReason;
 use serde::Serialize;
@@ -72,7 +72,19 @@ fn rss_self() -> Option<u64> {
 }
 
 /// Runs the soak.
-pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
+/// Why a soak could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SoakError {
+    /// The lab, a client or a fault failed.
+    #[error(transparent)]
+    Lab(#[from] LabError),
+    /// Not every client reached LinkUp with an address before the faults began.
+    #[error("not every client came up")]
+    NotUp,
+}
+
+/// Runs the soak.
+pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         PANICS.fetch_add(1, Ordering::SeqCst);
@@ -85,20 +97,18 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
             reconnect_initial: Duration::from_millis(500),
             ..LabConfig::default()
         })
-        .await
-        .map_err(|e| e.to_string())?,
+        .await?,
     );
     for i in 0..cfg.clients {
         lab.add_client(|c| {
             c.host = crate::perf::instant_host(i as u64);
             c.connect_timeout = Duration::from_secs(20);
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
     }
     let t0 = Instant::now();
     lab.wait_all_active(Duration::from_secs(120))
         .await
-        .map_err(|_| "not every client came up".to_string())?;
+        .map_err(|_| SoakError::NotUp)?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (pings, answered, udp) = (
         Arc::new(AtomicU64::new(0)),
@@ -161,10 +171,10 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, String> {
     while Instant::now() + Duration::from_secs(40) < end {
         let f = faults[k % faults.len()];
         k += 1;
-        lab.set_fault(f, true).await.map_err(|e| e.to_string())?;
+        lab.set_fault(f, true).await?;
         injected.push(f.name().to_string());
         tokio::time::sleep(Duration::from_secs(10)).await;
-        lab.set_fault(f, false).await.map_err(|e| e.to_string())?;
+        lab.set_fault(f, false).await?;
         tokio::time::sleep(Duration::from_secs(10)).await;
         if k.is_multiple_of(3) {
             lab.restart_server(Duration::from_secs(1)).await;

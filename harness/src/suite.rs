@@ -41,9 +41,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, SuiteError> {
     }
 }
 
+/// A `--partition` that is not `K/N` with 1 <= K <= N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--partition takes K/N with 1 <= K <= N, e.g. 2/3 (got '{0}')")]
+pub struct BadPartition(pub String);
+
 /// Parses `K/N` (1 <= K <= N).
-pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("--partition takes K/N with 1 <= K <= N, e.g. 2/3 (got '{s}')");
+pub fn parse_partition(s: &str) -> Result<(usize, usize), BadPartition> {
+    let bad = || BadPartition(s.to_string());
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
     let (k, n): (usize, usize) = (
         k.trim().parse().map_err(|_| bad())?,
