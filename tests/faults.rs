@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::WAIT;
 use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{ClientState, ClientStatus, STATUS_FAILED, STATUS_INVALID_URL};
+use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::fault::Fault;
 use iphttps_sim::windows::command::Session;
 use iphttps_sim::windows::health::HealthState;
@@ -26,7 +27,10 @@ enum Shows {
 async fn lab_with(fault: Fault) -> Lab {
     Lab::start(LabConfig {
         clients: 2,
-        faults: vec![fault],
+        deployment: DeploymentConfig {
+            faults: vec![fault],
+            ..DeploymentConfig::default()
+        },
         ..LabConfig::default()
     })
     .await
@@ -516,7 +520,10 @@ async fn ip_https_comes_up_only_when_windows_would_use_it() {
 async fn client_views_through_the_command_path() {
     let lab = Lab::start(LabConfig {
         clients: 1,
-        faults: vec![Fault::UntrustedRoot],
+        deployment: DeploymentConfig {
+            faults: vec![Fault::UntrustedRoot],
+            ..DeploymentConfig::default()
+        },
         ..LabConfig::default()
     })
     .await

@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{WAIT, closed_by_peer, raw_tunnel, read_head, tls_connect};
 use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, STATUS_FAILED};
+use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::winerr::LastErrorCode;
 use iphttps_sim::wire::{icmpv6, ipv6, udp};
@@ -20,7 +21,10 @@ use tokio::net::TcpStream;
 async fn lab(server: fn(&mut iphttps_sim::server::ServerConfig)) -> Lab {
     let lab = Lab::start(LabConfig {
         clients: 1,
-        server,
+        deployment: DeploymentConfig {
+            server,
+            ..DeploymentConfig::default()
+        },
         ..LabConfig::default()
     })
     .await
@@ -299,7 +303,10 @@ async fn a_client_that_stops_reading_loses_only_its_own_packets() {
 async fn idle_tunnels_close_and_the_hosts_own_nd_keeps_them_alive() {
     let lab = Lab::start(LabConfig {
         clients: 0,
-        idle_timeout: Some(Duration::from_millis(400)),
+        deployment: DeploymentConfig {
+            idle_timeout: Some(Duration::from_millis(400)),
+            ..DeploymentConfig::default()
+        },
         ..LabConfig::default()
     })
     .await

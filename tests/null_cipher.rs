@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::WAIT;
 use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, IphttpsUrl};
+use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::pki::files;
 use iphttps_sim::tls::NullCipher;
 use iphttps_sim::winerr::LastErrorCode;
@@ -27,7 +28,10 @@ const NULL_SHA256: &str = "TLS_RSA_WITH_NULL_SHA256";
 async fn null_lab(clients: usize) -> Lab {
     Lab::start(LabConfig {
         clients,
-        null_cipher: true,
+        deployment: DeploymentConfig {
+            null_cipher: true,
+            ..DeploymentConfig::default()
+        },
         ..LabConfig::default()
     })
     .await

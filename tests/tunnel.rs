@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{WAIT, closed_by_peer, raw_tunnel, read_head, tls_connect};
 use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, STATUS_ACTIVE, STATUS_FAILED};
+use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::server::{self, ServerConfig};
 use iphttps_sim::winerr::LastErrorCode;
@@ -276,7 +277,10 @@ async fn two_hundred_clients_reach_linkup_and_ping() {
 async fn authmode_certificates_admits_clients_with_a_machine_certificate_only() {
     let lab = Lab::start(LabConfig {
         clients: 2,
-        server: |c| c.router.auth_mode = iphttps_sim::link::router::AuthMode::Certificates,
+        deployment: DeploymentConfig {
+            server: |c| c.router.auth_mode = iphttps_sim::link::router::AuthMode::Certificates,
+            ..DeploymentConfig::default()
+        },
         ..LabConfig::default()
     })
     .await

@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Deref;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,8 +12,7 @@ use iphttps_sim::client::{self, ClientConfig, ClientHandle, ClientStatus, Iphttp
 use iphttps_sim::deployment::{Deployment, DeploymentConfig, DeploymentError, Fleet};
 use iphttps_sim::fault::Fault;
 use iphttps_sim::link::host::HostConfig;
-use iphttps_sim::pki::{self, Pki};
-use iphttps_sim::server::ServerConfig;
+use iphttps_sim::pki::Pki;
 use iphttps_sim::tls::TlsError;
 use iphttps_sim::windows::command::{CommandError, Output, Session};
 
@@ -37,99 +35,36 @@ pub enum LabError {
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct LabConfig {
+    /// The deployment: server, certificates, prefixes, timers, faults present at start.
+    pub deployment: DeploymentConfig,
     /// Number of clients.
     pub clients: usize,
-    /// The server's name.
-    pub name: String,
-    /// Where the server listens (127.0.0.1 with an ephemeral port by default).
-    pub listen: SocketAddr,
-    /// Where the certificates live: used if it holds a set, generated there if empty;
-    /// `None`: a temporary folder.
-    pub pki_dir: Option<PathBuf>,
-    /// Capture file shared by the server (clients' packets are the same packets).
-    pub pcap: Option<PathBuf>,
     /// Seed for the clients' hosts.
     pub seed: u64,
-    /// The IP-HTTPS URI path.
-    pub path: String,
-    /// Lets the caller adjust the server before it starts (prefixes, timers, ...).
-    pub server: fn(&mut ServerConfig),
     /// Reconnect timer's first wait for the clients (shortened from Windows' 30 s).
     pub reconnect_initial: Duration,
     /// The clients' TCP, TLS and HTTP deadline.
     pub connect_timeout: Duration,
-    /// Faults present at start.
-    pub faults: Vec<Fault>,
-    /// Operations Status refresh interval (Windows: 5 minutes).
-    pub ops_refresh: Duration,
     /// Whether clients check revocation against the CRL distribution point (Windows 7
     /// enforces it for IP-HTTPS; Windows 8 and later do not).
     pub check_revocation: bool,
-    /// ClientIPv6Prefix (default 2001:db8:1:1000::/64).
-    pub client_prefix: Option<ipnet::Ipv6Net>,
-    /// InternalIPv6Prefix (default 2001:db8:1::/48); the intranet host is its `::10`.
-    pub internal_prefix: Option<ipnet::Ipv6Net>,
-    /// The IP-HTTPS Authentication Mode.
-    pub auth_mode: iphttps_sim::link::router::AuthMode,
-    /// Interval of unsolicited Router Advertisements.
-    pub ra_interval: Option<Duration>,
-    /// The server's idle timeout (default: HTTP.sys' 2 minutes).
-    pub idle_timeout: Option<Duration>,
     /// A built-in web proxy in every client's path, in this mode.
     pub proxy: Option<ProxyMode>,
     /// The Basic credentials clients send to the proxy.
     pub proxy_credentials: Option<(String, String)>,
-    /// The server runs TLS on OpenSSL and offers the NULL-encryption suites first (needs
-    /// the `null-cipher` feature; the server's leaf gets an RSA key).
-    pub null_cipher: bool,
 }
 
 impl Default for LabConfig {
     fn default() -> Self {
         Self {
+            deployment: DeploymentConfig::default(),
             clients: 2,
-            name: pki::DEFAULT_NAME.to_string(),
-            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            pki_dir: None,
-            pcap: None,
             seed: 1,
-            path: iphttps_sim::wire::head::DEFAULT_PATH.to_string(),
-            server: |_| {},
             reconnect_initial: Duration::from_millis(200),
             connect_timeout: Duration::from_secs(2),
-            faults: Vec::new(),
-            ops_refresh: Duration::from_millis(500),
             check_revocation: true,
-            client_prefix: None,
-            internal_prefix: None,
-            auth_mode: iphttps_sim::link::router::AuthMode::None,
-            ra_interval: None,
-            idle_timeout: None,
             proxy: None,
             proxy_credentials: None,
-            null_cipher: false,
-        }
-    }
-}
-
-impl LabConfig {
-    /// The deployment part of the configuration.
-    fn deployment(&self) -> DeploymentConfig {
-        DeploymentConfig {
-            name: self.name.clone(),
-            listen: self.listen,
-            pki_dir: self.pki_dir.clone(),
-            pcap: self.pcap.clone(),
-            path: self.path.clone(),
-            server: self.server,
-            faults: self.faults.clone(),
-            ops_refresh: self.ops_refresh,
-            client_prefix: self.client_prefix,
-            internal_prefix: self.internal_prefix,
-            auth_mode: self.auth_mode,
-            ra_interval: self.ra_interval,
-            idle_timeout: self.idle_timeout,
-            null_cipher: self.null_cipher,
         }
     }
 }
@@ -193,9 +128,9 @@ impl Managed for Lab {
 }
 
 impl Lab {
-    /// Starts the deployment and the clients, with `config.faults` in place from the start.
+    /// Starts the deployment and the clients, with `config.deployment.faults` in place from the start.
     pub async fn start(config: LabConfig) -> Result<Self, LabError> {
-        let (deployment, mut templates) = Deployment::start(config.deployment(), |d, pki| {
+        let (deployment, mut templates) = Deployment::start(config.deployment.clone(), |d, pki| {
             vec![template(&config, d, pki)]
         })
         .await?;
@@ -321,14 +256,14 @@ fn template_resolve(config: &LabConfig, d: &Deployment) -> Vec<(String, IpAddr)>
         ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip => ip,
     };
-    vec![(config.name.clone(), ip)]
+    vec![(config.deployment.name.clone(), ip)]
 }
 
 /// The configuration new lab clients start from: the deployment's root trusted, its name
 /// pinned, fast timers, a machine certificate, revocation checked when asked.
 fn template(config: &LabConfig, d: &Deployment, pki: &Pki) -> ClientConfig {
     let url = IphttpsUrl {
-        host: config.name.clone(),
+        host: config.deployment.name.clone(),
         port: d.server.local_addr().port(),
         path: d.server.path().to_string(),
     };

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::lab::{Lab, LabConfig, LabError};
 use iphttps_sim::client::PingError;
+use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::fault::Fault;
 
 /// What to run.
@@ -132,9 +133,12 @@ impl fmt::Display for LabReport {
 pub async fn start(cfg: &LabRun) -> Result<Lab, LabError> {
     Lab::start(LabConfig {
         clients: cfg.clients,
-        pcap: cfg.pcap.clone(),
-        faults: cfg.faults.clone(),
         proxy: cfg.proxy.clone(),
+        deployment: DeploymentConfig {
+            pcap: cfg.pcap.clone(),
+            faults: cfg.faults.clone(),
+            ..DeploymentConfig::default()
+        },
         ..LabConfig::default()
     })
     .await

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::lab::{Lab, LabConfig, LabError};
 use iphttps_sim::api;
 use iphttps_sim::client::{ClientHandle, ClientStatus};
+use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::windows::command::{CommandError, Session};
 
 use crate::fixtures::toxic::{ToxicRelay, Toxics};
@@ -195,22 +196,24 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
     let t = &s.timers;
     let lab = Lab::start(LabConfig {
         clients: 0,
-        name: s.server_name.clone(),
-        path: s.path_uri.clone(),
-        pcap,
         seed: s.seed,
         reconnect_initial: Duration::from_millis(t.reconnect_initial_ms),
         connect_timeout: Duration::from_millis(t.connect_timeout_ms),
-        faults: s.faults.clone(),
-        ops_refresh: Duration::from_millis(t.ops_refresh_ms),
         check_revocation: s.check_revocation,
-        client_prefix: s.client_prefix,
-        internal_prefix: s.internal_prefix,
-        auth_mode: s.auth_mode,
-        ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
         proxy: s.proxy.clone(),
         proxy_credentials: s.proxy_credentials.clone(),
-        ..LabConfig::default()
+        deployment: DeploymentConfig {
+            name: s.server_name.clone(),
+            path: s.path_uri.clone(),
+            pcap,
+            faults: s.faults.clone(),
+            ops_refresh: Duration::from_millis(t.ops_refresh_ms),
+            client_prefix: s.client_prefix,
+            internal_prefix: s.internal_prefix,
+            auth_mode: s.auth_mode,
+            ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
+            ..DeploymentConfig::default()
+        },
     })
     .await
     .map_err(StepError::LabStart)?;

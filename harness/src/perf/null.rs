@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 
 use super::{PerfError, exchange_heads, lab_config, upload};
 use crate::lab::{Lab, LabConfig};
+use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::tls::{self, NullCipher};
 
 /// One measured upload.
@@ -35,7 +36,10 @@ pub async fn null_transfer(
 ) -> Result<NullCost, PerfError> {
     let lab = Arc::new(
         Lab::start(LabConfig {
-            null_cipher: true,
+            deployment: DeploymentConfig {
+                null_cipher: true,
+                ..DeploymentConfig::default()
+            },
             ..lab_config()
         })
         .await?,
