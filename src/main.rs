@@ -596,8 +596,7 @@ fn write_pki(dir: &Path, name: &str, fault: Option<Fault>) -> Result<ExitCode> {
     let now = time_now();
     let opts = match fault {
         None => PkiOptions::new(name, now),
-        Some(Fault::RevokedCert) => PkiOptions::new(name, now),
-        Some(f) => match fault::pki_options(f, name, now) {
+        Some(f) => match f.pki_options(name, now) {
             Some(o) => o,
             None => {
                 let certs: Vec<&str> = fault::catalogue()
@@ -630,7 +629,10 @@ fn write_pki(dir: &Path, name: &str, fault: Option<Fault>) -> Result<ExitCode> {
     if pki.issuing_root_ca.is_some() {
         files.push(pki::files::ISSUING_ROOT_CA);
     }
-    if fault == Some(Fault::RevokedCert) {
+    if fault
+        .and_then(Fault::certificate_set)
+        .is_some_and(|set| set.revoke_server)
+    {
         let serial = pki::serial_of(&pki.server).context("server certificate serial")?;
         std::fs::write(dir.join("crl.pem"), pki.crls(&[serial], now)?.concat())?;
         files.push("crl.pem");
@@ -691,7 +693,7 @@ async fn serve(
             null_cipher,
             ..DeploymentConfig::default()
         },
-        |_, _| Vec::new(),
+        |_| Vec::new(),
     )
     .await?;
     let deployment = Arc::new(deployment);

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use iphttps_sim::api::Managed;
 use iphttps_sim::client::{self, ClientConfig, ClientHandle, ClientStatus, IphttpsUrl};
-use iphttps_sim::deployment::{Deployment, DeploymentConfig, DeploymentError, Fleet};
+use iphttps_sim::deployment::{Deployment, DeploymentConfig, DeploymentError, Fleet, Started};
 use iphttps_sim::fault::Fault;
 use iphttps_sim::link::host::HostConfig;
-use iphttps_sim::pki::Pki;
+use iphttps_sim::server::ServerHandle;
 use iphttps_sim::tls::TlsError;
 use iphttps_sim::windows::command::{CommandError, Output, Session};
 
@@ -130,8 +130,8 @@ impl Managed for Lab {
 impl Lab {
     /// Starts the deployment and the clients, with `config.deployment.faults` in place from the start.
     pub async fn start(config: LabConfig) -> Result<Self, LabError> {
-        let (deployment, mut templates) = Deployment::start(config.deployment.clone(), |d, pki| {
-            vec![template(&config, d, pki)]
+        let (deployment, mut templates) = Deployment::start(config.deployment.clone(), |started| {
+            vec![template(&config, started)]
         })
         .await?;
         let mut template = templates.pop().expect("one template");
@@ -140,7 +140,7 @@ impl Lab {
                 let p = WebProxy::start(
                     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
                     mode.clone(),
-                    template_resolve(&config, &deployment),
+                    template_resolve(&config, &deployment.server),
                 )
                 .await
                 .map_err(LabError::Proxy)?;
@@ -251,8 +251,8 @@ impl Lab {
 }
 
 /// The names a lab client resolves without DNS: the server's name, to where it listens.
-fn template_resolve(config: &LabConfig, d: &Deployment) -> Vec<(String, IpAddr)> {
-    let ip = match d.server.local_addr().ip() {
+fn template_resolve(config: &LabConfig, server: &ServerHandle) -> Vec<(String, IpAddr)> {
+    let ip = match server.local_addr().ip() {
         ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip => ip,
     };
@@ -261,20 +261,21 @@ fn template_resolve(config: &LabConfig, d: &Deployment) -> Vec<(String, IpAddr)>
 
 /// The configuration new lab clients start from: the deployment's root trusted, its name
 /// pinned, fast timers, a machine certificate, revocation checked when asked.
-fn template(config: &LabConfig, d: &Deployment, pki: &Pki) -> ClientConfig {
+fn template(config: &LabConfig, d: &Started<'_>) -> ClientConfig {
     let url = IphttpsUrl {
         host: config.deployment.name.clone(),
         port: d.server.local_addr().port(),
         path: d.server.path().to_string(),
     };
+    let pki = d.pki;
     let mut template = ClientConfig::new(url, pki.root_ca.clone());
-    template.resolve = template_resolve(config, d);
+    template.resolve = template_resolve(config, d.server);
     template.system_dns = false;
     template.host = HostConfig::fast(config.seed);
     template.reconnect_initial = config.reconnect_initial;
     template.reconnect_cap = config.reconnect_initial * 20;
     template.connect_timeout = config.connect_timeout;
     template.client_cert = Some((pki.client_chain(), pki.client_key.clone()));
-    template.crl_url = config.check_revocation.then(|| d.cdp_url());
+    template.crl_url = config.check_revocation.then(|| d.cdp_url.clone());
     template
 }

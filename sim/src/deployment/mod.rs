@@ -139,6 +139,16 @@ impl Fleet for NoClients {
     }
 }
 
+/// What a starting deployment tells the caller that makes its client configurations.
+pub struct Started<'a> {
+    /// The running server (its address and URI path).
+    pub server: &'a ServerHandle,
+    /// The CRL distribution point's URL.
+    pub cdp_url: String,
+    /// The certificates before any fault changed them.
+    pub pki: &'a Pki,
+}
+
 /// Operations Status as last evaluated.
 struct Ops {
     status: OperationsStatus,
@@ -165,12 +175,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Deployment {
     /// Starts the server and its CRL distribution point, with `config.faults` in place
-    /// from the start. `clients` makes, from the started deployment and its certificates, the client
-    /// configurations those faults also act on (the lab's template; none for `serve`);
-    /// they are returned with the faults applied.
+    /// from the start. `clients` makes, from the started server, CRL distribution point
+    /// and certificates, the client configurations those faults also act on (the lab's
+    /// template; none for `serve`); they are returned with the faults applied.
     pub async fn start(
         config: DeploymentConfig,
-        clients: impl FnOnce(&Deployment, &Pki) -> Vec<ClientConfig>,
+        clients: impl FnOnce(&Started<'_>) -> Vec<ClientConfig>,
     ) -> Result<(Self, Vec<ClientConfig>), DeploymentError> {
         let now = OffsetDateTime::now_utc();
         let (pki_dir, temp) = match &config.pki_dir {
@@ -235,6 +245,19 @@ impl Deployment {
             source,
         })?;
         let server = server::start(scfg).await?;
+        let mut configs = clients(&Started {
+            server: &server,
+            cdp_url: cdp.url(),
+            pki: &pki,
+        });
+        for f in &config.faults {
+            f.inject(&mut Scope {
+                admin: &mut admin,
+                clients: &mut configs,
+                server_addr: server.local_addr(),
+                now,
+            })?;
+        }
         let deployment = Self {
             server,
             admin: tokio::sync::Mutex::new(admin.clone()),
@@ -249,21 +272,7 @@ impl Deployment {
             _temp: temp,
             faults: Mutex::new(config.faults.iter().copied().collect()),
         };
-        let mut configs = clients(&deployment, &pki);
-        for f in &config.faults {
-            f.inject(&mut Scope {
-                admin: &mut admin,
-                clients: &mut configs,
-                server_addr: deployment.server.local_addr(),
-                now,
-            })?;
-        }
-        *lock(&deployment.ops) = Ops {
-            status: health::evaluate(&admin, now),
-            at: Instant::now(),
-        };
         deployment.sync(None, &admin).await?;
-        *deployment.admin.lock().await = admin;
         Ok((deployment, configs))
     }
 
