@@ -538,10 +538,16 @@ fn step_action(
         };
         for l in lines {
             let (known, supported) = match client {
-                Some(_) => (client_target::COMMANDS, client_target::SUPPORTED),
-                None => (server_target::COMMANDS, server_target::SUPPORTED),
+                Some(_) => (
+                    client_target::COMMANDS.names(),
+                    client_target::COMMANDS.supported(),
+                ),
+                None => (
+                    server_target::COMMANDS.names(),
+                    server_target::COMMANDS.supported(),
+                ),
             };
-            if let Err(e) = check_names(l.get_ref(), known, supported)
+            if let Err(e) = check_names(l.get_ref(), &known, &supported)
                 && !s.expect_failure
             {
                 return Err(c.at(l.span(), e.to_string()));

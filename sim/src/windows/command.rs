@@ -124,6 +124,86 @@ impl Args {
     }
 }
 
+/// Which named parameters a command takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Params {
+    /// These (checked before the handler runs; anything else is refused).
+    Named(&'static [&'static str]),
+    /// The handler reads its own words (`netsh`, `certreq`, `certutil`).
+    Words,
+}
+
+/// One command of a target's table: its name, how it is typed, what it does, what it
+/// takes, and the handler (`H`: a function of the target).
+#[derive(Debug)]
+pub struct CommandSpec<H> {
+    /// Its first word, as Windows spells it.
+    pub name: &'static str,
+    /// The forms a person types, as the supported-commands message lists them.
+    pub usage: &'static [&'static str],
+    /// One line: what it does here.
+    pub help: &'static str,
+    /// Its named parameters.
+    pub params: Params,
+    /// Runs it.
+    pub run: H,
+}
+
+/// A target's commands, in the order the supported-commands message and the help list
+/// them; both are made from the table.
+#[derive(Debug)]
+pub struct CommandTable<H: 'static>(pub &'static [CommandSpec<H>]);
+
+impl<H> CommandTable<H> {
+    /// The forms of every command, for the message of an unknown command.
+    pub fn supported(&self) -> String {
+        self.0
+            .iter()
+            .flat_map(|c| c.usage.iter().copied())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The first words of the commands.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|c| c.name).collect()
+    }
+
+    /// An unknown command's error, naming what is supported.
+    pub fn unknown(&self, command: impl Into<String>) -> CommandError {
+        CommandError::Unknown {
+            command: command.into(),
+            supported: self.supported(),
+        }
+    }
+
+    /// The command `name` (case-insensitive) with its named parameters checked.
+    pub fn lookup(&self, name: &str, args: &Args) -> Result<&CommandSpec<H>, CommandError> {
+        let spec = self
+            .0
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| self.unknown(name))?;
+        if let Params::Named(known) = spec.params {
+            args.only(name, known)?;
+        }
+        Ok(spec)
+    }
+
+    /// `Get-Help`: every command with its forms and what it does.
+    pub fn help(&self) -> Output {
+        let rows: Vec<Value> = self
+            .0
+            .iter()
+            .map(|c| serde_json::json!({"Name": c.name, "Usage": c.usage.join(" | "), "Synopsis": c.help}))
+            .collect();
+        Output {
+            value: Value::Array(rows),
+            render: Render::Table(["Name", "Synopsis"].map(String::from).to_vec()),
+        }
+    }
+}
+
 /// Something commands run against: the server, or one client.
 pub trait Target {
     /// Runs one command (the first stage of a line) with its arguments.
@@ -367,7 +447,7 @@ pub const PIPE_COMMANDS: &[&str] = &[
 ];
 
 /// Checks, without running anything, that every command a line names is in `known`
-/// (first words, lower case) or is the lab's own `fault` command: for validating scripts
+/// (first words, any case) or is the lab's own `fault` command: for validating scripts
 /// before a run. Arguments are checked when the line runs.
 pub fn check_names(line: &str, known: &[&str], supported: &str) -> Result<(), CommandError> {
     let line = normalize(line);
@@ -397,7 +477,7 @@ pub fn check_names(line: &str, known: &[&str], supported: &str) -> Result<(), Co
         };
         let lc = cmd.to_ascii_lowercase();
         let ok = if i == 0 {
-            known.contains(&lc.as_str()) || lc == "fault"
+            known.iter().any(|k| k.eq_ignore_ascii_case(&lc)) || lc == "fault"
         } else {
             PIPE_COMMANDS.contains(&lc.as_str())
         };

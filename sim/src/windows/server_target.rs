@@ -5,7 +5,9 @@ use std::net::Ipv6Addr;
 use ipnet::Ipv6Net;
 use serde_json::{Value, json};
 
-use super::command::{Args, CommandError, Output, Target, netsh_match, netsh_pairs};
+use super::command::{
+    Args, CommandError, CommandSpec, CommandTable, Output, Params, Target, netsh_match, netsh_pairs,
+};
 use super::views::{self, Render};
 use super::{AdminState, NetRoute};
 use crate::link::router::{AuthMode, Publish};
@@ -18,32 +20,233 @@ pub enum Effect {
     RefreshOperationsStatus,
 }
 
-/// The commands supported on the server, for error messages.
-pub const SUPPORTED: &str = "Get-RemoteAccess, Enable-DAOtpAuthentication, Disable-DAOtpAuthentication, Install-RemoteAccess -VpnType Vpn, Uninstall-RemoteAccess -VpnType Vpn, Set-ItemProperty -Path HKLM:\\System\\CurrentControlSet\\Control\\Lsa\\FipsAlgorithmPolicy -Name Enabled -Value 0|1, Get-RemoteAccessHealth, Get-NetRoute, New-NetRoute, Set-NetRoute, Remove-NetRoute, Set-NetIPInterface, Get-Service, Start-Service, Stop-Service, Restart-Service, New-NetFirewallRule, certreq -enroll -machine -q -cert NAME renew, certutil -crl, netsh int ipv6 show int [N], netsh int ipv6 set int N forwarding=|advertise=enabled|disabled, netsh interface httpstunnel show interfaces, netsh interface httpstunnel set interface server state=|authmode=";
-
-/// The first words of the server's commands.
-pub const COMMANDS: &[&str] = &[
-    "get-remoteaccess",
-    "get-remoteaccesshealth",
-    "get-netroute",
-    "new-netroute",
-    "set-netroute",
-    "remove-netroute",
-    "set-netipinterface",
-    "get-service",
-    "start-service",
-    "stop-service",
-    "restart-service",
-    "new-netfirewallrule",
-    "netsh",
-    "certreq",
-    "certutil",
-    "enable-daotpauthentication",
-    "disable-daotpauthentication",
-    "install-remoteaccess",
-    "uninstall-remoteaccess",
-    "set-itemproperty",
+/// The parameters of `Enable-DAOtpAuthentication` and `Disable-DAOtpAuthentication`.
+const OTP_PARAMS: &[&str] = &[
+    "CertificateTemplateName",
+    "SigningCertificateTemplateName",
+    "CAServer",
+    "RadiusServer",
+    "SharedSecret",
+    "UserSecurityGroupName",
+    "Force",
+    "PassThru",
 ];
+
+/// The parameters of `Install-RemoteAccess` and `Uninstall-RemoteAccess`.
+const VPN_PARAMS: &[&str] = &["VpnType", "Force", "PassThru"];
+
+/// The parameters of the service commands.
+const SERVICE_PARAMS: &[&str] = &["Name", "PassThru", "Force"];
+
+/// The commands this target runs: the supported-commands message and `Get-Help` are
+/// made from it.
+pub static COMMANDS: CommandTable<ServerHandler> = CommandTable(&[
+    CommandSpec {
+        name: "Get-RemoteAccess",
+        usage: &["Get-RemoteAccess"],
+        help: "shows the Remote Access configuration (ConnectTo, ClientIPv6Prefix, ...)",
+        params: Params::Named(&[]),
+        run: |t, c, a| t.get_remoteaccess(c, a),
+    },
+    CommandSpec {
+        name: "Enable-DAOtpAuthentication",
+        usage: &["Enable-DAOtpAuthentication"],
+        help: "turns OTP authentication on (the NULL cipher suites off)",
+        params: Params::Named(OTP_PARAMS),
+        run: |t, c, a| t.otp_authentication(c, a),
+    },
+    CommandSpec {
+        name: "Disable-DAOtpAuthentication",
+        usage: &["Disable-DAOtpAuthentication"],
+        help: "turns OTP authentication off",
+        params: Params::Named(OTP_PARAMS),
+        run: |t, c, a| t.otp_authentication(c, a),
+    },
+    CommandSpec {
+        name: "Install-RemoteAccess",
+        usage: &["Install-RemoteAccess -VpnType Vpn"],
+        help: "installs the client VPN role (SSTP: NULL cipher suites off)",
+        params: Params::Named(VPN_PARAMS),
+        run: |t, c, a| t.vpn_role(c, a),
+    },
+    CommandSpec {
+        name: "Uninstall-RemoteAccess",
+        usage: &["Uninstall-RemoteAccess -VpnType Vpn"],
+        help: "removes the client VPN role",
+        params: Params::Named(VPN_PARAMS),
+        run: |t, c, a| t.vpn_role(c, a),
+    },
+    CommandSpec {
+        name: "Set-ItemProperty",
+        usage: &[
+            "Set-ItemProperty -Path HKLM:\\System\\CurrentControlSet\\Control\\Lsa\\FipsAlgorithmPolicy -Name Enabled -Value 0|1",
+        ],
+        help: "sets the FIPS policy (FIPS mode: NULL cipher suites off)",
+        params: Params::Named(&["Path", "Name", "Value", "Type", "Force"]),
+        run: |t, c, a| t.set_itemproperty(c, a),
+    },
+    CommandSpec {
+        name: "Get-RemoteAccessHealth",
+        usage: &["Get-RemoteAccessHealth"],
+        help: "Operations Status, one row per component",
+        params: Params::Named(&[]),
+        run: |t, c, a| t.get_remoteaccesshealth(c, a),
+    },
+    CommandSpec {
+        name: "Get-NetRoute",
+        usage: &["Get-NetRoute"],
+        help: "lists the route table",
+        params: Params::Named(&[
+            "AddressFamily",
+            "InterfaceAlias",
+            "InterfaceIndex",
+            "DestinationPrefix",
+        ]),
+        run: |t, c, a| t.get_netroute(c, a),
+    },
+    CommandSpec {
+        name: "New-NetRoute",
+        usage: &["New-NetRoute"],
+        help: "adds a route (-Publish Yes puts it in the RAs)",
+        params: Params::Named(&[
+            "AddressFamily",
+            "DestinationPrefix",
+            "InterfaceAlias",
+            "InterfaceIndex",
+            "NextHop",
+            "RouteMetric",
+            "Publish",
+            "ValidLifetime",
+            "PreferredLifetime",
+            "PolicyStore",
+        ]),
+        run: |t, c, a| t.new_netroute(c, a),
+    },
+    CommandSpec {
+        name: "Set-NetRoute",
+        usage: &["Set-NetRoute"],
+        help: "changes a route (Publish, lifetimes, metric)",
+        params: Params::Named(&[
+            "AddressFamily",
+            "DestinationPrefix",
+            "InterfaceAlias",
+            "InterfaceIndex",
+            "Publish",
+            "ValidLifetime",
+            "PreferredLifetime",
+            "RouteMetric",
+            "PassThru",
+        ]),
+        run: |t, c, a| t.set_netroute(c, a),
+    },
+    CommandSpec {
+        name: "Remove-NetRoute",
+        usage: &["Remove-NetRoute"],
+        help: "removes a route",
+        params: Params::Named(&[
+            "AddressFamily",
+            "DestinationPrefix",
+            "InterfaceAlias",
+            "InterfaceIndex",
+            "Confirm",
+        ]),
+        run: |t, c, a| t.remove_netroute(c, a),
+    },
+    CommandSpec {
+        name: "Set-NetIPInterface",
+        usage: &["Set-NetIPInterface"],
+        help: "turns forwarding or advertising on or off on an interface",
+        params: Params::Named(&[
+            "AddressFamily",
+            "InterfaceAlias",
+            "InterfaceIndex",
+            "Forwarding",
+            "Advertising",
+            "PassThru",
+        ]),
+        run: |t, c, a| t.set_netipinterface(c, a),
+    },
+    CommandSpec {
+        name: "Get-Service",
+        usage: &["Get-Service"],
+        help: "shows a service (iphlpsvc, RaMgmtSvc)",
+        params: Params::Named(SERVICE_PARAMS),
+        run: |t, c, a| t.service(c, a),
+    },
+    CommandSpec {
+        name: "Start-Service",
+        usage: &["Start-Service"],
+        help: "starts a service",
+        params: Params::Named(SERVICE_PARAMS),
+        run: |t, c, a| t.service(c, a),
+    },
+    CommandSpec {
+        name: "Stop-Service",
+        usage: &["Stop-Service"],
+        help: "stops a service",
+        params: Params::Named(SERVICE_PARAMS),
+        run: |t, c, a| t.service(c, a),
+    },
+    CommandSpec {
+        name: "Restart-Service",
+        usage: &["Restart-Service"],
+        help: "restarts a service (RaMgmtSvc: Operations Status is evaluated again)",
+        params: Params::Named(SERVICE_PARAMS),
+        run: |t, c, a| t.service(c, a),
+    },
+    CommandSpec {
+        name: "New-NetFirewallRule",
+        usage: &["New-NetFirewallRule"],
+        help: "adds a firewall rule (inbound TCP 443 lets clients in)",
+        params: Params::Named(&[
+            "DisplayName",
+            "Name",
+            "Direction",
+            "Protocol",
+            "LocalPort",
+            "Action",
+            "Profile",
+            "Enabled",
+        ]),
+        run: |t, c, a| t.new_netfirewallrule(c, a),
+    },
+    CommandSpec {
+        name: "certreq",
+        usage: &["certreq -enroll -machine -q -cert NAME renew"],
+        help: "renews the IP-HTTPS or the IPsec machine certificate",
+        params: Params::Words,
+        run: |t, c, a| t.certificates(c, a),
+    },
+    CommandSpec {
+        name: "certutil",
+        usage: &["certutil -crl"],
+        help: "publishes the CRL (brings the CRL distribution point online)",
+        params: Params::Words,
+        run: |t, c, a| t.certificates(c, a),
+    },
+    CommandSpec {
+        name: "netsh",
+        usage: &[
+            "netsh int ipv6 show int [N]",
+            "netsh int ipv6 set int N forwarding=|advertise=enabled|disabled",
+            "netsh interface httpstunnel show interfaces",
+            "netsh interface httpstunnel set interface server state=|authmode=",
+        ],
+        help: "shows and sets the IPv6 interfaces and the IP-HTTPS server interface",
+        params: Params::Words,
+        run: |t, c, a| t.netsh_command(c, a),
+    },
+    CommandSpec {
+        name: "Get-Help",
+        usage: &["Get-Help"],
+        help: "lists the commands simulated here, with what each does",
+        params: Params::Named(&[]),
+        run: |_, _, _| Ok(COMMANDS.help()),
+    },
+]);
+
+/// How a command of this target runs.
+pub type ServerHandler = fn(&mut ServerTarget<'_>, &str, &Args) -> Result<Output, CommandError>;
 
 /// The FIPS policy key, as `Set-ItemProperty -Path` names it.
 const FIPS_KEY: &str = r"HKLM:\System\CurrentControlSet\Control\Lsa\FipsAlgorithmPolicy";
@@ -167,7 +370,6 @@ impl ServerTarget<'_> {
     }
 
     fn service_cmd(&mut self, verb: &str, args: &Args) -> Result<Output, CommandError> {
-        args.only(verb, &["Name", "PassThru", "Force"])?;
         let name = args
             .get("Name")
             .or(args.positional.first().map(String::as_str))
@@ -330,7 +532,7 @@ impl ServerTarget<'_> {
         }
         Err(CommandError::Unknown {
             command: words.join(" "),
-            supported: SUPPORTED.into(),
+            supported: COMMANDS.supported(),
         })
     }
 
@@ -404,335 +606,266 @@ impl ServerTarget<'_> {
     }
 }
 
+impl ServerTarget<'_> {
+    fn get_remoteaccess(&mut self, _command: &str, _args: &Args) -> Result<Output, CommandError> {
+        Ok(Output {
+            value: views::remote_access(self.state),
+            render: Render::List(None),
+        })
+    }
+
+    fn otp_authentication(&mut self, command: &str, _args: &Args) -> Result<Output, CommandError> {
+        let lc = command.to_ascii_lowercase();
+        self.state.remote_access.otp_enabled = lc.starts_with("enable");
+        Ok(Output::none())
+    }
+
+    fn vpn_role(&mut self, command: &str, args: &Args) -> Result<Output, CommandError> {
+        let lc = command.to_ascii_lowercase();
+        let kind = args.require("VpnType")?;
+        if !kind.eq_ignore_ascii_case("Vpn") {
+            return Err(CommandError::Argument(format!(
+                "-VpnType {kind} is not simulated; Vpn (the client VPN, SSTP) is"
+            )));
+        }
+        self.state.remote_access.vpn_enabled = lc.starts_with("install");
+        Ok(Output::none())
+    }
+
+    fn set_itemproperty(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let path = args.require("Path")?;
+        let name = args.require("Name")?;
+        if !path.eq_ignore_ascii_case(FIPS_KEY) || !name.eq_ignore_ascii_case("Enabled") {
+            return Err(CommandError::Argument(format!(
+                "only {FIPS_KEY} -Name Enabled (FIPS mode) is simulated, not {path} -Name {name}"
+            )));
+        }
+        self.state.fips_mode = match args.require("Value")? {
+            "1" => true,
+            "0" => false,
+            v => {
+                return Err(CommandError::Argument(format!(
+                    "-Value must be 0 or 1, not '{v}'"
+                )));
+            }
+        };
+        Ok(Output::none())
+    }
+
+    fn get_remoteaccesshealth(
+        &mut self,
+        _command: &str,
+        _args: &Args,
+    ) -> Result<Output, CommandError> {
+        Ok(Output {
+            value: self.health.clone(),
+            render: Render::Table(views::health_columns()),
+        })
+    }
+
+    fn get_netroute(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let ifx = self.optional_interface(args)?;
+        let dest = args
+            .get("DestinationPrefix")
+            .map(parse_prefix)
+            .transpose()?;
+        Ok(self.route_rows(|r| {
+            ifx.is_none_or(|i| r.if_index == i) && dest.is_none_or(|d| r.destination_prefix == d)
+        }))
+    }
+
+    fn new_netroute(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
+        let if_index = self.interface_index(args)?;
+        let publish = args
+            .get("Publish")
+            .map(parse_publish)
+            .transpose()?
+            .unwrap_or(Publish::No);
+        let next_hop = match args.get("NextHop") {
+            Some(h) => h.parse::<Ipv6Addr>().map_err(|_| {
+                CommandError::Argument(format!("-NextHop '{h}' is not an IPv6 address"))
+            })?,
+            None => Ipv6Addr::UNSPECIFIED,
+        };
+        let route_metric = match args.get("RouteMetric") {
+            Some(m) => m.parse().map_err(|_| {
+                CommandError::Argument(format!("-RouteMetric '{m}' is not a number"))
+            })?,
+            None => 256,
+        };
+        let valid_lifetime = args
+            .get("ValidLifetime")
+            .map(parse_lifetime)
+            .transpose()?
+            .unwrap_or(u32::MAX);
+        let preferred_lifetime = args
+            .get("PreferredLifetime")
+            .map(parse_lifetime)
+            .transpose()?
+            .unwrap_or(valid_lifetime);
+        if self
+            .state
+            .routes
+            .iter()
+            .any(|r| r.destination_prefix == prefix && r.if_index == if_index)
+        {
+            return Err(CommandError::Object(
+                "Instance MSFT_NetRoute already exists".into(),
+            ));
+        }
+        self.state.routes.push(NetRoute {
+            destination_prefix: prefix,
+            if_index,
+            next_hop,
+            route_metric,
+            publish,
+            valid_lifetime,
+            preferred_lifetime,
+        });
+        Ok(self.route_rows(|r| r.destination_prefix == prefix && r.if_index == if_index))
+    }
+
+    fn set_netroute(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
+        let ifx = self.optional_interface(args)?;
+        let publish = args.get("Publish").map(parse_publish).transpose()?;
+        let valid = args.get("ValidLifetime").map(parse_lifetime).transpose()?;
+        let preferred = args
+            .get("PreferredLifetime")
+            .map(parse_lifetime)
+            .transpose()?;
+        let metric: Option<u32> = args
+            .get("RouteMetric")
+            .map(|m| {
+                m.parse().map_err(|_| {
+                    CommandError::Argument(format!("-RouteMetric '{m}' is not a number"))
+                })
+            })
+            .transpose()?;
+        let mut n = 0;
+        for r in self
+            .state
+            .routes
+            .iter_mut()
+            .filter(|r| r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i))
+        {
+            n += 1;
+            if let Some(p) = publish {
+                r.publish = p;
+            }
+            if let Some(v) = valid {
+                r.valid_lifetime = v;
+            }
+            if let Some(p) = preferred {
+                r.preferred_lifetime = p;
+            }
+            if let Some(m) = metric {
+                r.route_metric = m;
+            }
+        }
+        if n == 0 {
+            return Err(no_route(prefix));
+        }
+        Ok(Output::none())
+    }
+
+    fn remove_netroute(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
+        let ifx = self.optional_interface(args)?;
+        let before = self.state.routes.len();
+        self.state
+            .routes
+            .retain(|r| !(r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i)));
+        if self.state.routes.len() == before {
+            return Err(no_route(prefix));
+        }
+        Ok(Output::none())
+    }
+
+    fn set_netipinterface(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let i = self.interface_index(args)?;
+        let fwd = args
+            .get("Forwarding")
+            .map(|v| parse_enabled("-Forwarding", v))
+            .transpose()?;
+        let adv = args
+            .get("Advertising")
+            .map(|v| parse_enabled("-Advertising", v))
+            .transpose()?;
+        if fwd.is_none() && adv.is_none() {
+            return Err(CommandError::Argument(
+                "Set-NetIPInterface: give -Forwarding and/or -Advertising Enabled|Disabled".into(),
+            ));
+        }
+        let ifc = self.state.interface_mut(i).expect("checked");
+        if let Some(f) = fwd {
+            ifc.forwarding = f;
+        }
+        if let Some(a) = adv {
+            ifc.advertising = a;
+        }
+        Ok(Output::none())
+    }
+
+    fn service(&mut self, command: &str, args: &Args) -> Result<Output, CommandError> {
+        let lc = command.to_ascii_lowercase();
+        self.service_cmd(&lc, args)
+    }
+
+    fn new_netfirewallrule(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let inbound = args
+            .get("Direction")
+            .is_none_or(|d| d.eq_ignore_ascii_case("Inbound"));
+        let tcp = args
+            .get("Protocol")
+            .is_some_and(|p| p.eq_ignore_ascii_case("TCP"));
+        let port443 = args
+            .get("LocalPort")
+            .is_some_and(|p| p.split(',').any(|p| p.trim() == "443"));
+        let allow = args
+            .get("Action")
+            .is_none_or(|a| a.eq_ignore_ascii_case("Allow"));
+        if inbound && tcp && port443 {
+            self.state.firewall_allows_443 = allow;
+        }
+        Ok(Output {
+            value: json!({"Name": args.get("DisplayName").unwrap_or("rule"), "Enabled": "True", "Direction": args.get("Direction").unwrap_or("Inbound"), "Action": args.get("Action").unwrap_or("Allow")}),
+            render: Render::List(None),
+        })
+    }
+
+    fn netsh_command(&mut self, command: &str, args: &Args) -> Result<Output, CommandError> {
+        let mut words = vec![command.to_string()];
+        words.extend(args.positional.iter().cloned());
+        self.netsh(&words)
+    }
+
+    fn certificates(&mut self, command: &str, args: &Args) -> Result<Output, CommandError> {
+        let lc = command.to_ascii_lowercase();
+        let mut words = vec![command.to_string()];
+        words.extend(args.positional.iter().cloned());
+        for (n, v) in &args.named {
+            words.push(format!("-{n}"));
+            words.extend(v.clone());
+        }
+        if lc == "certreq" {
+            self.certreq(&words)
+        } else if words.iter().any(|w| w.eq_ignore_ascii_case("-crl")) {
+            self.state.certs.cdp_online = true;
+            Ok(Output::text(
+                "CertUtil: -CRL command completed successfully.\n",
+            ))
+        } else {
+            Err(CommandError::Argument("supported: certutil -crl".into()))
+        }
+    }
+}
+
 impl Target for ServerTarget<'_> {
     fn run(&mut self, command: &str, args: &Args) -> Result<Output, CommandError> {
-        let lc = command.to_ascii_lowercase();
-        match lc.as_str() {
-            "get-remoteaccess" => {
-                args.only(command, &[])?;
-                Ok(Output {
-                    value: views::remote_access(self.state),
-                    render: Render::List(None),
-                })
-            }
-            "enable-daotpauthentication" | "disable-daotpauthentication" => {
-                args.only(
-                    command,
-                    &[
-                        "CertificateTemplateName",
-                        "SigningCertificateTemplateName",
-                        "CAServer",
-                        "RadiusServer",
-                        "SharedSecret",
-                        "UserSecurityGroupName",
-                        "Force",
-                        "PassThru",
-                    ],
-                )?;
-                self.state.remote_access.otp_enabled = lc.starts_with("enable");
-                Ok(Output::none())
-            }
-            "install-remoteaccess" | "uninstall-remoteaccess" => {
-                args.only(command, &["VpnType", "Force", "PassThru"])?;
-                let kind = args.require("VpnType")?;
-                if !kind.eq_ignore_ascii_case("Vpn") {
-                    return Err(CommandError::Argument(format!(
-                        "-VpnType {kind} is not simulated; Vpn (the client VPN, SSTP) is"
-                    )));
-                }
-                self.state.remote_access.vpn_enabled = lc.starts_with("install");
-                Ok(Output::none())
-            }
-            "set-itemproperty" => {
-                args.only(command, &["Path", "Name", "Value", "Type", "Force"])?;
-                let path = args.require("Path")?;
-                let name = args.require("Name")?;
-                if !path.eq_ignore_ascii_case(FIPS_KEY) || !name.eq_ignore_ascii_case("Enabled") {
-                    return Err(CommandError::Argument(format!(
-                        "only {FIPS_KEY} -Name Enabled (FIPS mode) is simulated, not {path} -Name {name}"
-                    )));
-                }
-                self.state.fips_mode = match args.require("Value")? {
-                    "1" => true,
-                    "0" => false,
-                    v => {
-                        return Err(CommandError::Argument(format!(
-                            "-Value must be 0 or 1, not '{v}'"
-                        )));
-                    }
-                };
-                Ok(Output::none())
-            }
-            "get-remoteaccesshealth" => {
-                args.only(command, &[])?;
-                Ok(Output {
-                    value: self.health.clone(),
-                    render: Render::Table(views::health_columns()),
-                })
-            }
-            "get-netroute" => {
-                args.only(
-                    command,
-                    &[
-                        "AddressFamily",
-                        "InterfaceAlias",
-                        "InterfaceIndex",
-                        "DestinationPrefix",
-                    ],
-                )?;
-                let ifx = self.optional_interface(args)?;
-                let dest = args
-                    .get("DestinationPrefix")
-                    .map(parse_prefix)
-                    .transpose()?;
-                Ok(self.route_rows(|r| {
-                    ifx.is_none_or(|i| r.if_index == i)
-                        && dest.is_none_or(|d| r.destination_prefix == d)
-                }))
-            }
-            "new-netroute" => {
-                args.only(
-                    command,
-                    &[
-                        "AddressFamily",
-                        "DestinationPrefix",
-                        "InterfaceAlias",
-                        "InterfaceIndex",
-                        "NextHop",
-                        "RouteMetric",
-                        "Publish",
-                        "ValidLifetime",
-                        "PreferredLifetime",
-                        "PolicyStore",
-                    ],
-                )?;
-                let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
-                let if_index = self.interface_index(args)?;
-                let publish = args
-                    .get("Publish")
-                    .map(parse_publish)
-                    .transpose()?
-                    .unwrap_or(Publish::No);
-                let next_hop = match args.get("NextHop") {
-                    Some(h) => h.parse::<Ipv6Addr>().map_err(|_| {
-                        CommandError::Argument(format!("-NextHop '{h}' is not an IPv6 address"))
-                    })?,
-                    None => Ipv6Addr::UNSPECIFIED,
-                };
-                let route_metric = match args.get("RouteMetric") {
-                    Some(m) => m.parse().map_err(|_| {
-                        CommandError::Argument(format!("-RouteMetric '{m}' is not a number"))
-                    })?,
-                    None => 256,
-                };
-                let valid_lifetime = args
-                    .get("ValidLifetime")
-                    .map(parse_lifetime)
-                    .transpose()?
-                    .unwrap_or(u32::MAX);
-                let preferred_lifetime = args
-                    .get("PreferredLifetime")
-                    .map(parse_lifetime)
-                    .transpose()?
-                    .unwrap_or(valid_lifetime);
-                if self
-                    .state
-                    .routes
-                    .iter()
-                    .any(|r| r.destination_prefix == prefix && r.if_index == if_index)
-                {
-                    return Err(CommandError::Object(
-                        "Instance MSFT_NetRoute already exists".into(),
-                    ));
-                }
-                self.state.routes.push(NetRoute {
-                    destination_prefix: prefix,
-                    if_index,
-                    next_hop,
-                    route_metric,
-                    publish,
-                    valid_lifetime,
-                    preferred_lifetime,
-                });
-                Ok(self.route_rows(|r| r.destination_prefix == prefix && r.if_index == if_index))
-            }
-            "set-netroute" => {
-                args.only(
-                    command,
-                    &[
-                        "AddressFamily",
-                        "DestinationPrefix",
-                        "InterfaceAlias",
-                        "InterfaceIndex",
-                        "Publish",
-                        "ValidLifetime",
-                        "PreferredLifetime",
-                        "RouteMetric",
-                        "PassThru",
-                    ],
-                )?;
-                let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
-                let ifx = self.optional_interface(args)?;
-                let publish = args.get("Publish").map(parse_publish).transpose()?;
-                let valid = args.get("ValidLifetime").map(parse_lifetime).transpose()?;
-                let preferred = args
-                    .get("PreferredLifetime")
-                    .map(parse_lifetime)
-                    .transpose()?;
-                let metric: Option<u32> = args
-                    .get("RouteMetric")
-                    .map(|m| {
-                        m.parse().map_err(|_| {
-                            CommandError::Argument(format!("-RouteMetric '{m}' is not a number"))
-                        })
-                    })
-                    .transpose()?;
-                let mut n = 0;
-                for r in self.state.routes.iter_mut().filter(|r| {
-                    r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i)
-                }) {
-                    n += 1;
-                    if let Some(p) = publish {
-                        r.publish = p;
-                    }
-                    if let Some(v) = valid {
-                        r.valid_lifetime = v;
-                    }
-                    if let Some(p) = preferred {
-                        r.preferred_lifetime = p;
-                    }
-                    if let Some(m) = metric {
-                        r.route_metric = m;
-                    }
-                }
-                if n == 0 {
-                    return Err(no_route(prefix));
-                }
-                Ok(Output::none())
-            }
-            "remove-netroute" => {
-                args.only(
-                    command,
-                    &[
-                        "AddressFamily",
-                        "DestinationPrefix",
-                        "InterfaceAlias",
-                        "InterfaceIndex",
-                        "Confirm",
-                    ],
-                )?;
-                let prefix = parse_prefix(args.require("DestinationPrefix")?)?;
-                let ifx = self.optional_interface(args)?;
-                let before = self.state.routes.len();
-                self.state.routes.retain(|r| {
-                    !(r.destination_prefix == prefix && ifx.is_none_or(|i| r.if_index == i))
-                });
-                if self.state.routes.len() == before {
-                    return Err(no_route(prefix));
-                }
-                Ok(Output::none())
-            }
-            "set-netipinterface" => {
-                args.only(
-                    command,
-                    &[
-                        "AddressFamily",
-                        "InterfaceAlias",
-                        "InterfaceIndex",
-                        "Forwarding",
-                        "Advertising",
-                        "PassThru",
-                    ],
-                )?;
-                let i = self.interface_index(args)?;
-                let fwd = args
-                    .get("Forwarding")
-                    .map(|v| parse_enabled("-Forwarding", v))
-                    .transpose()?;
-                let adv = args
-                    .get("Advertising")
-                    .map(|v| parse_enabled("-Advertising", v))
-                    .transpose()?;
-                if fwd.is_none() && adv.is_none() {
-                    return Err(CommandError::Argument(
-                        "Set-NetIPInterface: give -Forwarding and/or -Advertising Enabled|Disabled"
-                            .into(),
-                    ));
-                }
-                let ifc = self.state.interface_mut(i).expect("checked");
-                if let Some(f) = fwd {
-                    ifc.forwarding = f;
-                }
-                if let Some(a) = adv {
-                    ifc.advertising = a;
-                }
-                Ok(Output::none())
-            }
-            "get-service" | "start-service" | "stop-service" | "restart-service" => {
-                self.service_cmd(&lc, args)
-            }
-            "new-netfirewallrule" => {
-                args.only(
-                    command,
-                    &[
-                        "DisplayName",
-                        "Name",
-                        "Direction",
-                        "Protocol",
-                        "LocalPort",
-                        "Action",
-                        "Profile",
-                        "Enabled",
-                    ],
-                )?;
-                let inbound = args
-                    .get("Direction")
-                    .is_none_or(|d| d.eq_ignore_ascii_case("Inbound"));
-                let tcp = args
-                    .get("Protocol")
-                    .is_some_and(|p| p.eq_ignore_ascii_case("TCP"));
-                let port443 = args
-                    .get("LocalPort")
-                    .is_some_and(|p| p.split(',').any(|p| p.trim() == "443"));
-                let allow = args
-                    .get("Action")
-                    .is_none_or(|a| a.eq_ignore_ascii_case("Allow"));
-                if inbound && tcp && port443 {
-                    self.state.firewall_allows_443 = allow;
-                }
-                Ok(Output {
-                    value: json!({"Name": args.get("DisplayName").unwrap_or("rule"), "Enabled": "True", "Direction": args.get("Direction").unwrap_or("Inbound"), "Action": args.get("Action").unwrap_or("Allow")}),
-                    render: Render::List(None),
-                })
-            }
-            "netsh" => {
-                let mut words = vec![command.to_string()];
-                words.extend(args.positional.iter().cloned());
-                self.netsh(&words)
-            }
-            "certreq" | "certutil" => {
-                let mut words = vec![command.to_string()];
-                words.extend(args.positional.iter().cloned());
-                for (n, v) in &args.named {
-                    words.push(format!("-{n}"));
-                    words.extend(v.clone());
-                }
-                if lc == "certreq" {
-                    self.certreq(&words)
-                } else if words.iter().any(|w| w.eq_ignore_ascii_case("-crl")) {
-                    self.state.certs.cdp_online = true;
-                    Ok(Output::text(
-                        "CertUtil: -CRL command completed successfully.\n",
-                    ))
-                } else {
-                    Err(CommandError::Argument("supported: certutil -crl".into()))
-                }
-            }
-            _ => Err(CommandError::Unknown {
-                command: command.to_string(),
-                supported: SUPPORTED.into(),
-            }),
-        }
+        let spec = COMMANDS.lookup(command, args)?;
+        (spec.run)(self, command, args)
     }
 }
 
@@ -767,6 +900,28 @@ mod tests {
         let out = run_line(line, s, &mut t)?;
         *st = copy;
         Ok(out.to_text())
+    }
+
+    #[test]
+    fn the_supported_commands_and_the_help_come_from_the_table() {
+        // what operators saw before the table, then the help command it added
+        let before = "Get-RemoteAccess, Enable-DAOtpAuthentication, Disable-DAOtpAuthentication, Install-RemoteAccess -VpnType Vpn, Uninstall-RemoteAccess -VpnType Vpn, Set-ItemProperty -Path HKLM:\\System\\CurrentControlSet\\Control\\Lsa\\FipsAlgorithmPolicy -Name Enabled -Value 0|1, Get-RemoteAccessHealth, Get-NetRoute, New-NetRoute, Set-NetRoute, Remove-NetRoute, Set-NetIPInterface, Get-Service, Start-Service, Stop-Service, Restart-Service, New-NetFirewallRule, certreq -enroll -machine -q -cert NAME renew, certutil -crl, netsh int ipv6 show int [N], netsh int ipv6 set int N forwarding=|advertise=enabled|disabled, netsh interface httpstunnel show interfaces, netsh interface httpstunnel set interface server state=|authmode=";
+        assert_eq!(COMMANDS.supported(), format!("{before}, Get-Help"));
+        let mut st = state();
+        let mut s = Session::default();
+        let e = run(&mut st, &mut s, "Get-Thing").unwrap_err();
+        assert!(e.to_string().contains(&COMMANDS.supported()), "{e}");
+        let help = run(&mut st, &mut s, "Get-Help").unwrap();
+        for c in COMMANDS.0 {
+            assert!(
+                help.contains(c.name) && help.contains(c.help),
+                "{} missing from\n{help}",
+                c.name
+            );
+        }
+        // a table's parameter list is enforced before the handler runs
+        let e = run(&mut st, &mut s, "Get-NetRoute -Bogus 1").unwrap_err();
+        assert!(e.to_string().contains("'Bogus'"), "{e}");
     }
 
     #[test]
