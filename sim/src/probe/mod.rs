@@ -268,29 +268,56 @@ pub async fn probe(config: &ProbeConfig) -> ProbeReport {
         failure: None,
         started: Instant::now(),
     };
-    let (tls, http, ra, windows7) = stages(config, &mut run).await;
-    finish(config, run, tls, http, ra, windows7)
+    let found = stages(config, &mut run).await;
+    finish(config, run, found)
 }
 
-type Findings = (
-    Option<TlsReport>,
-    Option<HttpReport>,
-    Option<RaReport>,
-    Option<String>,
-);
+/// What the stages found, for the report.
+#[derive(Default)]
+struct Findings {
+    tls: Option<TlsReport>,
+    http: Option<HttpReport>,
+    ra: Option<RaReport>,
+    /// Why a Windows 7 client (which enforces revocation) would fail, if it would.
+    windows7: Option<String>,
+}
 
+/// The stages in the order a client goes through them; each records itself in `run`
+/// and what it found in the findings, and the first that cannot go on ends the probe.
 async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
-    let t = config.stage_timeout;
+    let mut found = Findings::default();
     let dialer = Dialer {
         url: config.url.clone(),
         resolve: config.resolve.clone(),
         system_dns: true,
         proxy: config.proxy.clone(),
-        timeout: t,
+        timeout: config.stage_timeout,
     };
-    let url = &config.url;
+    let Some(via) = name_resolution(config, &dialer, run).await else {
+        return found;
+    };
+    let Some(tcp) = tcp_connect(&dialer, &via, run).await else {
+        return found;
+    };
+    let Some(mut stream) = tls_handshake(config, tcp, run, &mut found).await else {
+        return found;
+    };
+    let Some(rest) = http_exchange(config, &mut stream, run, &mut found).await else {
+        return found;
+    };
+    router_discovery(config, &mut stream, &rest, run, &mut found).await;
+    let _ = stream.shutdown().await;
+    found
+}
 
-    // name resolution
+/// The server's name, resolved here or left to the web proxy.
+async fn name_resolution<'a>(
+    config: &'a ProbeConfig,
+    dialer: &Dialer,
+    run: &mut Run,
+) -> Option<Via<'a>> {
+    let t = config.stage_timeout;
+    let url = &config.url;
     run.begin();
     let literal = url
         .host
@@ -298,7 +325,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         .trim_end_matches(']')
         .parse::<IpAddr>()
         .ok();
-    let via = if let Some(p) = &config.proxy {
+    if let Some(p) = &config.proxy {
         run.stage(
             "name resolution",
             true,
@@ -307,7 +334,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                 dialer.proxy_target()
             ),
         );
-        Via::Proxy(p)
+        Some(Via::Proxy(p))
     } else if let Some(ip) = literal {
         let e = ConnectError::IpAddressUrl(url.host.clone());
         run.stage(
@@ -316,7 +343,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             format!("{e}; probing the address anyway"),
         );
         run.fail(e.code(), e.to_string());
-        Via::Direct(SocketAddr::new(ip, url.port))
+        Some(Via::Direct(SocketAddr::new(ip, url.port)))
     } else {
         match within(t, "name resolution", dialer.resolve()).await {
             Ok(a) => {
@@ -325,40 +352,52 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                     true,
                     format!("{} -> {}", url.host, a.ip()),
                 );
-                Via::Direct(a)
+                Some(Via::Direct(a))
             }
             Err(e) => {
                 run.stop("name resolution", &e);
-                return (None, None, None, None);
+                None
             }
         }
-    };
+    }
+}
 
-    // TCP
+/// TCP to the server, or the proxy's `CONNECT` tunnel.
+async fn tcp_connect(dialer: &Dialer, via: &Via<'_>, run: &mut Run) -> Option<TcpStream> {
     run.begin();
-    let tcp = match dialer.open(&via).await {
+    run.begin();
+    match dialer.open(via).await {
         Ok(s) => {
-            let detail = match &via {
+            let detail = match via {
                 Via::Direct(addr) => format!("connected to {addr}"),
                 Via::Proxy(p) => format!("the web proxy {p} opened a tunnel"),
             };
             run.stage("TCP connect", true, detail);
-            s
+            Some(s)
         }
         Err(e) => {
             run.stop("TCP connect", &e);
-            return (None, None, None, None);
+            None
         }
-    };
+    }
+}
 
-    // TLS
+/// The TLS handshake and the chain's trust, then revocation.
+async fn tls_handshake(
+    config: &ProbeConfig,
+    tcp: TcpStream,
+    run: &mut Run,
+    found: &mut Findings,
+) -> Option<Tls<TcpStream>> {
+    let t = config.stage_timeout;
+    let url = &config.url;
     run.begin();
     let (roots, anchor_text) = match anchors(config) {
         Ok(a) => a,
         Err(e) => {
             let e = ConnectError::Stores(e.to_string());
             run.stop("TLS handshake", &e);
-            return (None, None, None, None);
+            return None;
         }
     };
     let verifier = match rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -371,7 +410,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         Err(e) => {
             let e = ConnectError::Stores(format!("no usable trust anchors in {anchor_text}: {e}"));
             run.stop("TLS handshake", &e);
-            return (None, None, None, None);
+            return None;
         }
     };
     let host = url.host.trim_start_matches('[').trim_end_matches(']');
@@ -382,7 +421,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let chain: Vec<CertInfo> = seen.chain.iter().map(|c| chain::describe(c, now)).collect();
-    let mut stream = match handshake {
+    let stream = match handshake {
         Ok(s) => s,
         Err(e) => {
             run.stop("TLS handshake", &e);
@@ -395,7 +434,8 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                 trust: "the handshake did not finish".into(),
                 revocation: Vec::new(),
             });
-            return (tls, None, None, None);
+            found.tls = tls;
+            return None;
         }
     };
     let protocol = stream.protocol();
@@ -417,8 +457,31 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             chain.len()
         ),
     );
+    let (revocation, windows7) = revocation_check(config, &seen.chain, &chain, run).await;
+    found.windows7 = windows7;
+    found.tls = Some(TlsReport {
+        protocol,
+        cipher_suite,
+        chain,
+        trust_anchors: anchor_text,
+        trusted,
+        trust,
+        revocation,
+    });
+    Some(stream)
+}
+
+/// The CRLs of the chain's distribution points (and `--crl-url`): reachable, the leaf
+/// listed or not; returns them and why a Windows 7 client would fail, if it would.
+async fn revocation_check(
+    config: &ProbeConfig,
+    der: &[rustls::pki_types::CertificateDer<'static>],
+    chain: &[CertInfo],
+    run: &mut Run,
+) -> (Vec<CdpCheck>, Option<String>) {
+    let t = config.stage_timeout;
     run.begin();
-    let (revocation, windows7) = revocation(config, &seen.chain, &chain, t).await;
+    let (revocation, windows7) = fetch_crls(config, der, chain, t).await;
     if !revocation.is_empty() || config.check_revocation {
         // a revoked certificate fails the stage always; the rest only when enforced
         let revoked = revocation.iter().any(|c| c.leaf_revoked == Some(true));
@@ -442,17 +505,18 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         };
         run.fail(code, w7.clone());
     }
-    let tls = Some(TlsReport {
-        protocol,
-        cipher_suite,
-        chain,
-        trust_anchors: anchor_text,
-        trusted,
-        trust,
-        revocation,
-    });
+    (revocation, windows7)
+}
 
-    // HTTP
+/// The POST and the server's response head; returns the bytes after it.
+async fn http_exchange(
+    config: &ProbeConfig,
+    stream: &mut Tls<TcpStream>,
+    run: &mut Run,
+    found: &mut Findings,
+) -> Option<Vec<u8>> {
+    let t = config.stage_timeout;
+    let url = &config.url;
     run.begin();
     let exchange = within(t, "HTTP response", async {
         stream
@@ -460,7 +524,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             .await
             .map_err(ConnectError::Io)?;
         stream.flush().await.map_err(ConnectError::Io)?;
-        let (raw, rest) = read_head(&mut stream, Reads::Chunks, head::unparsed).await?;
+        let (raw, rest) = read_head(stream, Reads::Chunks, head::unparsed).await?;
         Ok::<_, ConnectError>((raw, rest))
     })
     .await;
@@ -468,7 +532,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         Ok(x) => x,
         Err(e) => {
             run.stop("HTTP exchange", &e);
-            return (tls, None, None, windows7);
+            return None;
         }
     };
     let status_line = String::from_utf8_lossy(&buf)
@@ -489,7 +553,8 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
     if let Err(e) = parsed {
         let e = ConnectError::Head(e);
         run.stop("HTTP exchange", &e);
-        return (tls, http, None, windows7);
+        found.http = http;
+        return None;
     }
     run.stage(
         "HTTP exchange",
@@ -502,15 +567,26 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                 .unwrap_or_default()
         ),
     );
+    found.http = http;
+    Some(rest)
+}
 
-    // router discovery
+/// A Router Solicitation and the Advertisement that answers it.
+async fn router_discovery(
+    config: &ProbeConfig,
+    stream: &mut Tls<TcpStream>,
+    rest: &[u8],
+    run: &mut Run,
+    found: &mut Findings,
+) {
+    let t = config.stage_timeout;
     run.begin();
     let src = ipv6::with_interface_id(
         Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
         rand::random::<u64>() | 1,
     );
     let rs = icmpv6::router_solicitation(src);
-    let mut deframer = Deframer::with_initial(MIN_MTU, &rest);
+    let mut deframer = Deframer::with_initial(MIN_MTU, rest);
     let discovery = within(t, "Router Advertisement", async {
         stream.write_all(&rs).await.map_err(ConnectError::Io)?;
         stream.flush().await.map_err(ConnectError::Io)?;
@@ -543,11 +619,11 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
                 false,
                 format!("no Router Advertisement answered the Router Solicitation within {t:?}"),
             );
-            return (tls, http, None, windows7);
+            return;
         }
         Err(e) => {
             run.stop("router discovery", &e);
-            return (tls, http, None, windows7);
+            return;
         }
     };
     let with_prefix = ra.prefixes.iter().any(|p| p.autonomous);
@@ -573,8 +649,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
             )
         },
     );
-    let _ = stream.shutdown().await;
-    (tls, http, Some(ra), windows7)
+    found.ra = Some(ra);
 }
 
 /// The TLS handshake, over rustls or (NULL suites asked for) OpenSSL; the chain is
@@ -706,7 +781,7 @@ fn ra_report(router: Ipv6Addr, ra: &RouterAdvert) -> RaReport {
 /// Fetches every CRL distribution point (the leaf's and the configured ones) and looks
 /// for the leaf in the CRLs; returns the checks and what a Windows 7 client, which
 /// enforces revocation, would report instead of success.
-async fn revocation(
+async fn fetch_crls(
     config: &ProbeConfig,
     ders: &[rustls::pki_types::CertificateDer<'static>],
     chain: &[CertInfo],
@@ -774,14 +849,13 @@ fn crl_lists(pem: &str, serial: &[u8]) -> bool {
         })
 }
 
-fn finish(
-    config: &ProbeConfig,
-    run: Run,
-    tls: Option<TlsReport>,
-    http: Option<HttpReport>,
-    ra: Option<RaReport>,
-    windows7: Option<String>,
-) -> ProbeReport {
+fn finish(config: &ProbeConfig, run: Run, found: Findings) -> ProbeReport {
+    let Findings {
+        tls,
+        http,
+        ra,
+        windows7,
+    } = found;
     let mut status = ClientStatus::new(config.url.to_string());
     let (code, interface_status) = match &run.failure {
         Some((code, detail)) => {
