@@ -9,7 +9,6 @@ use std::net::Ipv6Addr;
 use bytes::Bytes;
 use ipnet::Ipv6Net;
 use tokio::io::{AsyncWriteExt, WriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::{ClientConfig, ClientStatus, Command, ConnectError, Reader, refuse};
@@ -27,7 +26,7 @@ const COALESCE: usize = 64 * 1024;
 pub(super) async fn link(
     config: &ClientConfig,
     port: &KernelPort,
-    mut wr: WriteHalf<crate::tls::Tls<TcpStream>>,
+    mut wr: WriteHalf<crate::tls::Tls<crate::net::Stream>>,
     reader: Reader,
     mut from_server: mpsc::Receiver<Bytes>,
     status: &watch::Sender<ClientStatus>,

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsConnector;
 
@@ -28,6 +27,7 @@ use crate::client_state::transition::{self, NetworkSituation};
 use crate::client_state::{Attempt, ClientMachine};
 use crate::dial::Dialer;
 use crate::link::host::{Host, HostConfig, HostEvent};
+use crate::net::{Clock, Stream, Transport};
 use crate::net::{Reads, read_head, stopped};
 use crate::tls::{self, NullCipher, Tls, TlsError};
 use crate::wire::deframe::Deframer;
@@ -73,6 +73,10 @@ pub struct ClientConfig {
     pub proxy: Option<ProxyUrl>,
     /// Whether the client offers the NULL-encryption suites (OpenSSL backend).
     pub null_cipher: NullCipher,
+    /// What the client dials over (the real network by default).
+    pub transport: Arc<dyn Transport>,
+    /// The client's time source.
+    pub clock: Clock,
 }
 
 impl ClientConfig {
@@ -84,6 +88,7 @@ impl ClientConfig {
             system_dns: self.system_dns,
             proxy: self.proxy.clone(),
             timeout: self.connect_timeout,
+            transport: self.transport.clone(),
         }
     }
 
@@ -105,6 +110,8 @@ impl ClientConfig {
             kernel: None,
             proxy: None,
             null_cipher: NullCipher::Off,
+            transport: crate::net::tcp(),
+            clock: Clock::system(),
         }
     }
 }
@@ -195,7 +202,7 @@ fn tls_for(config: &ClientConfig, crls: Option<&str>) -> Result<Connector, TlsEr
 }
 
 impl Connector {
-    async fn connect(&self, host: &str, tcp: TcpStream) -> Result<Tls<TcpStream>, ConnectError> {
+    async fn connect(&self, host: &str, tcp: Stream) -> Result<Tls<Stream>, ConnectError> {
         match self {
             Connector::Rustls(c) => {
                 let name = ServerName::try_from(host.to_string())
@@ -360,8 +367,9 @@ async fn run(
             Err(e) => e,
         };
         tracing::warn!(error = %failure, code = %failure.code(), "IP-HTTPS connection failed");
-        let mut again = Instant::now();
-        status.send_modify(|s| again = machine.failed(s, &failure, Instant::now()));
+        let now = config.clock.now();
+        let mut again = now;
+        status.send_modify(|s| again = machine.failed(s, &failure, now));
         let sleep = tokio::time::sleep_until(again.into());
         tokio::pin!(sleep);
         loop {
@@ -388,14 +396,16 @@ async fn connect(
     config: &ClientConfig,
     status: &watch::Sender<ClientStatus>,
     machine: &mut ClientMachine,
-) -> Result<(Tls<TcpStream>, Vec<u8>), ConnectError> {
+) -> Result<(Tls<Stream>, Vec<u8>), ConnectError> {
     let dialer = config.dialer();
     let via = dialer.via().await?;
     let crls = match &config.crl_url {
         Some(url) => Some(
-            crate::tls::revocation::fetch(url, config.connect_timeout)
-                .await
-                .map_err(|e| ConnectError::RevocationOffline(e.to_string()))?,
+            crate::tls::revocation::fetch(url, config.connect_timeout, |a| {
+                config.transport.connect(a)
+            })
+            .await
+            .map_err(|e| ConnectError::RevocationOffline(e.to_string()))?,
         ),
         None => None,
     };
@@ -430,7 +440,7 @@ async fn connect(
 async fn link(
     config: &ClientConfig,
     host_cfg: HostConfig,
-    stream: Tls<TcpStream>,
+    stream: Tls<Stream>,
     leftover: Vec<u8>,
     status: &watch::Sender<ClientStatus>,
     commands: &mut mpsc::Receiver<Command>,
@@ -441,7 +451,8 @@ async fn link(
     if let Some(port) = &config.kernel {
         return kernel::link(config, port, wr, reader, pkt_rx, status, commands, shutdown).await;
     }
-    let mut host = Host::new(host_cfg, Instant::now());
+    let clock = config.clock;
+    let mut host = Host::new(host_cfg, clock.now());
     let mut pending: PendingPings = HashMap::new();
     let mut seq: u16 = 0;
     let mut wbuf = Vec::with_capacity(16 * 1024);
@@ -458,7 +469,7 @@ async fn link(
             wr.flush().await.map_err(ConnectError::Io)?;
         }
         while let Some(ev) = host.poll_event() {
-            on_event(ev, &host, status, &mut pending);
+            on_event(ev, &host, status, &mut pending, clock.now());
         }
         let deadline = host.poll_timeout();
         tokio::select! {
@@ -469,7 +480,7 @@ async fn link(
             }
             p = pkt_rx.recv() => match p {
                 Some(p) => {
-                    let now = Instant::now();
+                    let now = clock.now();
                     receive(config, &mut host, &p, now);
                     while let Ok(p) = pkt_rx.try_recv() {
                         receive(config, &mut host, &p, now);
@@ -484,7 +495,7 @@ async fn link(
                     pending.retain(|_, (_, tx)| !tx.is_closed());
                     match host.send_ping(dst, PING_ID, seq, size) {
                         Ok(()) => {
-                            pending.insert(seq, (Instant::now(), reply));
+                            pending.insert(seq, (clock.now(), reply));
                         }
                         Err(_) => {
                             let _ = reply.send(Err(PingError::NotUp));
@@ -495,7 +506,7 @@ async fn link(
                     let _ = host.send_udp(dst, src_port, dst_port, &data);
                 }
             },
-            _ = sleep_until(deadline) => host.handle_timeout(Instant::now()),
+            _ = sleep_until(deadline) => host.handle_timeout(clock.now()),
         }
     }
 }
@@ -503,7 +514,7 @@ async fn link(
 /// Reads the server's byte stream, delimits it into packets and hands them over; the
 /// task ends with the reason the stream ended.
 fn spawn_reader(
-    mut rd: tokio::io::ReadHalf<Tls<TcpStream>>,
+    mut rd: tokio::io::ReadHalf<Tls<Stream>>,
     leftover: Vec<u8>,
 ) -> (Reader, mpsc::Receiver<Bytes>) {
     let (pkt_tx, pkt_rx) = mpsc::channel::<Bytes>(1024);
@@ -564,13 +575,14 @@ fn on_event(
     host: &Host,
     status: &watch::Sender<ClientStatus>,
     pending: &mut PendingPings,
+    now: Instant,
 ) {
     match ev {
         HostEvent::EchoReply {
             id: PING_ID, seq, ..
         } => {
             if let Some((sent, tx)) = pending.remove(&seq) {
-                let _ = tx.send(Ok(sent.elapsed()));
+                let _ = tx.send(Ok(now.saturating_duration_since(sent)));
             }
         }
         HostEvent::Udp { .. } => status.send_modify(|s| s.received += 1),

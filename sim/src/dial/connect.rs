@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use super::{Dialer, ProxyUrl};
 use crate::client_state::ConnectError;
+use crate::net::Stream;
 use crate::net::{Reads, read_head};
 use crate::wire::head;
 
@@ -37,9 +37,9 @@ async fn proxy_addr(dialer: &Dialer, proxy: &ProxyUrl) -> Result<SocketAddr, Con
 }
 
 /// Opens a TCP tunnel through `proxy` to the server; returns the stream, ready for TLS.
-pub(super) async fn through(dialer: &Dialer, proxy: &ProxyUrl) -> Result<TcpStream, ConnectError> {
+pub(super) async fn through(dialer: &Dialer, proxy: &ProxyUrl) -> Result<Stream, ConnectError> {
     let addr = proxy_addr(dialer, proxy).await?;
-    let mut tcp = super::tcp_to(addr, dialer.timeout).await?;
+    let mut tcp = dialer.connect_to(addr).await?;
     let target = dialer.proxy_target();
     let credentials = proxy
         .credentials

@@ -8,11 +8,11 @@ pub mod url;
 pub use url::{IphttpsUrl, ProxyUrl, UrlError, parse_resolve};
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
 use crate::client_state::ConnectError;
+use crate::net::{Stream, Transport};
 
 /// What dialing needs to know: where the server is and how to get there.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct Dialer {
     pub proxy: Option<ProxyUrl>,
     /// Deadline for TCP connect and for the proxy's answer.
     pub timeout: Duration,
+    /// What streams are opened over (the real network by default).
+    pub transport: Arc<dyn Transport>,
 }
 
 /// How a connection reaches the server.
@@ -51,9 +53,9 @@ impl Dialer {
     }
 
     /// Opens TCP along `via` (a proxy's `CONNECT` included) within the deadline.
-    pub async fn open(&self, via: &Via<'_>) -> Result<TcpStream, ConnectError> {
+    pub async fn open(&self, via: &Via<'_>) -> Result<Stream, ConnectError> {
         match via {
-            Via::Direct(addr) => tcp_to(*addr, self.timeout).await,
+            Via::Direct(addr) => self.connect_to(*addr).await,
             Via::Proxy(p) => connect::through(self, p).await,
         }
     }
@@ -98,13 +100,13 @@ impl Dialer {
     }
 }
 
-/// TCP to `addr` within `timeout`, Nagle off.
-pub async fn tcp_to(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
-    let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(t)) => t,
-        Ok(Err(source)) => return Err(ConnectError::Tcp { addr, source }),
-        Err(_) => return Err(ConnectError::TcpTimeout(addr)),
-    };
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
+impl Dialer {
+    /// A stream to `addr` over the transport, within the deadline.
+    pub async fn connect_to(&self, addr: SocketAddr) -> Result<Stream, ConnectError> {
+        match tokio::time::timeout(self.timeout, self.transport.connect(addr)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(source)) => Err(ConnectError::Tcp { addr, source }),
+            Err(_) => Err(ConnectError::TcpTimeout(addr)),
+        }
+    }
 }

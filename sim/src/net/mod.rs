@@ -1,9 +1,14 @@
-//! What every shell shares: the shutdown signal, a guard that stops a task when dropped,
-//! and the one loop that reads an HTTP head off a stream.
+//! What every shell shares: the transport it sends bytes over and the clock it reads,
+//! the shutdown signal, a guard that stops a task when dropped, and the one loop that
+//! reads an HTTP head off a stream.
 
+mod clock;
 mod head_reader;
+mod transport;
 
+pub use clock::Clock;
 pub use head_reader::{ReadHeadError, Reads, read_head};
+pub use transport::{BoxFuture, ByteStream, Listener, MemoryNetwork, Stream, Tcp, Transport, tcp};
 
 use tokio::sync::watch;
 

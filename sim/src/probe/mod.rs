@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use x509_parser::prelude::FromDer;
 
@@ -25,7 +24,7 @@ use crate::client_state::{
 };
 use crate::diag::{self, Diagnosis};
 use crate::dial::{Dialer, IphttpsUrl, ProxyUrl, Via};
-use crate::net::{Reads, read_head};
+use crate::net::{Reads, Stream, Transport, read_head};
 use crate::tls::{self, NullCipher, Tls, TlsError};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::Deframer;
@@ -58,6 +57,8 @@ pub struct ProbeConfig {
     /// A client certificate chain and key (PEM) to present, for servers in AuthMode
     /// Certificates.
     pub client_cert: Option<(String, String)>,
+    /// What the probe dials over (the real network by default).
+    pub transport: std::sync::Arc<dyn Transport>,
 }
 
 impl ProbeConfig {
@@ -73,6 +74,7 @@ impl ProbeConfig {
             check_revocation: false,
             null_cipher: NullCipher::Off,
             client_cert: None,
+            transport: crate::net::tcp(),
         }
     }
 }
@@ -292,6 +294,7 @@ async fn stages(config: &ProbeConfig, run: &mut Run) -> Findings {
         system_dns: true,
         proxy: config.proxy.clone(),
         timeout: config.stage_timeout,
+        transport: config.transport.clone(),
     };
     let Some(via) = name_resolution(config, &dialer, run).await else {
         return found;
@@ -363,7 +366,7 @@ async fn name_resolution<'a>(
 }
 
 /// TCP to the server, or the proxy's `CONNECT` tunnel.
-async fn tcp_connect(dialer: &Dialer, via: &Via<'_>, run: &mut Run) -> Option<TcpStream> {
+async fn tcp_connect(dialer: &Dialer, via: &Via<'_>, run: &mut Run) -> Option<Stream> {
     run.begin();
     run.begin();
     match dialer.open(via).await {
@@ -385,10 +388,10 @@ async fn tcp_connect(dialer: &Dialer, via: &Via<'_>, run: &mut Run) -> Option<Tc
 /// The TLS handshake and the chain's trust, then revocation.
 async fn tls_handshake(
     config: &ProbeConfig,
-    tcp: TcpStream,
+    tcp: Stream,
     run: &mut Run,
     found: &mut Findings,
-) -> Option<Tls<TcpStream>> {
+) -> Option<Tls<Stream>> {
     let t = config.stage_timeout;
     let url = &config.url;
     run.begin();
@@ -511,7 +514,7 @@ async fn revocation_check(
 /// The POST and the server's response head; returns the bytes after it.
 async fn http_exchange(
     config: &ProbeConfig,
-    stream: &mut Tls<TcpStream>,
+    stream: &mut Tls<Stream>,
     run: &mut Run,
     found: &mut Findings,
 ) -> Option<Vec<u8>> {
@@ -574,7 +577,7 @@ async fn http_exchange(
 /// A Router Solicitation and the Advertisement that answers it.
 async fn router_discovery(
     config: &ProbeConfig,
-    stream: &mut Tls<TcpStream>,
+    stream: &mut Tls<Stream>,
     rest: &[u8],
     run: &mut Run,
     found: &mut Findings,
@@ -659,8 +662,8 @@ async fn handshake(
     config: &ProbeConfig,
     verifier: Arc<rustls::client::WebPkiServerVerifier>,
     host: &str,
-    tcp: TcpStream,
-) -> (Result<Tls<TcpStream>, ConnectError>, Seen) {
+    tcp: Stream,
+) -> (Result<Tls<Stream>, ConnectError>, Seen) {
     let client_cert = config
         .client_cert
         .as_ref()
@@ -798,7 +801,7 @@ async fn fetch_crls(
         .map(|(_, c)| c.raw_serial().to_vec());
     let mut checks = Vec::new();
     for url in urls {
-        match crate::tls::revocation::fetch(&url, t).await {
+        match crate::tls::revocation::fetch(&url, t, |a| config.transport.connect(a)).await {
             Ok(pem) => {
                 let listed = leaf_serial.as_deref().map(|s| crl_lists(&pem, s));
                 checks.push(CdpCheck {

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
@@ -27,7 +26,9 @@ mod stats;
 
 pub use stats::{ClientInfo, HANDSHAKE_BUCKETS, Histogram, ServerStats, Snapshot};
 
-use crate::net::{AbortOnDrop, ReadHeadError, Reads, read_head, stopped};
+use crate::net::{
+    AbortOnDrop, Clock, Listener, ReadHeadError, Reads, Stream, Transport, read_head, stopped,
+};
 
 /// Largest TLS write the per-client writer coalesces packets into.
 const COALESCE: usize = 64 * 1024;
@@ -90,6 +91,10 @@ pub struct ServerConfig {
     /// TLS over OpenSSL offering the NULL-encryption suites first (`Some(true)`), OpenSSL
     /// with them turned off (`Some(false)`: OTP, SSTP, FIPS), or rustls (`None`).
     pub null_cipher: Option<bool>,
+    /// What the server listens on (the real network by default).
+    pub transport: Arc<dyn Transport>,
+    /// The server's time source.
+    pub clock: Clock,
 }
 
 /// Default ClientIPv6Prefix (inside the default internal prefix, as in `Set-DAServer`'s example).
@@ -119,6 +124,8 @@ impl ServerConfig {
             client_queue: 4096,
             idle_timeout: Duration::from_secs(120),
             null_cipher: None,
+            transport: crate::net::tcp(),
+            clock: Clock::system(),
         }
     }
 }
@@ -202,6 +209,7 @@ struct Shared {
     epoch: watch::Sender<u64>,
     mode: watch::Sender<ListenerMode>,
     started: Instant,
+    clock: Clock,
 }
 
 impl Shared {
@@ -218,7 +226,7 @@ impl Shared {
 
     /// Routes packets from the intranet side, under one lock.
     fn route_from_intranet(&self, packets: impl IntoIterator<Item = Bytes>) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut core = self.lock();
         let core = &mut *core;
         for p in packets {
@@ -246,7 +254,7 @@ pub struct ServerHandle {
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let require_cert = config.router.auth_mode == AuthMode::Certificates;
     let acceptor = Acceptor::new(&config.pki, require_cert, config.null_cipher)?;
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| {
+    let listener = config.transport.bind(config.listen).await.map_err(|source| {
         let hint = match source.kind() {
             std::io::ErrorKind::PermissionDenied => {
                 " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try --listen 127.0.0.1:8443)"
@@ -286,10 +294,16 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         shutdown: shutdown_rx,
         epoch: watch::channel(0).0,
         mode: watch::channel(ListenerMode::Open).0,
-        started: Instant::now(),
+        started: config.clock.now(),
+        clock: config.clock,
     });
     let tasks = vec![
-        tokio::spawn(accept_loop(shared.clone(), Some(listener), local_addr)),
+        tokio::spawn(accept_loop(
+            shared.clone(),
+            config.transport.clone(),
+            Some(listener),
+            local_addr,
+        )),
         tokio::spawn(router_timer(shared.clone())),
     ];
     tracing::info!(%local_addr, "IP-HTTPS server listening");
@@ -337,7 +351,7 @@ impl ServerHandle {
     /// The counters, the router's counters and the client table, read at one instant.
     pub fn snapshot(&self) -> Snapshot {
         let core = self.shared.lock();
-        let now = SystemTime::now();
+        let now = self.shared.clock.wall();
         let mut clients: Vec<ClientInfo> = core
             .clients
             .iter()
@@ -359,7 +373,11 @@ impl ServerHandle {
             server: core.stats.clone(),
             router: core.router.stats().clone(),
             clients,
-            uptime: self.shared.started.elapsed(),
+            uptime: self
+                .shared
+                .clock
+                .now()
+                .saturating_duration_since(self.shared.started),
         }
     }
 
@@ -379,8 +397,8 @@ impl ServerHandle {
         let pkt = core.intranet.ping(dst, seq, size);
         let core = &mut *core;
         core.router
-            .handle_from_intranet(Bytes::from(pkt), Instant::now(), &mut core.out);
-        core.dispatch(Instant::now());
+            .handle_from_intranet(Bytes::from(pkt), self.shared.clock.now(), &mut core.out);
+        core.dispatch(self.shared.clock.now());
     }
 
     /// Replaces the certificates, the client-certificate requirement and the TLS backend
@@ -414,9 +432,10 @@ impl ServerHandle {
     pub fn set_router_config(&self, config: RouterConfig) {
         let mut core = self.shared.lock();
         let core = &mut *core;
-        core.router.reconfigure(config, Instant::now());
-        core.router.handle_timeout(Instant::now(), &mut core.out);
-        core.dispatch(Instant::now());
+        core.router.reconfigure(config, self.shared.clock.now());
+        core.router
+            .handle_timeout(self.shared.clock.now(), &mut core.out);
+        core.dispatch(self.shared.clock.now());
     }
 
     /// Opens, closes (clients disconnected, connections refused) or black-holes the listener.
@@ -486,7 +505,12 @@ impl Drop for ServerHandle {
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpListener>, addr: SocketAddr) {
+async fn accept_loop(
+    shared: Arc<Shared>,
+    transport: Arc<dyn Transport>,
+    mut listener: Option<Box<dyn Listener>>,
+    addr: SocketAddr,
+) {
     let mut shutdown = shared.shutdown.clone();
     let mut mode_rx = shared.mode.subscribe();
     let mut sessions = tokio::task::JoinSet::new();
@@ -500,7 +524,7 @@ async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpListener>, add
                 shared.disconnect_all();
             }
             ListenerMode::Open | ListenerMode::Blackhole if listener.is_none() => {
-                match TcpListener::bind(addr).await {
+                match transport.bind(addr).await {
                     Ok(l) => {
                         tracing::info!(%addr, "listening again");
                         listener = Some(l);
@@ -515,7 +539,7 @@ async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpListener>, add
             _ => {}
         }
         let accept = async {
-            match &listener {
+            match &mut listener {
                 Some(l) => l.accept().await,
                 None => std::future::pending().await,
             }
@@ -554,7 +578,7 @@ async fn accept_loop(shared: Arc<Shared>, mut listener: Option<TcpListener>, add
 async fn router_timer(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     loop {
-        let now = Instant::now();
+        let now = shared.clock.now();
         let next = shared.lock().router.poll_timeout();
         // wake at least every second: the configuration may change under us
         let wake = next.map_or(now + Duration::from_secs(1), |t| {
@@ -564,7 +588,7 @@ async fn router_timer(shared: Arc<Shared>) {
             _ = stopped(&mut shutdown) => return,
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
-        let now = Instant::now();
+        let now = shared.clock.now();
         let mut core = shared.lock();
         let core = &mut *core;
         core.router.handle_timeout(now, &mut core.out);
@@ -603,9 +627,8 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(
     read_head(stream, Reads::Chunks, |b| head::parse_request(b, path)).await
 }
 
-async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
-    let _ = tcp.set_nodelay(true);
-    let accepted = Instant::now();
+async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
+    let accepted = shared.clock.now();
     let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
     let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor().accept(tcp)).await {
         Ok(Ok(s)) => s,
@@ -654,7 +677,7 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
     let cipher_suite = tls.cipher_suite();
     let id = {
         let mut core = shared.lock();
-        match core.router.add_client(Instant::now()) {
+        match core.router.add_client(shared.clock.now()) {
             Ok(id) => {
                 core.clients.insert(
                     id,
@@ -662,13 +685,15 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
                         tx,
                         peer,
                         cipher_suite,
-                        since: SystemTime::now(),
+                        since: shared.clock.wall(),
                         bytes_in: 0,
                         bytes_out: 0,
                     },
                 );
                 core.stats.tunnels += 1;
-                core.stats.handshake.observe(accepted.elapsed());
+                core.stats
+                    .handshake
+                    .observe(shared.clock.now().saturating_duration_since(accepted));
                 id
             }
             Err(e) => {
@@ -696,11 +721,11 @@ async fn session(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr) {
 async fn tunnel(
     shared: &Shared,
     id: ClientId,
-    mut tls: Tls<TcpStream>,
+    mut tls: Tls<Stream>,
     leftover: Vec<u8>,
     mut rx: mpsc::Receiver<Frame>,
 ) -> Result<(), SessionError> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = shared.clock.date();
     tls.write_all(&head::response(now))
         .await
         .map_err(SessionError::Write)?;
@@ -747,7 +772,7 @@ async fn tunnel(
             if let Some(slot) = core.clients.get_mut(&id) {
                 slot.bytes_in += n as u64;
             }
-            let now = Instant::now();
+            let now = shared.clock.now();
             loop {
                 match deframer.next_packet() {
                     Ok(Some(p)) => {

@@ -23,7 +23,7 @@ use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
 
 use super::{NullCipher, TlsError};
@@ -112,7 +112,10 @@ pub fn acceptor(
 }
 
 /// Runs the server side of the handshake.
-pub async fn accept(acceptor: &SslAcceptor, tcp: TcpStream) -> io::Result<SslStream<TcpStream>> {
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+    acceptor: &SslAcceptor,
+    tcp: S,
+) -> io::Result<SslStream<S>> {
     let ssl = Ssl::new(acceptor.context()).map_err(io::Error::other)?;
     let mut s = SslStream::new(ssl, tcp).map_err(io::Error::other)?;
     Pin::new(&mut s).accept().await.map_err(io::Error::other)?;
@@ -180,11 +183,11 @@ impl Connector {
     }
 
     /// Connects as `host` over `tcp`: handshake, then the chain check.
-    pub async fn connect(
+    pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         host: &str,
-        tcp: TcpStream,
-    ) -> Result<SslStream<TcpStream>, ConnectFailure> {
+        tcp: S,
+    ) -> Result<SslStream<S>, ConnectFailure> {
         let (s, chain) = self
             .connect_unverified(host, tcp)
             .await
@@ -204,11 +207,11 @@ impl Connector {
 
     /// The handshake alone: the stream and the chain the server sent (leaf first), not
     /// yet judged (the probe looks behind an untrusted certificate).
-    pub async fn connect_unverified(
+    pub async fn connect_unverified<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         host: &str,
-        tcp: TcpStream,
-    ) -> Result<(SslStream<TcpStream>, Vec<CertificateDer<'static>>), String> {
+        tcp: S,
+    ) -> Result<(SslStream<S>, Vec<CertificateDer<'static>>), String> {
         let hs = |e: &dyn std::fmt::Display| e.to_string();
         let mut cfg = self.ctx.configure().map_err(|e| hs(&e))?;
         cfg.set_verify_hostname(false);

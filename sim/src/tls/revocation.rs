@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::future::Future;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Why CRLs could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +26,17 @@ pub enum RevocationError {
 
 /// Fetches the CRLs at `url` (`http://HOST[:PORT]/PATH`) within `timeout`, as PEM: a
 /// DER CRL (what a real distribution point serves) is converted. A host name is
-/// resolved by the system resolver; the labs' URLs hold addresses.
-pub async fn fetch(url: &str, timeout: Duration) -> Result<String, RevocationError> {
+/// resolved by the system resolver (the labs' URLs hold addresses); `connect` opens the
+/// stream (the caller's transport).
+pub async fn fetch<S, F>(
+    url: &str,
+    timeout: Duration,
+    connect: impl FnOnce(SocketAddr) -> F,
+) -> Result<String, RevocationError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: Future<Output = std::io::Result<S>>,
+{
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| RevocationError::Url(url.into()))?;
@@ -51,7 +61,7 @@ pub async fn fetch(url: &str, timeout: Duration) -> Result<String, RevocationErr
             .map_err(|e| unreachable(format!("cannot resolve {authority}: {e}")))?
             .next()
             .ok_or_else(|| unreachable(format!("{authority} has no address")))?;
-        let mut s = TcpStream::connect(addr)
+        let mut s = connect(addr)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         s.write_all(

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use super::TlsError;
 use crate::pki::Pki;
@@ -121,8 +120,9 @@ impl Acceptor {
         }
     }
 
-    /// Runs the server side of the handshake.
-    pub async fn accept(&self, tcp: TcpStream) -> io::Result<Tls<TcpStream>> {
+    /// Runs the server side of the handshake over `stream` (TCP, or whatever the
+    /// server's transport gives).
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(&self, tcp: S) -> io::Result<Tls<S>> {
         match self {
             Acceptor::Rustls(a) => Ok(Tls::Rustls(Box::new(tokio_rustls::TlsStream::Server(
                 a.accept(tcp).await?,
