@@ -28,26 +28,18 @@ pub async fn tls_connect(addr: SocketAddr, name: &str, pki: &Pki) -> TlsStream<T
         .unwrap()
 }
 
-/// Reads until the end of an HTTP head; returns the head and any bytes after it.
+/// Reads until the end of an HTTP head (the product's own reader, any head accepted);
+/// returns the head and any bytes after it.
 pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> (Vec<u8>, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = tokio::time::timeout(WAIT, s.read(&mut chunk))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            n > 0,
-            "closed before the head ended: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let rest = buf.split_off(i + 4);
-            return (buf, rest);
-        }
-    }
+    let read = iphttps_sim::net::read_head(
+        s,
+        iphttps_sim::net::Reads::Chunks,
+        iphttps_sim::wire::head::unparsed,
+    );
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("a head within the wait")
+        .expect("a whole head before the stream ended")
 }
 
 /// A raw tunnel: TLS up and the 200 received.

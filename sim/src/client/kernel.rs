@@ -6,12 +6,11 @@
 
 use std::net::Ipv6Addr;
 
-use bytes::Bytes;
 use ipnet::Ipv6Net;
-use tokio::io::{AsyncWriteExt, WriteHalf};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 
-use super::{ClientConfig, ClientStatus, Command, ConnectError, Reader, refuse};
+use super::{ClientConfig, ClientStatus, Command, ConnectError, Tunnel, refuse};
 use crate::net::stopped;
 use crate::port::KernelPort;
 use crate::wire::icmpv6::{self, Message};
@@ -22,17 +21,19 @@ const COALESCE: usize = 64 * 1024;
 
 /// Runs the link between the tunnel and the kernel until it is lost (`Err`) or the
 /// client is disabled (`Ok`).
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn link(
     config: &ClientConfig,
     port: &KernelPort,
-    mut wr: WriteHalf<crate::tls::Tls<crate::net::Stream>>,
-    reader: Reader,
-    mut from_server: mpsc::Receiver<Bytes>,
+    tunnel: Tunnel,
     status: &watch::Sender<ClientStatus>,
     commands: &mut mpsc::Receiver<Command>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ConnectError> {
+    let Tunnel {
+        mut wr,
+        reader,
+        packets: mut from_server,
+    } = tunnel;
     let mut from_kernel = port.from_kernel.lock().await;
     let mut addresses = port.addresses.clone();
     addresses.mark_changed();

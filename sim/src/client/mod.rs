@@ -449,7 +449,12 @@ async fn link(
     let (rd, mut wr) = tokio::io::split(stream);
     let (reader, mut pkt_rx) = spawn_reader(rd, leftover);
     if let Some(port) = &config.kernel {
-        return kernel::link(config, port, wr, reader, pkt_rx, status, commands, shutdown).await;
+        let tunnel = Tunnel {
+            wr,
+            reader,
+            packets: pkt_rx,
+        };
+        return kernel::link(config, port, tunnel, status, commands, shutdown).await;
     }
     let clock = config.clock;
     let mut host = Host::new(host_cfg, clock.now());
@@ -606,6 +611,14 @@ fn on_event(
 
 /// Outstanding pings by sequence number: when each was sent and who waits for it.
 type PendingPings = HashMap<u16, (Instant, oneshot::Sender<Result<Duration, PingError>>)>;
+
+/// A link's tunnel: the TLS write half, and the packets the reader task delimits from
+/// the read half (with the reason the stream ended).
+struct Tunnel {
+    wr: tokio::io::WriteHalf<Tls<Stream>>,
+    reader: Reader,
+    packets: mpsc::Receiver<Bytes>,
+}
 
 struct Reader(tokio::task::JoinHandle<ConnectError>);
 
