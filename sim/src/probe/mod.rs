@@ -706,7 +706,7 @@ async fn handshake(
                         },
                     )
                 }
-                Err(e) => (Err(ConnectError::Handshake(e)), Seen::default()),
+                Err(e) => (Err(ConnectError::Handshake(e.0)), Seen::default()),
             };
         }
         #[cfg(not(feature = "null-cipher"))]

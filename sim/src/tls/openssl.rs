@@ -122,6 +122,12 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(s)
 }
 
+/// An OpenSSL handshake that did not finish (no shared suite, an alert, the socket), in
+/// OpenSSL's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HandshakeFailed(pub String);
+
 /// A client's OpenSSL configuration.
 #[derive(Clone)]
 pub struct Connector {
@@ -191,7 +197,7 @@ impl Connector {
         let (s, chain) = self
             .connect_unverified(host, tcp)
             .await
-            .map_err(ConnectFailure::Handshake)?;
+            .map_err(|e| ConnectFailure::Handshake(e.0))?;
         let Some((leaf, rest)) = chain.split_first() else {
             return Err(ConnectFailure::Handshake(
                 "the server sent no certificate".into(),
@@ -211,8 +217,8 @@ impl Connector {
         &self,
         host: &str,
         tcp: S,
-    ) -> Result<(SslStream<S>, Vec<CertificateDer<'static>>), String> {
-        let hs = |e: &dyn std::fmt::Display| e.to_string();
+    ) -> Result<(SslStream<S>, Vec<CertificateDer<'static>>), HandshakeFailed> {
+        let hs = |e: &dyn std::fmt::Display| HandshakeFailed(e.to_string());
         let mut cfg = self.ctx.configure().map_err(|e| hs(&e))?;
         cfg.set_verify_hostname(false);
         let ssl = cfg.into_ssl(host).map_err(|e| hs(&e))?;
