@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 
 use crate::lab::{Lab, LabConfig, LabError};
 use iphttps_sim::api;
-use iphttps_sim::client::{ClientHandle, ClientStatus};
+use iphttps_sim::client::{ClientHandle, ClientState, PingError};
 use iphttps_sim::deployment::DeploymentConfig;
+use iphttps_sim::link::router::DropReason;
 use iphttps_sim::windows::command::{CommandError, Session};
 
 use crate::fixtures::toxic::{ToxicRelay, Toxics};
-use crate::scenario::{Action, Clients, Expectation, PingPlan, PingTarget, Scenario, UdpStep};
+use crate::scenario::{
+    Action, Clients, Expectation, PingPlan, PingTarget, Scenario, ServerCond, UdpPlan,
+};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -376,20 +379,7 @@ async fn step(
     deadline: Duration,
 ) -> Result<String, StepError> {
     match action {
-        Action::Expect(e) => {
-            let end = Instant::now() + deadline;
-            loop {
-                match check(w, e).await {
-                    None => return Ok("as expected".into()),
-                    Some(m) if Instant::now() >= end => {
-                        return Err(StepError::Unexpected(format!(
-                            "{m} (still, after {deadline:?})"
-                        )));
-                    }
-                    Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-        }
+        Action::Expect(e) => expect(w, e, deadline).await,
         Action::Inject(f) => w
             .lab
             .set_fault(*f, true)
@@ -472,164 +462,135 @@ fn expand(w: &World, line: &str) -> String {
         .replace("{admin}", &w.admin.to_string())
 }
 
-fn describe(s: &ClientStatus) -> String {
-    format!(
-        "state {:?}, Last Error Code {}, Interface Status \"{}\", global {}, RA {}",
-        s.state,
-        s.last_error,
-        s.interface_status,
-        s.global.map_or("none".to_string(), |a| a.to_string()),
-        s.router_advert
-            .as_ref()
-            .map_or("none".to_string(), |r| format!(
-                "with {} prefix(es)",
-                r.prefixes.len()
-            )),
-    )
+/// Polls `e` every 20 ms until it holds (for `e.hold` without a break, when given) or
+/// `deadline` passes.
+async fn expect(w: &World, e: &Expectation, deadline: Duration) -> Result<String, StepError> {
+    let end = Instant::now() + deadline;
+    let mut since: Option<Instant> = None;
+    let mut longest = Duration::ZERO;
+    loop {
+        let now = Instant::now();
+        match check(w, e).await {
+            None => {
+                let held = now - *since.get_or_insert(now);
+                longest = longest.max(held);
+                match e.hold {
+                    None => return Ok("as expected".into()),
+                    Some(h) if held >= h => return Ok(format!("as expected, for {h:?}")),
+                    Some(h) if now >= end => {
+                        return Err(StepError::Unexpected(format!(
+                            "the conditions had held for {held:?} of the {h:?} required when the deadline of {deadline:?} passed"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            Some(m) => {
+                since = None;
+                if now >= end {
+                    let best = match e.hold {
+                        Some(h) if !longest.is_zero() => {
+                            format!("; at best the conditions held for {longest:?} of the {h:?} required")
+                        }
+                        _ => String::new(),
+                    };
+                    return Err(StepError::Unexpected(format!(
+                        "{m} (still, after {deadline:?}){best}"
+                    )));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The first difference between `e` and what is seen, or `None` when all hold.
 async fn check(w: &World, e: &Expectation) -> Option<String> {
-    if let Some(sel) = e.clients {
-        for (i, c) in clients_of(w, sel) {
+    if !e.client.is_empty() {
+        for (i, c) in clients_of(w, e.clients) {
             let s = c.status();
-            let who = format!("client {}", i + 1);
-            let miss = |what: &str, want: String| {
-                Some(format!(
-                    "{who}: expected {what} {want}, saw {}",
-                    describe(&s)
-                ))
-            };
-            if let Some(st) = e.state
-                && s.state != st
-            {
-                return miss("state", format!("{st:?}"));
-            }
-            if let Some(code) = e.last_error
-                && s.last_error != code
-            {
-                return miss("Last Error Code", code.to_string());
-            }
-            if let Some(t) = &e.interface_status
-                && &s.interface_status != t
-            {
-                return miss("Interface Status", format!("\"{t}\""));
-            }
-            if let Some(t) = &e.detail
-                && !s
-                    .last_error_detail
-                    .as_deref()
-                    .is_some_and(|d| d.contains(t.as_str()))
+            if e.wait_for_tunnel
+                && !matches!(s.state, ClientState::Established | ClientState::LinkUp)
             {
                 return Some(format!(
-                    "{who}: expected the last failure to mention \"{t}\", saw {:?}",
-                    s.last_error_detail
+                    "client {}: its tunnel is not established (state {:?}); these conditions \
+                     are also true of a client that never connected, so they count only once it is",
+                    i + 1,
+                    s.state
                 ));
             }
-            if let Some(g) = e.global_address
-                && s.global.is_some() != g
-            {
-                return miss("a global address:", g.to_string());
-            }
-            if let Some(g) = e.router_advertisement
-                && s.router_advert.is_some() != g
-            {
-                return miss("a Router Advertisement:", g.to_string());
-            }
-            if let Some(n) = e.ra_prefixes
-                && s.router_advert.as_ref().map(|r| r.prefixes.len()) != Some(n)
-            {
-                return miss("RA prefixes", n.to_string());
-            }
-            if let Some(m) = e.ra_mtu
-                && s.router_advert.as_ref().and_then(|r| r.mtu) != Some(m)
-            {
-                return miss("RA MTU", m.to_string());
-            }
-            if let Some(t) = e.transition
-                && s.transition != t
-            {
-                return Some(format!(
-                    "{who}: expected transition {t}, saw {}",
-                    s.transition
-                ));
-            }
-            if let Some(n) = e.connects_at_least
-                && s.connects < n
-            {
-                return Some(format!(
-                    "{who}: expected at least {n} connection(s), saw {}",
-                    s.connects
-                ));
-            }
-            if let Some(n) = e.failures_at_least
-                && s.failures < n
-            {
-                return Some(format!(
-                    "{who}: expected at least {n} failure(s), saw {}",
-                    s.failures
-                ));
-            }
-            if let Some(n) = e.failures_at_most
-                && s.failures > n
-            {
-                return Some(format!(
-                    "{who}: expected at most {n} failure(s), saw {}",
-                    s.failures
-                ));
-            }
-        }
-    }
-    if e.server_health.is_some() || e.ops.is_some() {
-        let ops = w.lab.operations_status().await;
-        if let Some(h) = e.server_health
-            && ops.server != h
-        {
-            return Some(format!(
-                "expected Operations Status {}, saw {}",
-                h.as_str(),
-                ops.server.as_str()
-            ));
-        }
-        if let Some((comp, st, text)) = &e.ops {
-            let c = ops.component(comp)?;
-            if c.state != *st {
-                return Some(format!(
-                    "expected {comp} {}, saw {} ({})",
-                    st.as_str(),
-                    c.state.as_str(),
-                    c.error.clone().unwrap_or_default()
-                ));
-            }
-            if let Some(t) = text {
-                let all = format!(
-                    "{} {}",
-                    c.error.clone().unwrap_or_default(),
-                    c.causes.clone().unwrap_or_default()
-                );
-                if !all.contains(t.as_str()) {
-                    return Some(format!(
-                        "expected {comp} text containing \"{t}\", saw \"{all}\""
-                    ));
+            for cond in &e.client {
+                if let Err(m) = cond.check(&s) {
+                    return Some(format!("client {}: {m}", i + 1));
                 }
             }
         }
     }
-    if let Some((reason, n)) = e.dropped {
-        let got = w.lab.server.with_router(|r| r.stats().dropped(reason));
-        if got < n {
-            return Some(format!(
-                "expected at least {n} packet(s) dropped as {}, saw {got}",
-                reason.as_str()
-            ));
-        }
-    }
-    if let Some(n) = e.server_clients {
-        let got = w.lab.server.with_router(|r| r.client_count());
-        if got != n {
-            return Some(format!(
-                "expected {n} client(s) in the server's table, saw {got}"
-            ));
+    let mut ops = None;
+    for cond in &e.server {
+        let miss = match cond {
+            ServerCond::Health(h) => {
+                let o = match &ops {
+                    Some(o) => o,
+                    None => ops.insert(w.lab.operations_status().await),
+                };
+                (o.server != *h).then(|| {
+                    format!(
+                        "expected Operations Status {}, saw {}",
+                        h.as_str(),
+                        o.server.as_str()
+                    )
+                })
+            }
+            ServerCond::Ops {
+                component,
+                state,
+                text,
+            } => {
+                let o = match &ops {
+                    Some(o) => o,
+                    None => ops.insert(w.lab.operations_status().await),
+                };
+                match o.component(component) {
+                    None => Some(format!(
+                        "Operations Status lists no component named {component}"
+                    )),
+                    Some(c) if c.state != *state => Some(format!(
+                        "expected {component} {}, saw {} ({})",
+                        state.as_str(),
+                        c.state.as_str(),
+                        c.error.clone().unwrap_or_default()
+                    )),
+                    Some(c) => text.as_ref().and_then(|t| {
+                        let all = format!(
+                            "{} {}",
+                            c.error.clone().unwrap_or_default(),
+                            c.causes.clone().unwrap_or_default()
+                        );
+                        (!all.contains(t.as_str())).then(|| {
+                            format!("expected {component} text containing \"{t}\", saw \"{all}\"")
+                        })
+                    }),
+                }
+            }
+            ServerCond::Dropped(reason, n) => {
+                let got = w.lab.server.with_router(|r| r.stats().dropped(*reason));
+                (got < *n).then(|| {
+                    format!(
+                        "expected at least {n} packet(s) dropped as {}, saw {got}",
+                        reason.as_str()
+                    )
+                })
+            }
+            ServerCond::ServerClients(n) => {
+                let got = w.lab.server.with_router(|r| r.client_count());
+                (got != *n).then(|| {
+                    format!("expected {n} client(s) in the server's table, saw {got}")
+                })
+            }
+        };
+        if miss.is_some() {
+            return miss;
         }
     }
     None
@@ -649,31 +610,60 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Ste
     let dst = target_addr(w, p.to)?;
     let per =
         (deadline / (p.count * 2).max(1)).clamp(Duration::from_millis(200), Duration::from_secs(2));
+    let drops = |r: Option<DropReason>| {
+        r.map_or(0, |r| w.lab.server.with_router(|x| x.stats().dropped(r)))
+    };
+    let drops_before = drops(p.dropped_by);
     let mut rtts = Vec::new();
     let mut sent = 0u32;
-    for (_, c) in clients_of(w, p.from) {
+    for (i, c) in clients_of(w, p.from) {
         for _ in 0..p.count {
             sent += 1;
-            if let Ok(rtt) = c.ping(dst, p.size, per).await {
-                rtts.push(rtt.as_secs_f64() * 1000.0);
+            match c.ping(dst, p.size, per).await {
+                Ok(rtt) => rtts.push(rtt.as_secs_f64() * 1000.0),
+                Err(PingError::Timeout(_)) => {}
+                // A request that never left the tunnel proves nothing about the path.
+                Err(e @ (PingError::NotUp | PingError::Stopped)) if p.no_reply => {
+                    let s = c.status();
+                    return Err(StepError::Unexpected(format!(
+                        "expected no reply to requests sent through an established tunnel, but \
+                         client {} could not send one: {e} (state {:?}, global address {})",
+                        i + 1,
+                        s.state,
+                        s.global.map_or("none".to_string(), |a| a.to_string())
+                    )));
+                }
+                Err(_) => {}
             }
         }
     }
     let loss = 1.0 - rtts.len() as f64 / f64::from(sent);
     rtts.sort_by(|a, b| a.total_cmp(b));
     let p50 = rtts.get(rtts.len() / 2).copied();
-    let summary = format!(
+    let mut summary = format!(
         "{sent} sent to {dst}, loss {:.0}%, p50 {}",
         loss * 100.0,
         p50.map_or("-".into(), |v| format!("{v:.2} ms"))
     );
-    if loss > p.max_loss + 1e-9 || loss < p.min_loss - 1e-9 {
-        let want = if p.min_loss >= 1.0 {
-            "no reply".to_string()
-        } else {
-            format!("loss at most {:.0}%", p.max_loss * 100.0)
-        };
-        return Err(StepError::Unexpected(format!("expected {want}; {summary}")));
+    if p.no_reply {
+        if !rtts.is_empty() {
+            return Err(StepError::Unexpected(format!("expected no reply; {summary}")));
+        }
+        if let Some(r) = p.dropped_by {
+            let got = drops(Some(r)) - drops_before;
+            let _ = write!(summary, ", {got} dropped as {}", r.as_str());
+            if got < u64::from(sent) {
+                return Err(StepError::Unexpected(format!(
+                    "expected the router to drop each request as {}; {summary}",
+                    r.as_str()
+                )));
+            }
+        }
+    } else if loss > p.max_loss + 1e-9 {
+        return Err(StepError::Unexpected(format!(
+            "expected loss at most {:.0}%; {summary}",
+            p.max_loss * 100.0
+        )));
     }
     if let (Some(max), Some(v)) = (p.max_rtt_p50_ms, p50)
         && v > max
@@ -692,8 +682,11 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Ste
     Ok(summary)
 }
 
-async fn udp(w: &World, u: &UdpStep, deadline: Duration) -> Result<String, StepError> {
+async fn udp(w: &World, plan: &UdpPlan, deadline: Duration) -> Result<String, StepError> {
+    let u = &plan.step;
     let c = w.lab.client(u.from - 1);
+    let drops = |r: DropReason| w.lab.server.with_router(|x| x.stats().dropped(r));
+    let drops_before = plan.dropped_by.map(drops);
     let dst = w.lab.server.intranet_address();
     let before = w.lab.server.intranet_stats();
     let start = Instant::now();
@@ -724,11 +717,21 @@ async fn udp(w: &World, u: &UdpStep, deadline: Duration) -> Result<String, StepE
     let loss = 1.0 - got as f64 / f64::from(u.count);
     let secs = done_at.duration_since(start).as_secs_f64().max(1e-6);
     let kbps = (got as f64 * u.size as f64 * 8.0) / secs / 1000.0;
-    let summary = format!(
+    let mut summary = format!(
         "{got}/{} delivered, loss {:.1}%, {kbps:.0} kbit/s",
         u.count,
         loss * 100.0
     );
+    if let (Some(r), Some(before)) = (plan.dropped_by, drops_before) {
+        let dropped = drops(r) - before;
+        let _ = write!(summary, ", {dropped} dropped as {}", r.as_str());
+        if got > 0 || dropped < u64::from(u.count) {
+            return Err(StepError::Unexpected(format!(
+                "expected the router to drop every datagram as {}; {summary}",
+                r.as_str()
+            )));
+        }
+    }
     if let Some(m) = u.max_loss
         && loss > m + 1e-9
     {
@@ -792,9 +795,8 @@ async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let code = out.status.code().unwrap_or(-1);
     let summary = format!("exit {code}; output: {}", stdout.trim());
-    if let Some(want) = x.exit
-        && code != want
-    {
+    let want = x.exit.unwrap_or(0);
+    if code != want {
         return Err(StepError::Unexpected(format!(
             "expected exit {want}; {summary}; stderr: {}",
             String::from_utf8_lossy(&out.stderr).trim()

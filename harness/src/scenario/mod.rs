@@ -1,6 +1,7 @@
 //! Scenarios: loading a TOML file, checking everything in it before anything runs, and
 //! the checked plan the runner executes.
 
+pub mod condition;
 pub mod model;
 
 use crate::fixtures::web_proxy::ProxyMode;
@@ -14,12 +15,13 @@ use iphttps_sim::client_state::transition::{NetworkSituation, Transition};
 use iphttps_sim::fault::{Fault, close_names};
 use iphttps_sim::link::router::{AuthMode, DropReason};
 use iphttps_sim::windows::command::check_names;
-use iphttps_sim::windows::health::HealthState;
+use iphttps_sim::windows::health::{self, HealthState};
 use iphttps_sim::windows::{client_target, server_target};
 use iphttps_sim::winerr::LastErrorCode;
 use ipnet::Ipv6Net;
 use toml::Spanned;
 
+pub use condition::{ClientCond, ServerCond};
 use model::{ClientSel, Expect, PingStep, Step};
 pub use model::{ExecStep, ScenarioFile, ToxicStep, UdpStep};
 
@@ -46,43 +48,20 @@ pub enum Clients {
     One(usize),
 }
 
-/// Checked expectations.
-#[derive(Debug, Clone, Default)]
+/// A checked `expect` step.
+#[derive(Debug, Clone)]
 pub struct Expectation {
     /// Which clients the client conditions are about.
-    pub clients: Option<Clients>,
-    /// State.
-    pub state: Option<ClientState>,
-    /// Last Error Code.
-    pub last_error: Option<LastErrorCode>,
-    /// Interface Status.
-    pub interface_status: Option<String>,
-    /// Text in the last failure's description.
-    pub detail: Option<String>,
-    /// Has a global address in the prefix.
-    pub global_address: Option<bool>,
-    /// An RA arrived.
-    pub router_advertisement: Option<bool>,
-    /// Prefixes in the last RA.
-    pub ra_prefixes: Option<usize>,
-    /// MTU option of the last RA.
-    pub ra_mtu: Option<u32>,
-    /// Transition technology.
-    pub transition: Option<Transition>,
-    /// Successful connections at least.
-    pub connects_at_least: Option<u64>,
-    /// Failures at least.
-    pub failures_at_least: Option<u64>,
-    /// Failures at most.
-    pub failures_at_most: Option<u64>,
-    /// Server roll-up.
-    pub server_health: Option<HealthState>,
-    /// Component, state, text.
-    pub ops: Option<(String, HealthState, Option<String>)>,
-    /// Drop reason, at least.
-    pub dropped: Option<(DropReason, u64)>,
-    /// Clients in the server's table.
-    pub server_clients: Option<usize>,
+    pub clients: Clients,
+    /// Conditions on each of those clients.
+    pub client: Vec<ClientCond>,
+    /// Conditions on the server.
+    pub server: Vec<ServerCond>,
+    /// How long every condition must hold without a break (none: once is enough).
+    pub hold: Option<Duration>,
+    /// Whether each client's conditions count only while its tunnel is established
+    /// (Established or LinkUp): they are all negative and no `state` is named.
+    pub wait_for_tunnel: bool,
 }
 
 /// Where a ping goes.
@@ -107,14 +86,26 @@ pub struct PingPlan {
     pub count: u32,
     /// Data bytes.
     pub size: usize,
-    /// Largest loss accepted.
+    /// Largest loss accepted (below 1.0).
     pub max_loss: f64,
-    /// Smallest loss required (1.0 when no reply is expected).
-    pub min_loss: f64,
+    /// No request may be answered, and each must have left an established tunnel from a
+    /// configured address (`reply = false`).
+    pub no_reply: bool,
+    /// With `no_reply`: the router must count one drop for this reason per request.
+    pub dropped_by: Option<DropReason>,
     /// Median RTT ceiling.
     pub max_rtt_p50_ms: Option<f64>,
     /// Median RTT floor.
     pub min_rtt_p50_ms: Option<f64>,
+}
+
+/// A checked udp step.
+#[derive(Debug, Clone)]
+pub struct UdpPlan {
+    /// The step as written.
+    pub step: UdpStep,
+    /// Every datagram must be dropped by the router for this reason.
+    pub dropped_by: Option<DropReason>,
 }
 
 /// What a step does.
@@ -138,7 +129,7 @@ pub enum Action {
     /// Ping.
     Ping(PingPlan),
     /// UDP stream.
-    Udp(UdpStep),
+    Udp(UdpPlan),
     /// External command (run in the scenario file's folder).
     Exec(ExecStep),
     /// Restart the server.
@@ -306,6 +297,14 @@ impl Checker<'_> {
     }
 }
 
+/// A step's deadline (default 10 s).
+fn deadline_of(c: &Checker<'_>, s: &Step) -> Result<Duration, LoadError> {
+    match &s.deadline {
+        Some(d) => c.duration(d),
+        None => Ok(Duration::from_secs(10)),
+    }
+}
+
 /// Parses `"500ms"`, `"10s"`, `"2m"`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -336,12 +335,6 @@ const HEALTH: &[(&str, HealthState)] = &[
     ("OK", HealthState::Ok),
     ("Warning", HealthState::Warning),
     ("Error", HealthState::Error),
-];
-const COMPONENTS: &[(&str, ())] = &[
-    ("IP-HTTPS", ()),
-    ("IPsec", ()),
-    ("Services", ()),
-    ("Network Adapters", ()),
 ];
 const TRANSITIONS: &[(&str, Transition)] = &[
     ("6to4", Transition::SixToFour),
@@ -442,10 +435,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     let reasons: Vec<(&'static str, DropReason)> =
         DropReason::ALL.iter().map(|r| (r.as_str(), *r)).collect();
     for s in &f.steps {
-        let deadline = match &s.deadline {
-            Some(d) => c.duration(d)?,
-            None => Duration::from_secs(10),
-        };
+        let deadline = deadline_of(&c, s)?;
         let actions = [
             s.expect.is_some(),
             s.inject.is_some(),
@@ -560,15 +550,20 @@ fn step_action(
         });
     }
     if let Some(p) = &s.ping {
-        return Ok(Action::Ping(ping(c, p)?));
+        return Ok(Action::Ping(ping(c, p, reasons)?));
     }
     if let Some(u) = &s.udp {
-        c.client(s.name.span(), u.from)?;
-        return Ok(Action::Udp(u.clone()));
+        return Ok(Action::Udp(udp(c, s, u, reasons)?));
     }
     if let Some(x) = &s.exec {
         if x.command.is_empty() {
             return Err(c.at(s.name.span(), "exec.command needs at least the program"));
+        }
+        if x.output_contains.as_deref() == Some("") {
+            return Err(c.at(
+                s.name.span(),
+                "an empty output_contains is in every output: this condition cannot fail",
+            ));
         }
         return Ok(Action::Exec(x.clone()));
     }
@@ -591,106 +586,129 @@ fn step_action(
 fn expectation(
     c: &Checker<'_>,
     s: &Step,
-    e: &Expect,
+    spanned: &Spanned<Expect>,
     reasons: &[(&'static str, DropReason)],
 ) -> Result<Expectation, LoadError> {
-    let mut x = Expectation {
-        clients: e.client.as_ref().map(|v| c.sel(v)).transpose()?,
-        state: e
-            .state
-            .as_ref()
-            .map(|v| c.named(v, "state", STATES))
-            .transpose()?,
-        last_error: e
-            .last_error
-            .as_ref()
-            .map(|v| {
-                let t = v.get_ref().trim().to_ascii_lowercase();
-                u32::from_str_radix(t.trim_start_matches("0x"), 16)
-                    .map(LastErrorCode)
-                    .map_err(|_| {
-                        c.at(
-                            v.span(),
-                            format!(
-                                "'{}' is not a Last Error Code (hex, e.g. \"0x800b0109\")",
-                                v.get_ref()
-                            ),
-                        )
-                    })
-            })
-            .transpose()?,
-        interface_status: e.interface_status.clone(),
-        detail: e.detail.clone(),
-        global_address: e.global_address,
-        router_advertisement: e.router_advertisement,
-        ra_prefixes: e.ra_prefixes,
-        ra_mtu: e.ra_mtu,
-        transition: e
-            .transition
-            .as_ref()
-            .map(|v| c.named(v, "transition", TRANSITIONS))
-            .transpose()?,
-        connects_at_least: e.connects_at_least,
-        failures_at_least: e.failures_at_least,
-        failures_at_most: e.failures_at_most,
-        server_health: e
-            .server_health
-            .as_ref()
-            .map(|v| c.named(v, "health state", HEALTH))
-            .transpose()?,
-        ops: None,
-        dropped: None,
-        server_clients: e.server_clients,
-    };
+    let e = spanned.get_ref();
+    let step = s.name.get_ref();
+    let mut client = Vec::new();
+    if let Some(v) = &e.state {
+        client.push(ClientCond::State(c.named(v, "state", STATES)?));
+    }
+    if let Some(v) = &e.last_error {
+        let t = v.get_ref().trim().to_ascii_lowercase();
+        let code = u32::from_str_radix(t.trim_start_matches("0x"), 16).map_err(|_| {
+            c.at(
+                v.span(),
+                format!(
+                    "'{}' is not a Last Error Code (hex, e.g. \"0x800b0109\")",
+                    v.get_ref()
+                ),
+            )
+        })?;
+        client.push(ClientCond::LastError(LastErrorCode(code)));
+    }
+    client.extend(e.interface_status.clone().map(ClientCond::InterfaceStatus));
+    client.extend(e.detail.clone().map(ClientCond::Detail));
+    client.extend(e.global_address.map(ClientCond::GlobalAddress));
+    client.extend(e.router_advertisement.map(ClientCond::RouterAdvertisement));
+    client.extend(e.ra_prefixes.map(ClientCond::RaPrefixes));
+    client.extend(e.ra_mtu.map(ClientCond::RaMtu));
+    if let Some(v) = &e.transition {
+        client.push(ClientCond::Transition(c.named(v, "transition", TRANSITIONS)?));
+    }
+    client.extend(e.connects_at_least.map(ClientCond::ConnectsAtLeast));
+    client.extend(e.failures_at_least.map(ClientCond::FailuresAtLeast));
+    client.extend(e.failures_at_most.map(ClientCond::FailuresAtMost));
+    let mut server = Vec::new();
+    if let Some(v) = &e.server_health {
+        server.push(ServerCond::Health(c.named(v, "health state", HEALTH)?));
+    }
     if let Some(o) = &e.ops {
-        c.named(&o.component, "Operations Status component", COMPONENTS)?;
-        let st = c.named(&o.state, "health state", HEALTH)?;
-        x.ops = Some((o.component.get_ref().clone(), st, o.text.clone()));
+        let known: Vec<(&'static str, ())> = health::COMPONENTS.iter().map(|n| (*n, ())).collect();
+        c.named(&o.component, "Operations Status component", &known)?;
+        server.push(ServerCond::Ops {
+            component: o.component.get_ref().clone(),
+            state: c.named(&o.state, "health state", HEALTH)?,
+            text: o.text.clone(),
+        });
     }
     if let Some(d) = &e.dropped {
-        x.dropped = Some((c.named(&d.reason, "drop reason", reasons)?, d.at_least));
+        server.push(ServerCond::Dropped(
+            c.named(&d.reason, "drop reason", reasons)?,
+            d.at_least,
+        ));
     }
-    let client_conditions = x.state.is_some()
-        || x.last_error.is_some()
-        || x.interface_status.is_some()
-        || x.detail.is_some()
-        || x.global_address.is_some()
-        || x.router_advertisement.is_some()
-        || x.ra_prefixes.is_some()
-        || x.ra_mtu.is_some()
-        || x.transition.is_some()
-        || x.connects_at_least.is_some()
-        || x.failures_at_least.is_some()
-        || x.failures_at_most.is_some();
-    let server_conditions = x.server_health.is_some()
-        || x.ops.is_some()
-        || x.dropped.is_some()
-        || x.server_clients.is_some();
-    if !client_conditions && !server_conditions {
+    server.extend(e.server_clients.map(ServerCond::ServerClients));
+    if client.is_empty() && server.is_empty() {
         return Err(c.at(
-            s.name.span(),
+            spanned.span(),
+            format!("step '{step}': expect has no condition to evaluate"),
+        ));
+    }
+    let cannot_fail = client
+        .iter()
+        .filter_map(ClientCond::cannot_fail)
+        .chain(server.iter().filter_map(ServerCond::cannot_fail))
+        .next();
+    if let Some(why) = cannot_fail {
+        return Err(c.at(
+            spanned.span(),
+            format!("step '{step}': this condition cannot fail ({why})"),
+        ));
+    }
+    if !client.is_empty() && c.clients == 0 {
+        return Err(c.at(
+            spanned.span(),
             format!(
-                "step '{}': expect has no condition to evaluate",
-                s.name.get_ref()
+                "step '{step}': client conditions can never be evaluated in a scenario with no clients"
             ),
         ));
     }
-    if client_conditions && c.clients == 0 {
+    let hold = e.hold.as_ref().map(|v| c.duration(v)).transpose()?;
+    if let (Some(h), Some(v)) = (hold, &e.hold) {
+        if h.is_zero() {
+            return Err(c.at(v.span(), "hold must be longer than 0s (or left out)"));
+        }
+        if h >= deadline_of(c, s)? {
+            return Err(c.at(
+                v.span(),
+                format!("hold ({h:?}) must be shorter than the step's deadline"),
+            ));
+        }
+    }
+    let names_state = client.iter().any(|x| matches!(x, ClientCond::State(_)));
+    let client_positive = client.iter().any(|x| !x.is_negative());
+    let all_negative = !names_state
+        && !client_positive
+        && server.iter().all(|x| x.is_negative(c.clients));
+    if all_negative && hold.is_none() {
         return Err(c.at(
-            s.name.span(),
+            spanned.span(),
             format!(
-                "step '{}': client conditions can never be evaluated in a scenario with no clients",
-                s.name.get_ref()
+                "step '{step}': every condition here is also true before anything happened \
+                 (of a client that never connected, or a server no client reached), so it \
+                 cannot fail; name a `state`, or say how long they must hold (`hold = \"1s\"`)"
             ),
         ));
     }
-    if client_conditions && x.clients.is_none() {
-        x.clients = Some(Clients::All);
-    }
-    Ok(x)
+    Ok(Expectation {
+        clients: match &e.client {
+            Some(v) => c.sel(v)?,
+            None => Clients::All,
+        },
+        wait_for_tunnel: !client.is_empty() && !names_state && !client_positive,
+        client,
+        server,
+        hold,
+    })
 }
 
-fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
+fn ping(
+    c: &Checker<'_>,
+    p: &PingStep,
+    reasons: &[(&'static str, DropReason)],
+) -> Result<PingPlan, LoadError> {
     let from = c.sel(&p.from)?;
     let t = p.to.get_ref().trim();
     let to = if t.eq_ignore_ascii_case("intranet") {
@@ -711,20 +729,112 @@ fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
             )
         })?)
     };
-    let (min_loss, max_loss) = match (p.reply, p.max_loss) {
-        (Some(false), _) => (1.0, 1.0),
-        (_, Some(l)) => (0.0, l),
-        _ => (0.0, 0.0),
+    let (no_reply, max_loss) = match (p.reply, &p.max_loss) {
+        (Some(false), Some(l)) => {
+            return Err(c.at(
+                l.span(),
+                "reply = false already requires that no request is answered; leave max_loss out",
+            ));
+        }
+        (Some(false), None) => (true, 1.0),
+        (_, Some(l)) => {
+            let v = *l.get_ref();
+            if !(0.0..1.0).contains(&v) {
+                return Err(c.at(
+                    l.span(),
+                    format!(
+                        "max_loss = {v}: this condition cannot fail at 1.0 or more (and must be at least 0.0); \
+                         use reply = false to require that nothing comes back"
+                    ),
+                ));
+            }
+            (false, v)
+        }
+        _ => (false, 0.0),
     };
+    let dropped_by = match &p.dropped_by {
+        Some(v) if !no_reply => {
+            return Err(c.at(v.span(), "dropped_by goes with reply = false"));
+        }
+        Some(v) => Some(c.named(v, "drop reason", reasons)?),
+        None => None,
+    };
+    if p.count == Some(0) {
+        return Err(c.at(
+            p.from.span(),
+            "count = 0 sends nothing, so this step cannot fail",
+        ));
+    }
+    for (v, what) in [(p.max_rtt_p50_ms, "max_rtt_p50_ms"), (p.min_rtt_p50_ms, "min_rtt_p50_ms")] {
+        if v.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
+            return Err(c.at(
+                p.from.span(),
+                format!("{what} must be a positive number of milliseconds"),
+            ));
+        }
+    }
+    if no_reply && (p.max_rtt_p50_ms.is_some() || p.min_rtt_p50_ms.is_some()) {
+        return Err(c.at(
+            p.from.span(),
+            "round-trip bounds need replies; they do not go with reply = false",
+        ));
+    }
     Ok(PingPlan {
         from,
         to,
-        count: p.count.unwrap_or(1).max(1),
+        count: p.count.unwrap_or(1),
         size: p.size.unwrap_or(56),
         max_loss,
-        min_loss,
+        no_reply,
+        dropped_by,
         max_rtt_p50_ms: p.max_rtt_p50_ms,
         min_rtt_p50_ms: p.min_rtt_p50_ms,
+    })
+}
+
+fn udp(
+    c: &Checker<'_>,
+    s: &Step,
+    u: &UdpStep,
+    reasons: &[(&'static str, DropReason)],
+) -> Result<UdpPlan, LoadError> {
+    c.client(s.name.span(), u.from)?;
+    let bad = |m: String| Err(c.at(s.name.span(), format!("step '{}': {m}", s.name.get_ref())));
+    if u.count == 0 {
+        return bad("udp count = 0 sends nothing, so this step cannot fail".into());
+    }
+    if let Some(l) = u.max_loss
+        && !(0.0..1.0).contains(&l)
+    {
+        return bad(format!(
+            "udp max_loss = {l}: this condition cannot fail at 1.0 or more (and must be at least 0.0); \
+             use dropped_by = \"REASON\" to require that the router drops the stream"
+        ));
+    }
+    if u.min_kbps.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
+        return bad("udp min_kbps must be a positive rate (0 cannot fail)".into());
+    }
+    if u.max_kbps.is_some_and(|k| !(k.is_finite() && k > 0.0)) {
+        return bad("udp max_kbps must be a positive, finite rate".into());
+    }
+    let dropped_by = u
+        .dropped_by
+        .as_ref()
+        .map(|v| c.named(v, "drop reason", reasons))
+        .transpose()?;
+    if dropped_by.is_some() && (u.max_loss.is_some() || u.min_kbps.is_some()) {
+        return bad("dropped_by requires that nothing arrives; leave max_loss and min_kbps out".into());
+    }
+    if dropped_by.is_none() && u.max_loss.is_none() && u.min_kbps.is_none() && u.max_kbps.is_none()
+    {
+        return bad(
+            "a udp step needs something to check (max_loss, min_kbps, max_kbps or dropped_by)"
+                .into(),
+        );
+    }
+    Ok(UdpPlan {
+        step: u.clone(),
+        dropped_by,
     })
 }
 

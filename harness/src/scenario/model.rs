@@ -150,7 +150,7 @@ pub struct Step {
     /// How long it may take (`"10s"`, `"500ms"`, `"2m"`); default 10s.
     pub deadline: Option<Spanned<String>>,
     /// Wait until these hold.
-    pub expect: Option<Expect>,
+    pub expect: Option<Spanned<Expect>>,
     /// Inject a fault.
     pub inject: Option<Spanned<String>>,
     /// Clear a fault.
@@ -216,6 +216,8 @@ pub struct Expect {
     pub dropped: Option<DropExpect>,
     /// Clients in the server's table.
     pub server_clients: Option<usize>,
+    /// How long every condition must hold without a break (`"1s"`).
+    pub hold: Option<Spanned<String>>,
 }
 
 /// An Operations Status component expectation.
@@ -252,10 +254,13 @@ pub struct PingStep {
     pub count: Option<u32>,
     /// Data bytes (default 56).
     pub size: Option<usize>,
-    /// Whether replies are expected (default true: every one; false: none).
+    /// Whether replies are expected (default true: every one; false: none, and every
+    /// request must have left an established tunnel from a configured address).
     pub reply: Option<bool>,
-    /// Largest acceptable loss, 0.0-1.0 (instead of `reply`).
-    pub max_loss: Option<f64>,
+    /// With `reply = false`: the router must count a drop for this reason per request.
+    pub dropped_by: Option<Spanned<String>>,
+    /// Largest acceptable loss, 0.0 up to (not including) 1.0 (instead of `reply`).
+    pub max_loss: Option<Spanned<f64>>,
     /// Median round trip must be at most this.
     pub max_rtt_p50_ms: Option<f64>,
     /// Median round trip must be at least this (a latency toxic is really there).
@@ -281,6 +286,8 @@ pub struct UdpStep {
     pub min_kbps: Option<f64>,
     /// Largest acceptable throughput (a bandwidth toxic is really there).
     pub max_kbps: Option<f64>,
+    /// None may arrive, and the router must count a drop for this reason per datagram.
+    pub dropped_by: Option<Spanned<String>>,
 }
 
 /// `exec = { command = [...], ... }`.
@@ -289,7 +296,7 @@ pub struct UdpStep {
 pub struct ExecStep {
     /// Program and arguments; a relative program is looked up beside the scenario file.
     pub command: Vec<String>,
-    /// Expected exit code.
+    /// Expected exit code (default 0).
     pub exit: Option<i32>,
     /// Text standard output must contain.
     pub output_contains: Option<String>,

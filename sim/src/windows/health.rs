@@ -241,7 +241,7 @@ impl OperationsStatus {
 }
 
 /// The components that are always listed.
-const COMPONENTS: &[&str] = &["IP-HTTPS", "IPsec", "Services", "Network Adapters"];
+pub const COMPONENTS: &[&str] = &["IP-HTTPS", "IPsec", "Services", "Network Adapters"];
 
 /// Evaluates Operations Status at `now`.
 pub fn evaluate(state: &AdminState, now: OffsetDateTime) -> OperationsStatus {

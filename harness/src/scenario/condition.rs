@@ -1,0 +1,205 @@
+//! The conditions of an `expect` step, one value each, and which of them are "negative":
+//! also true of a client that never connected (or of a server no client reached), so they
+//! prove nothing until something has happened.
+
+use iphttps_sim::client::{ClientState, ClientStatus};
+use iphttps_sim::client_state::transition::Transition;
+use iphttps_sim::link::router::DropReason;
+use iphttps_sim::windows::health::HealthState;
+use iphttps_sim::winerr::LastErrorCode;
+
+/// One condition on a client's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCond {
+    /// The state machine's state.
+    State(ClientState),
+    /// Last Error Code.
+    LastError(LastErrorCode),
+    /// Interface Status, exactly.
+    InterfaceStatus(String),
+    /// Text the last failure's description contains.
+    Detail(String),
+    /// Has (or has not) a global address.
+    GlobalAddress(bool),
+    /// Has (or has not) received a Router Advertisement.
+    RouterAdvertisement(bool),
+    /// Prefixes in the last RA.
+    RaPrefixes(usize),
+    /// MTU option of the last RA.
+    RaMtu(u32),
+    /// The transition technology chosen.
+    Transition(Transition),
+    /// At least this many successful connections.
+    ConnectsAtLeast(u64),
+    /// At least this many failures.
+    FailuresAtLeast(u64),
+    /// At most this many failures.
+    FailuresAtMost(u64),
+}
+
+fn describe(s: &ClientStatus) -> String {
+    format!(
+        "state {:?}, Last Error Code {}, Interface Status \"{}\", global {}, RA {}",
+        s.state,
+        s.last_error,
+        s.interface_status,
+        s.global.map_or("none".to_string(), |a| a.to_string()),
+        s.router_advert
+            .as_ref()
+            .map_or("none".to_string(), |r| format!(
+                "with {} prefix(es)",
+                r.prefixes.len()
+            )),
+    )
+}
+
+impl ClientCond {
+    /// `Ok` when `s` meets the condition, else what was expected and what was seen.
+    pub fn check(&self, s: &ClientStatus) -> Result<(), String> {
+        let miss = |what: &str, want: String| {
+            Err(format!("expected {what} {want}, saw {}", describe(s)))
+        };
+        match self {
+            ClientCond::State(st) if s.state != *st => miss("state", format!("{st:?}")),
+            ClientCond::LastError(code) if s.last_error != *code => {
+                miss("Last Error Code", code.to_string())
+            }
+            ClientCond::InterfaceStatus(t) if &s.interface_status != t => {
+                miss("Interface Status", format!("\"{t}\""))
+            }
+            ClientCond::Detail(t)
+                if !s
+                    .last_error_detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains(t.as_str())) =>
+            {
+                Err(format!(
+                    "expected the last failure to mention \"{t}\", saw {:?}",
+                    s.last_error_detail
+                ))
+            }
+            ClientCond::GlobalAddress(g) if s.global.is_some() != *g => {
+                miss("a global address:", g.to_string())
+            }
+            ClientCond::RouterAdvertisement(g) if s.router_advert.is_some() != *g => {
+                miss("a Router Advertisement:", g.to_string())
+            }
+            ClientCond::RaPrefixes(n)
+                if s.router_advert.as_ref().map(|r| r.prefixes.len()) != Some(*n) =>
+            {
+                miss("RA prefixes", n.to_string())
+            }
+            ClientCond::RaMtu(m) if s.router_advert.as_ref().and_then(|r| r.mtu) != Some(*m) => {
+                miss("RA MTU", m.to_string())
+            }
+            ClientCond::Transition(t) if s.transition != *t => Err(format!(
+                "expected transition {t}, saw {}",
+                s.transition
+            )),
+            ClientCond::ConnectsAtLeast(n) if s.connects < *n => Err(format!(
+                "expected at least {n} connection(s), saw {}",
+                s.connects
+            )),
+            ClientCond::FailuresAtLeast(n) if s.failures < *n => Err(format!(
+                "expected at least {n} failure(s), saw {}",
+                s.failures
+            )),
+            ClientCond::FailuresAtMost(n) if s.failures > *n => Err(format!(
+                "expected at most {n} failure(s), saw {}",
+                s.failures
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a client that has not tried yet already meets it (then it proves nothing
+    /// by itself).
+    pub fn is_negative(&self) -> bool {
+        self.check(&ClientStatus::new(String::new())).is_ok()
+    }
+
+    /// Why it can never fail, if it cannot.
+    pub fn cannot_fail(&self) -> Option<&'static str> {
+        match self {
+            ClientCond::ConnectsAtLeast(0) => Some("connects_at_least = 0 holds for any client"),
+            ClientCond::FailuresAtLeast(0) => Some("failures_at_least = 0 holds for any client"),
+            ClientCond::FailuresAtMost(u64::MAX) => Some("failures_at_most holds for any client"),
+            ClientCond::Detail(t) if t.is_empty() => {
+                Some("an empty detail is contained in every description")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One condition on the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerCond {
+    /// The Operations Status roll-up.
+    Health(HealthState),
+    /// One Operations Status component, with text its Error or Causes contain.
+    Ops {
+        /// The component.
+        component: String,
+        /// Its state.
+        state: HealthState,
+        /// Text in its Error or Causes.
+        text: Option<String>,
+    },
+    /// At least this many drops for a reason.
+    Dropped(DropReason, u64),
+    /// Exactly this many clients in the server's table.
+    ServerClients(usize),
+}
+
+impl ServerCond {
+    /// Whether it holds before any of the scenario's `clients` reached the server.
+    pub fn is_negative(&self, clients: usize) -> bool {
+        matches!(self, ServerCond::ServerClients(n) if *n < clients.max(1))
+    }
+
+    /// Why it can never fail, if it cannot.
+    pub fn cannot_fail(&self) -> Option<&'static str> {
+        match self {
+            ServerCond::Dropped(_, 0) => Some("dropped at_least = 0 holds for any server"),
+            ServerCond::Ops { text: Some(t), .. } if t.is_empty() => {
+                Some("an empty text is contained in every component's text")
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negatives_are_what_a_client_that_never_connected_meets() {
+        let negative = [
+            ClientCond::GlobalAddress(false),
+            ClientCond::RouterAdvertisement(false),
+            ClientCond::FailuresAtMost(3),
+            ClientCond::LastError(LastErrorCode::SUCCESS),
+            ClientCond::State(ClientState::Enabled),
+        ];
+        for c in negative {
+            assert!(c.is_negative(), "{c:?}");
+        }
+        let positive = [
+            ClientCond::GlobalAddress(true),
+            ClientCond::RouterAdvertisement(true),
+            ClientCond::RaPrefixes(0),
+            ClientCond::ConnectsAtLeast(1),
+            ClientCond::FailuresAtLeast(1),
+            ClientCond::State(ClientState::LinkUp),
+            ClientCond::LastError(LastErrorCode(0x800b_0109)),
+        ];
+        for c in positive {
+            assert!(!c.is_negative(), "{c:?}");
+        }
+        assert!(ServerCond::ServerClients(0).is_negative(3));
+        assert!(ServerCond::ServerClients(2).is_negative(3));
+        assert!(!ServerCond::ServerClients(3).is_negative(3));
+    }
+}
