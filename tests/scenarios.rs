@@ -150,6 +150,11 @@ fn every_class_of_bad_file_is_refused_with_its_location() {
             "a proxy step needs a proxy in the clients' path",
         ),
         ("unknown-proxy-mode.toml", 3, "did you mean refuses"),
+        (
+            "only-negative.toml",
+            6,
+            "every condition here is also true before anything happened",
+        ),
     ];
     for (file, line, text) in cases {
         let e = scenario::load(&bad.join(file)).expect_err(file);
@@ -195,6 +200,113 @@ fn every_class_of_bad_file_is_refused_with_its_location() {
     ] {
         let e = scenario::parse(Path::new("inline.toml"), text).expect_err(text);
         assert!(e.message.contains(want), "{e}");
+    }
+}
+
+#[test]
+fn conditions_that_cannot_fail_are_refused_where_they_stand() {
+    let step = |body: &str| format!("[clients]\ncount = 2\n\n[[step]]\nname = \"x\"\n{body}\n");
+    for (body, line, want) in [
+        (
+            "expect = { connects_at_least = 0, state = \"LinkUp\" }",
+            6,
+            "cannot fail",
+        ),
+        ("expect = { failures_at_least = 0 }", 6, "cannot fail"),
+        (
+            "expect = { state = \"LinkUp\", detail = \"\" }",
+            6,
+            "cannot fail",
+        ),
+        (
+            "expect = { dropped = { reason = \"no_route\", at_least = 0 } }",
+            6,
+            "cannot fail",
+        ),
+        (
+            "expect = { ops = { component = \"IPsec\", state = \"OK\", text = \"\" } }",
+            6,
+            "cannot fail",
+        ),
+        (
+            "ping = { from = 1, to = \"intranet\", max_loss = 1.0 }",
+            6,
+            "cannot fail at 1.0",
+        ),
+        (
+            "ping = { from = 1, to = \"intranet\", count = 0 }",
+            6,
+            "count = 0",
+        ),
+        (
+            "ping = { from = 1, to = \"intranet\", reply = false, max_loss = 0.5 }",
+            6,
+            "leave max_loss out",
+        ),
+        (
+            "ping = { from = 1, to = \"intranet\", dropped_by = \"no_route\" }",
+            6,
+            "goes with reply = false",
+        ),
+        (
+            "ping = { from = 1, to = \"intranet\", reply = false, dropped_by = \"no_rout\" }",
+            6,
+            "did you mean no_route",
+        ),
+        (
+            "udp = { from = 1, count = 10, size = 10, max_loss = 1.0 }",
+            5,
+            "cannot fail at 1.0",
+        ),
+        (
+            "udp = { from = 1, count = 0, size = 10, max_loss = 0.0 }",
+            5,
+            "count = 0",
+        ),
+        (
+            "udp = { from = 1, count = 10, size = 10 }",
+            5,
+            "needs something to check",
+        ),
+        (
+            "udp = { from = 1, count = 10, size = 10, min_kbps = 0 }",
+            5,
+            "0 cannot fail",
+        ),
+        (
+            "exec = { command = [\"true\"], output_contains = \"\" }",
+            5,
+            "cannot fail",
+        ),
+        // negatives alone, with neither a state nor a hold
+        ("expect = { global_address = false }", 6, "name a `state`"),
+        ("expect = { server_clients = 1 }", 6, "name a `state`"),
+        (
+            "expect = { ra_mtu = 1280, hold = \"0s\" }",
+            6,
+            "longer than 0s",
+        ),
+        (
+            "deadline = \"1s\"\nexpect = { global_address = false, hold = \"2s\" }",
+            7,
+            "shorter than the step's deadline",
+        ),
+    ] {
+        let text = step(body);
+        let e = scenario::parse(Path::new("inline.toml"), &text).expect_err(body);
+        assert!(e.message.contains(want), "{body}: {e}");
+        assert_eq!(e.line, line, "{body}: {e}");
+    }
+    // and the same conditions, made meaningful, load
+    for body in [
+        "expect = { global_address = false, hold = \"1s\" }",
+        "expect = { global_address = false, state = \"LinkUp\" }",
+        "expect = { failures_at_most = 2, failures_at_least = 1 }",
+        "ping = { from = 1, to = \"intranet\", reply = false, dropped_by = \"forwarding_disabled\" }",
+        "udp = { from = 1, count = 10, size = 10, dropped_by = \"forwarding_disabled\" }",
+    ] {
+        scenario::parse(Path::new("inline.toml"), &step(body))
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
     }
 }
 

@@ -490,7 +490,9 @@ async fn expect(w: &World, e: &Expectation, deadline: Duration) -> Result<String
                 if now >= end {
                     let best = match e.hold {
                         Some(h) if !longest.is_zero() => {
-                            format!("; at best the conditions held for {longest:?} of the {h:?} required")
+                            format!(
+                                "; at best the conditions held for {longest:?} of the {h:?} required"
+                            )
                         }
                         _ => String::new(),
                     };
@@ -584,9 +586,8 @@ async fn check(w: &World, e: &Expectation) -> Option<String> {
             }
             ServerCond::ServerClients(n) => {
                 let got = w.lab.server.with_router(|r| r.client_count());
-                (got != *n).then(|| {
-                    format!("expected {n} client(s) in the server's table, saw {got}")
-                })
+                (got != *n)
+                    .then(|| format!("expected {n} client(s) in the server's table, saw {got}"))
             }
         };
         if miss.is_some() {
@@ -610,9 +611,8 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Ste
     let dst = target_addr(w, p.to)?;
     let per =
         (deadline / (p.count * 2).max(1)).clamp(Duration::from_millis(200), Duration::from_secs(2));
-    let drops = |r: Option<DropReason>| {
-        r.map_or(0, |r| w.lab.server.with_router(|x| x.stats().dropped(r)))
-    };
+    let drops =
+        |r: Option<DropReason>| r.map_or(0, |r| w.lab.server.with_router(|x| x.stats().dropped(r)));
     let drops_before = drops(p.dropped_by);
     let mut rtts = Vec::new();
     let mut sent = 0u32;
@@ -647,7 +647,9 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Ste
     );
     if p.no_reply {
         if !rtts.is_empty() {
-            return Err(StepError::Unexpected(format!("expected no reply; {summary}")));
+            return Err(StepError::Unexpected(format!(
+                "expected no reply; {summary}"
+            )));
         }
         if let Some(r) = p.dropped_by {
             let got = drops(Some(r)) - drops_before;

@@ -615,7 +615,11 @@ fn expectation(
     client.extend(e.ra_prefixes.map(ClientCond::RaPrefixes));
     client.extend(e.ra_mtu.map(ClientCond::RaMtu));
     if let Some(v) = &e.transition {
-        client.push(ClientCond::Transition(c.named(v, "transition", TRANSITIONS)?));
+        client.push(ClientCond::Transition(c.named(
+            v,
+            "transition",
+            TRANSITIONS,
+        )?));
     }
     client.extend(e.connects_at_least.map(ClientCond::ConnectsAtLeast));
     client.extend(e.failures_at_least.map(ClientCond::FailuresAtLeast));
@@ -679,9 +683,8 @@ fn expectation(
     }
     let names_state = client.iter().any(|x| matches!(x, ClientCond::State(_)));
     let client_positive = client.iter().any(|x| !x.is_negative());
-    let all_negative = !names_state
-        && !client_positive
-        && server.iter().all(|x| x.is_negative(c.clients));
+    let all_negative =
+        !names_state && !client_positive && server.iter().all(|x| x.is_negative(c.clients));
     if all_negative && hold.is_none() {
         return Err(c.at(
             spanned.span(),
@@ -765,7 +768,10 @@ fn ping(
             "count = 0 sends nothing, so this step cannot fail",
         ));
     }
-    for (v, what) in [(p.max_rtt_p50_ms, "max_rtt_p50_ms"), (p.min_rtt_p50_ms, "min_rtt_p50_ms")] {
+    for (v, what) in [
+        (p.max_rtt_p50_ms, "max_rtt_p50_ms"),
+        (p.min_rtt_p50_ms, "min_rtt_p50_ms"),
+    ] {
         if v.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
             return Err(c.at(
                 p.from.span(),
@@ -823,7 +829,9 @@ fn udp(
         .map(|v| c.named(v, "drop reason", reasons))
         .transpose()?;
     if dropped_by.is_some() && (u.max_loss.is_some() || u.min_kbps.is_some()) {
-        return bad("dropped_by requires that nothing arrives; leave max_loss and min_kbps out".into());
+        return bad(
+            "dropped_by requires that nothing arrives; leave max_loss and min_kbps out".into(),
+        );
     }
     if dropped_by.is_none() && u.max_loss.is_none() && u.min_kbps.is_none() && u.max_kbps.is_none()
     {

@@ -1,0 +1,362 @@
+//! Verdicts that can fail: every shipped step whose conditions a client that never
+//! connected would also meet (no RA, no address, no reply, at most N failures) is run
+//! against a lab where the behaviour it expects is absent, and must fail there, on the
+//! condition that rules it out. And the runner's rules for such conditions (they wait for
+//! the tunnel; `reply = false` needs requests that left it) are shown biting.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iphttps_harness::runner::{self, RunOptions};
+use iphttps_harness::scenario::{self, Action, ClientCond, PlannedStep, Scenario};
+
+fn shipped(file: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    scenario::load(&path).expect("a shipped scenario loads")
+}
+
+fn opts() -> RunOptions {
+    RunOptions {
+        jobs: 1,
+        iphttps_bin: Some(PathBuf::from(env!("CARGO_BIN_EXE_iphttps"))),
+        ..RunOptions::default()
+    }
+}
+
+/// Steps written in the scenario format, for a scenario of `clients` clients.
+fn steps(clients: usize, toml: &str) -> Vec<PlannedStep> {
+    let text = format!("[clients]\ncount = {clients}\n{toml}");
+    scenario::parse(Path::new("prep.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .steps
+}
+
+/// How a shipped scenario is changed so that the behaviour its step expects is absent.
+struct Case {
+    file: &'static str,
+    /// The step that must now fail.
+    step: &'static str,
+    /// Start without the scenario's faults and drop its inject steps.
+    healthy: bool,
+    /// Original steps kept before the target, by name.
+    keep: &'static [&'static str],
+    /// Steps (TOML) run after the kept ones and before the target.
+    extra: &'static str,
+    /// Operations Status refresh in the variant (to keep the console stale), if changed.
+    ops_refresh_ms: Option<u64>,
+    /// Reconnect cap in the variant (a timer that does not back off), if changed.
+    reconnect_cap_ms: Option<u64>,
+    /// Text the failure must contain: the condition that ruled it out.
+    because: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        file: "fault-advertising-disabled.toml",
+        step: "no Router Advertisement, no global address",
+        healthy: true,
+        keep: &[],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "a global address: false",
+    },
+    Case {
+        file: "seed1-advertising.toml",
+        step: "the client has only a link-local address",
+        healthy: true,
+        keep: &["no RA, no address"],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "a global address: false",
+    },
+    // The fault is there and the console stays stale, but the command that was meant is
+    // run: the RA comes, and "still broken" must see it.
+    Case {
+        file: "seed1-advertising.toml",
+        step: "still broken: the document's second command is the wrong one",
+        healthy: false,
+        keep: &["no RA, no address"],
+        extra: "[[step]]\nname = \"the right command\"\nrun = [\"netsh int ipv6 set int 17 advertise=enabled\"]\n",
+        ops_refresh_ms: Some(600_000),
+        reconnect_cap_ms: None,
+        because: "a Router Advertisement: false",
+    },
+    Case {
+        file: "fault-route-not-published.toml",
+        step: "the link is up but the RA carries no prefix: link-local only, nothing to reach the intranet from",
+        healthy: true,
+        keep: &[],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "a global address: false",
+    },
+    Case {
+        file: "seed1-route.toml",
+        step: "clients keep only a link-local address",
+        healthy: true,
+        keep: &[],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "a global address: false",
+    },
+    Case {
+        file: "fault-forwarding-disabled.toml",
+        step: "the intranet does not answer",
+        healthy: true,
+        keep: &["clients still configure addresses"],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "expected no reply",
+    },
+    Case {
+        file: "fault-forwarding-disabled.toml",
+        step: "other clients do not answer",
+        healthy: true,
+        keep: &["clients still configure addresses"],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "expected no reply",
+    },
+    Case {
+        file: "live-fault-midrun.toml",
+        step: "live clients lose the intranet",
+        healthy: true,
+        keep: &["up"],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "expected no reply",
+    },
+    Case {
+        file: "live-fault-midrun.toml",
+        step: "and the stream is dropped by the router",
+        healthy: true,
+        keep: &["up"],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "expected the router to drop every datagram as forwarding_disabled",
+    },
+    // A lab in which the clients did have to reconnect.
+    Case {
+        file: "live-fault-midrun.toml",
+        step: "no reconnection was needed",
+        healthy: true,
+        keep: &["up"],
+        extra: "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
+                [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "expected at most 0 failure(s)",
+    },
+    // A timer that does not back off: capped at its first wait.
+    Case {
+        file: "reconnect-timer.toml",
+        step: "the timer backs off (about 0.2, 0.4, 0.8, 0.8, ... s)",
+        healthy: false,
+        keep: &["refused", "three seconds of failures"],
+        extra: "",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: Some(100),
+        because: "expected at most 8 failure(s)",
+    },
+    // A client for which Teredo is not available connects over IP-HTTPS at once.
+    Case {
+        file: "transition-choice.toml",
+        step: "Teredo is chosen; IP-HTTPS stays down",
+        healthy: true,
+        keep: &[],
+        extra: "[[step]]\nname = \"Teredo is blocked\"\non_client = 1\nrun = [\"netsh interface teredo set state disable\"]\n",
+        ops_refresh_ms: None,
+        reconnect_cap_ms: None,
+        because: "expected state Enabled",
+    },
+];
+
+fn variant(c: &Case) -> Scenario {
+    let mut s = shipped(c.file);
+    let target = s
+        .steps
+        .iter()
+        .find(|p| p.name == c.step)
+        .unwrap_or_else(|| panic!("{}: no step '{}'", c.file, c.step))
+        .clone();
+    let mut out: Vec<PlannedStep> = c
+        .keep
+        .iter()
+        .map(|n| {
+            s.steps
+                .iter()
+                .find(|p| p.name == *n)
+                .unwrap_or_else(|| panic!("{}: no step '{n}'", c.file))
+                .clone()
+        })
+        .collect();
+    if c.healthy {
+        s.faults.clear();
+        out.retain(|p| !matches!(p.action, Action::Inject(_)));
+    }
+    out.extend(steps(s.clients, c.extra));
+    // a short deadline: the step is expected to fail
+    let mut target = target;
+    target.deadline = target.deadline.min(Duration::from_secs(4));
+    out.push(target);
+    s.steps = out;
+    if let Some(ms) = c.ops_refresh_ms {
+        s.timers.ops_refresh_ms = ms;
+    }
+    if let Some(ms) = c.reconnect_cap_ms {
+        s.timers.reconnect_initial_ms = ms;
+        s.timers.reconnect_cap_ms = Some(ms);
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_negative_step_fails_where_its_behaviour_is_absent() {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, c) in CASES.iter().enumerate() {
+        let s = variant(c);
+        set.spawn(async move { (i, runner::run_scenario(&s, &opts()).await) });
+    }
+    let mut wrong = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let (i, r) = r.unwrap();
+        let c = &CASES[i];
+        let msg = r.message.clone().unwrap_or_default();
+        if r.failed_step.as_deref() != Some(c.step) || !msg.contains(c.because) {
+            wrong.push(format!(
+                "{} / {}: failed at {:?}: {msg}\n{}",
+                c.file, c.step, r.failed_step, r.log
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+/// Every shipped step that rests on a negative condition is in the table above (a new one
+/// must be shown failing too).
+#[test]
+fn the_table_covers_every_shipped_negative_step() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for s in iphttps_harness::suite::load(&[dir]).unwrap() {
+        let file = s.path.file_name().unwrap().to_string_lossy().into_owned();
+        for p in &s.steps {
+            let negative = match &p.action {
+                // negatives that no positive client condition (other than a state) backs
+                Action::Expect(e) => {
+                    let backed = e
+                        .client
+                        .iter()
+                        .any(|c| !c.is_negative() && !matches!(c, ClientCond::State(_)));
+                    let negative = e
+                        .client
+                        .iter()
+                        .any(|c| c.is_negative() && !matches!(c, ClientCond::State(_)));
+                    (negative && !backed) || e.server.iter().any(|c| c.is_negative(s.clients))
+                }
+                Action::Ping(p) => p.no_reply,
+                Action::Udp(u) => u.dropped_by.is_some(),
+                _ => false,
+            };
+            if negative {
+                assert!(
+                    CASES.iter().any(|c| c.file == file && c.step == p.name),
+                    "{file}: step '{}' has a negative condition and no case shows it failing",
+                    p.name
+                );
+            }
+        }
+    }
+}
+
+fn inline(text: &str) -> Scenario {
+    scenario::parse(Path::new("inline.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn negative_conditions_wait_for_the_tunnel() {
+    // The client can never connect: "no global address" must not pass on that account.
+    let s = inline(
+        "faults = [\"expired-cert\"]\n[[step]]\nname = \"no address\"\ndeadline = \"2s\"\n\
+         expect = { global_address = false, hold = \"500ms\" }\n",
+    );
+    let r = runner::run_scenario(&s, &opts()).await;
+    assert!(!r.passed, "{}", r.log);
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("its tunnel is not established"),
+        "{:?}",
+        r.message
+    );
+    // The same expectation once a tunnel is up without an address (no RA) passes.
+    let s = inline(
+        "faults = [\"advertising-disabled\"]\n[[step]]\nname = \"no address\"\ndeadline = \"4s\"\n\
+         expect = { global_address = false, hold = \"500ms\" }\n",
+    );
+    let r = runner::run_scenario(&s, &opts()).await;
+    assert!(r.passed, "{}", r.log);
+}
+
+#[tokio::test]
+async fn no_reply_needs_requests_that_left_the_tunnel() {
+    // No address to send from (the RA carries no prefix): the requests never leave, so
+    // "no reply" proves nothing and the step says why.
+    let s = inline(
+        "faults = [\"route-not-published\"]\n\
+         [[step]]\nname = \"up\"\nexpect = { state = \"LinkUp\", ra_prefixes = 0 }\n\
+         [[step]]\nname = \"no reply\"\nping = { from = 1, to = \"intranet\", reply = false }\n",
+    );
+    let r = runner::run_scenario(&s, &opts()).await;
+    assert_eq!(r.failed_step.as_deref(), Some("no reply"), "{}", r.log);
+    assert!(
+        r.message.as_deref().unwrap().contains("no usable address"),
+        "{:?}",
+        r.message
+    );
+    // Dropped, but not for the reason the step names.
+    let s = inline(
+        "faults = [\"forwarding-disabled\"]\n\
+         [[step]]\nname = \"up\"\nexpect = { state = \"LinkUp\", global_address = true }\n\
+         [[step]]\nname = \"no reply\"\nping = { from = 1, to = \"intranet\", reply = false, dropped_by = \"no_route\" }\n",
+    );
+    let r = runner::run_scenario(&s, &opts()).await;
+    assert_eq!(r.failed_step.as_deref(), Some("no reply"), "{}", r.log);
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("0 dropped as no_route"),
+        "{:?}",
+        r.message
+    );
+}
+
+#[tokio::test]
+async fn hold_fails_when_a_condition_breaks_within_it() {
+    // The link comes up within the hold: "Enabled for 1s" is not what happens.
+    let s = inline(
+        "[[step]]\nname = \"stays down\"\ndeadline = \"1500ms\"\n\
+         expect = { state = \"LinkDown\", hold = \"1s\" }\n",
+    );
+    let r = runner::run_scenario(&s, &opts()).await;
+    assert!(!r.passed, "{}", r.log);
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("expected state LinkDown"),
+        "{:?}",
+        r.message
+    );
+}
