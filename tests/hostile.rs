@@ -295,6 +295,11 @@ async fn a_client_that_stops_reading_loses_only_its_own_packets() {
         lab.server.stats()
     );
     others_fine(&lab).await;
+    // every packet toward a client is accounted for once: queued, lost to the full queue
+    // or addressed to an ended session; and every packet from clients has one disposition
+    let router = lab.server.with_router(|r| r.stats().clone());
+    assert_eq!(lab.server.stats().reconcile(&router), Ok(()));
+    assert_eq!(router.reconcile(), Ok(()));
     drop(raw);
     lab.shutdown().await;
 }

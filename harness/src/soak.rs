@@ -49,12 +49,15 @@ pub struct SoakReport {
     pub faults: Vec<String>,
     /// Server restarts.
     pub restarts: u64,
-    /// Packets from clients: received, forwarded, consumed by the router, dropped.
+    /// Packets from clients: received, forwarded, consumed by the router, dropped (each
+    /// packet counted once, where its handling ends).
     pub from_clients: [u64; 4],
     /// Drops by reason.
     pub drops: Vec<(String, u64)>,
     /// Packets queued toward clients that did not fit.
     pub queue_drops: u64,
+    /// Packets toward clients whose session had ended.
+    pub to_ended_sessions: u64,
     /// Packets that arrived at a client not owning their destination.
     pub misdelivered: u64,
     /// Clients LinkUp with an address at the end.
@@ -216,8 +219,16 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
             "{misdelivered} packet(s) reached a client that does not own their destination"
         ));
     }
-    if !stats.reconciled() {
-        failures.push("the router's packet counters do not reconcile".into());
+    let shell = lab.server.stats();
+    if let Err(e) = stats.reconcile() {
+        failures.push(format!(
+            "the router's packet ledger does not reconcile: {e}"
+        ));
+    }
+    if let Err(e) = shell.reconcile(&stats) {
+        failures.push(format!(
+            "the server's packet ledger does not reconcile: {e}"
+        ));
     }
     if let (Some(w), Some(e)) = (rss_warm, rss_end)
         && e as f64 > w as f64 * 1.10
@@ -242,14 +253,15 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
             stats.from_clients,
             stats.forwarded_from_clients,
             stats.local_from_clients,
-            stats.dropped_from_clients,
+            stats.client_drops_total(),
         ],
         drops: DropReason::ALL
             .iter()
             .map(|r| (r.as_str().to_string(), stats.dropped(*r)))
             .filter(|(_, n)| *n > 0)
             .collect(),
-        queue_drops: lab.server.stats().queue_drops,
+        queue_drops: shell.queue_drops,
+        to_ended_sessions: shell.to_ended_sessions,
         misdelivered,
         linkup_at_end,
         panics,

@@ -133,11 +133,13 @@ pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
             s.router.dropped(r),
         );
     }
-    w.sample(
-        "iphttps_packets_dropped_total",
-        &[("reason", "client_queue_full")],
-        s.server.queue_drops,
-    );
+    for (reason, n) in [
+        ("client_queue_full", s.server.queue_drops),
+        ("client_session_ended", s.server.to_ended_sessions),
+        ("intranet_queue_full", s.server.intranet_queue_drops),
+    ] {
+        w.sample("iphttps_packets_dropped_total", &[("reason", reason)], n);
+    }
     w.single(
         "iphttps_deframer_errors_total",
         "counter",

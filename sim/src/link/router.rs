@@ -247,19 +247,68 @@ pub struct RouterStats {
     pub forwarded_from_clients: u64,
     /// Packets from clients the router consumed itself (RS, DAD, NS and pings to it).
     pub local_from_clients: u64,
-    /// Packets from clients that were dropped (the reasons are in `drops`).
-    pub dropped_from_clients: u64,
+    /// Packets from clients that were dropped, by reason (indexed like [`DropReason::ALL`]).
+    pub client_drops: [u64; DropReason::ALL.len()],
+}
+
+/// What became of one packet from a client: every packet gets exactly one, and the
+/// router counts it once, where the packet's handling returns it.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Forwarded to the intranet or to other clients.
+    Forwarded,
+    /// Consumed by the router itself (RS, DAD, NS, an echo to the server).
+    Local,
+    /// Dropped, for this reason.
+    Dropped(DropReason),
+}
+
+/// Packets from clients that the counters do not account for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{received} packet(s) from clients, but {forwarded} forwarded + {local} consumed + {dropped} dropped = {}",
+    forwarded + local + dropped
+)]
+pub struct Unreconciled {
+    /// Packets received from clients.
+    pub received: u64,
+    /// Forwarded.
+    pub forwarded: u64,
+    /// Consumed by the router.
+    pub local: u64,
+    /// Dropped, all reasons.
+    pub dropped: u64,
 }
 
 impl RouterStats {
-    /// Every packet from a client is forwarded, consumed or dropped: the three add up.
-    pub fn reconciled(&self) -> bool {
-        self.from_clients
-            == self.forwarded_from_clients + self.local_from_clients + self.dropped_from_clients
+    /// Drops of packets from clients, all reasons.
+    pub fn client_drops_total(&self) -> u64 {
+        self.client_drops.iter().sum()
     }
 
-    fn total_drops(&self) -> u64 {
-        self.drops.iter().sum()
+    /// Every packet from a client was forwarded, consumed or dropped for one reason, once:
+    /// the dispositions add up to the packets received.
+    pub fn reconcile(&self) -> Result<(), Unreconciled> {
+        let u = Unreconciled {
+            received: self.from_clients,
+            forwarded: self.forwarded_from_clients,
+            local: self.local_from_clients,
+            dropped: self.client_drops_total(),
+        };
+        if u.received == u.forwarded + u.local + u.dropped {
+            Ok(())
+        } else {
+            Err(u)
+        }
+    }
+
+    fn count(&mut self, d: Disposition) {
+        match d {
+            Disposition::Forwarded => self.forwarded_from_clients += 1,
+            Disposition::Local => self.local_from_clients += 1,
+            Disposition::Dropped(r) => self.client_drops[r.index()] += 1,
+        }
     }
 }
 
@@ -452,9 +501,10 @@ impl Router {
         })
     }
 
-    fn discard(&mut self, reason: DropReason, src: Ipv6Addr, dst: Ipv6Addr) {
+    fn discard(&mut self, reason: DropReason, src: Ipv6Addr, dst: Ipv6Addr) -> Disposition {
         self.stats.drops[reason.index()] += 1;
         tracing::debug!(reason = reason.as_str(), %src, %dst, "router dropped packet");
+        Disposition::Dropped(reason)
     }
 
     fn emit_client(&mut self, id: ClientId, frame: Frame, out: &mut Vec<Output>) {
@@ -471,19 +521,20 @@ impl Router {
         out: &mut Vec<Output>,
     ) {
         self.stats.from_clients += 1;
-        let (drops, forwarded) = (self.stats.total_drops(), self.stats.forwarded_from_clients);
-        self.client_packet(id, packet, now, out);
-        if self.stats.total_drops() > drops {
-            self.stats.dropped_from_clients += 1;
-        } else if self.stats.forwarded_from_clients == forwarded {
-            self.stats.local_from_clients += 1;
-        }
+        let d = self.client_packet(id, packet, now, out);
+        self.stats.count(d);
     }
 
-    fn client_packet(&mut self, id: ClientId, packet: Bytes, now: Instant, out: &mut Vec<Output>) {
+    fn client_packet(
+        &mut self,
+        id: ClientId,
+        packet: Bytes,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> Disposition {
         let Some(pkt) = Ipv6Packet::new(&packet) else {
-            self.stats.drops[DropReason::BadIcmpv6.index()] += 1;
-            return;
+            let none = Ipv6Addr::UNSPECIFIED;
+            return self.discard(DropReason::BadIcmpv6, none, none);
         };
         let (src, dst) = (pkt.src(), pkt.dst());
         let icmp = if pkt.next_header() == PROTO_ICMPV6 {
@@ -525,7 +576,7 @@ impl Router {
         if !self.config.forwarding {
             return self.discard(DropReason::ForwardingDisabled, src, dst);
         }
-        self.forward(Origin::Client(id), &packet, &pkt, out);
+        self.forward(Origin::Client(id), &packet, &pkt, out)
     }
 
     /// Handles one packet from the internal network.
@@ -542,7 +593,7 @@ impl Router {
             }
             return;
         }
-        self.forward(Origin::Intranet, &packet, &pkt, out);
+        let _ = self.forward(Origin::Intranet, &packet, &pkt, out);
     }
 
     /// Whether `src` may be used by client `id`: its own link-local address or an address
@@ -578,19 +629,19 @@ impl Router {
         icmp: Option<Message<'_>>,
         now: Instant,
         out: &mut Vec<Output>,
-    ) {
+    ) -> Disposition {
         let (src, dst) = (pkt.src(), pkt.dst());
         match icmp {
             Some(Message::RouterSolicitation) => {
                 if !src.is_unspecified() && !self.source_ok(id, src) {
                     return self.discard(DropReason::Spoofed, src, dst);
                 }
-                self.answer_rs(id, now, out);
+                self.answer_rs(id, now, out)
             }
             Some(Message::NeighborSolicitation { target })
                 if src.is_unspecified() && ipv6::is_solicited_node(dst) =>
             {
-                self.dad(id, target, out);
+                self.dad(id, target, out)
             }
             _ if self.config.auth_mode == AuthMode::Certificates => {
                 if !self.source_ok(id, src) {
@@ -603,16 +654,16 @@ impl Router {
                 for c in others {
                     self.emit_client(c, frame.clone(), out);
                 }
-                self.stats.forwarded_from_clients += 1;
+                Disposition::Forwarded
             }
             _ => self.discard(DropReason::Multicast, src, dst),
         }
     }
 
-    fn answer_rs(&mut self, id: ClientId, now: Instant, out: &mut Vec<Output>) {
+    fn answer_rs(&mut self, id: ClientId, now: Instant, out: &mut Vec<Output>) -> Disposition {
         if !self.config.advertising {
             // a non-advertising interface ignores solicitations
-            return;
+            return Disposition::Local;
         }
         let (burst, interval) = (self.config.rs_burst, self.config.rs_interval);
         if !self
@@ -622,32 +673,35 @@ impl Router {
         {
             self.stats.drops[DropReason::RsRateLimited.index()] += 1;
             tracing::debug!(client = id, "Router Solicitation over the rate limit");
-            return;
+            return Disposition::Dropped(DropReason::RsRateLimited);
         }
         self.stats.ras_sent += 1;
         let ra = self.ra_packet();
         self.emit_client(id, Frame::new(ra), out);
+        Disposition::Local
     }
 
     /// Duplicate Address Detection ([MS-IPHTTPS] 3.2.5.2.2): if another client (or the
     /// server) owns `target`, answer on behalf of the owner with a multicast NA (R flag
     /// clear, no Target Link-Layer Address option); otherwise the prober now owns it.
-    fn dad(&mut self, id: ClientId, target: Ipv6Addr, out: &mut Vec<Output>) {
+    fn dad(&mut self, id: ClientId, target: Ipv6Addr, out: &mut Vec<Output>) -> Disposition {
         let owner = self.neighbors.get(&target).copied();
         let taken = self.is_server_address(target) || owner.is_some_and(|o| o != id);
         if taken {
-            self.discard(DropReason::DadConflict, Ipv6Addr::UNSPECIFIED, target);
+            let d = self.discard(DropReason::DadConflict, Ipv6Addr::UNSPECIFIED, target);
             let na = icmpv6::neighbor_advertisement(
                 target,
                 ipv6::ALL_NODES,
                 target,
                 icmpv6::NaFlags::ANNOUNCEMENT,
             );
-            return self.emit_client(id, Frame::new(na), out);
+            self.emit_client(id, Frame::new(na), out);
+            return d;
         }
         if owner.is_none() && (ipv6::is_link_local(target) || self.advertised(target)) {
             self.claim(id, target);
         }
+        Disposition::Local
     }
 
     fn local(
@@ -657,12 +711,13 @@ impl Router {
         icmp: Option<Message<'_>>,
         now: Instant,
         out: &mut Vec<Output>,
-    ) {
+    ) -> Disposition {
         match icmp {
             Some(Message::EchoRequest { .. }) => {
                 if let Some(reply) = echo_reply_to(pkt) {
                     self.emit_client(id, Frame::new(reply), out);
                 }
+                Disposition::Local
             }
             Some(Message::RouterSolicitation) => self.answer_rs(id, now, out),
             Some(Message::NeighborSolicitation { target }) if self.is_server_address(target) => {
@@ -673,6 +728,7 @@ impl Router {
                     icmpv6::NaFlags::ROUTER_ANSWER,
                 );
                 self.emit_client(id, Frame::new(na), out);
+                Disposition::Local
             }
             _ => self.discard(DropReason::Unhandled, pkt.src(), pkt.dst()),
         }
@@ -684,11 +740,12 @@ impl Router {
         packet: &Bytes,
         pkt: &Ipv6Packet<'_>,
         out: &mut Vec<Output>,
-    ) {
+    ) -> Disposition {
         let (src, dst) = (pkt.src(), pkt.dst());
         if pkt.hop_limit() <= 1 {
-            self.discard(DropReason::HopLimit, src, dst);
-            return self.icmp_error(from, kind::TIME_EXCEEDED, 0, 0, pkt, out);
+            let d = self.discard(DropReason::HopLimit, src, dst);
+            self.icmp_error(from, kind::TIME_EXCEEDED, 0, 0, pkt, out);
+            return d;
         }
         let hop = pkt.hop_limit() - 1;
         let to = if self.config.client_prefix.contains(&dst) {
@@ -699,26 +756,25 @@ impl Router {
             None
         };
         let Some(to) = to else {
-            self.discard(DropReason::NoRoute, src, dst);
+            let d = self.discard(DropReason::NoRoute, src, dst);
             let code = if self.config.client_prefix.contains(&dst) {
                 3
             } else {
                 0
             };
-            return self.icmp_error(from, kind::DEST_UNREACHABLE, code, 0, pkt, out);
+            self.icmp_error(from, kind::DEST_UNREACHABLE, code, 0, pkt, out);
+            return d;
         };
         let mtu = match to {
             Dest::Client(_) => self.config.mtu,
             Dest::Intranet => self.config.intranet_mtu,
         };
         if packet.len() > mtu {
-            self.discard(DropReason::TooBig, src, dst);
-            return self.icmp_error(from, kind::PACKET_TOO_BIG, 0, mtu as u32, pkt, out);
+            let d = self.discard(DropReason::TooBig, src, dst);
+            self.icmp_error(from, kind::PACKET_TOO_BIG, 0, mtu as u32, pkt, out);
+            return d;
         }
         let frame = Frame::forwarded(packet.clone(), hop);
-        if matches!(from, Origin::Client(_)) {
-            self.stats.forwarded_from_clients += 1;
-        }
         match to {
             Dest::Client(c) => self.emit_client(c, frame, out),
             Dest::Intranet => {
@@ -726,6 +782,7 @@ impl Router {
                 out.push(Output::ToIntranet(frame));
             }
         }
+        Disposition::Forwarded
     }
 
     /// Sends an ICMPv6 error back toward the sender of `pkt`, never about an ICMPv6 error

@@ -267,6 +267,32 @@ fn client_multicast_other_than_rs_and_dad_is_dropped_and_ra_from_client_too() {
 }
 
 #[test]
+fn the_packet_ledger_fails_when_one_packet_is_unaccounted() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let (id, g) = (w.hosts[0].0, w.hosts[0].1.global().unwrap());
+    for dst in [a("2001:db8:1::10"), a("2001:db8:1:1000::99"), a("fe80::99")] {
+        let p = udp::build(g, dst, 1, 2, b"x");
+        w.router
+            .handle_from_client(id, Bytes::from(p), w.now, &mut w.out);
+    }
+    let s = w.router.stats().clone();
+    assert_eq!(s.reconcile(), Ok(()));
+    assert_eq!(s.client_drops[DropReason::NoRoute as usize], 1);
+    assert_eq!(s.client_drops[DropReason::LinkLocal as usize], 1);
+    // a packet received and never given a disposition
+    let mut lost = s.clone();
+    lost.from_clients += 1;
+    let e = lost.reconcile().unwrap_err();
+    assert_eq!(e.received, e.forwarded + e.local + e.dropped + 1);
+    assert!(e.to_string().contains("packet(s) from clients"), "{e}");
+    // or counted twice
+    let mut twice = s;
+    twice.local_from_clients += 1;
+    assert!(twice.reconcile().is_err());
+}
+
+#[test]
 fn oversized_packet_toward_a_client_gets_packet_too_big() {
     let mut w = World::new(1, |_| {});
     w.up();
@@ -436,6 +462,7 @@ mod properties {
             let mut out = Vec::new();
             for e in events {
                 out.clear();
+                let before = r.stats().clone();
                 let sender = match &e {
                     Event::Send { from, .. } | Event::Dad { from, .. } | Event::Rs { from } => Some(ids[*from]),
                     _ => None,
@@ -480,6 +507,21 @@ mod properties {
                         prop_assert!(r.client_addresses(s).contains(&pkt.src()), "forwarded a source the sender does not own");
                     }
                 }
+                // every packet from a client has exactly one disposition, counted once
+                let after = r.stats();
+                prop_assert!(after.reconcile().is_ok(), "{}", after.reconcile().unwrap_err());
+                let forwarded = after.forwarded_from_clients - before.forwarded_from_clients;
+                let dispositions = forwarded
+                    + (after.local_from_clients - before.local_from_clients)
+                    + (after.client_drops_total() - before.client_drops_total());
+                prop_assert_eq!(dispositions, after.from_clients - before.from_clients);
+                let relayed = out.iter().any(|o| {
+                    let bytes = match o {
+                        Output::ToClient(_, f) | Output::ToIntranet(f) => f.to_vec(),
+                    };
+                    ipv6::Ipv6Packet::new(&bytes).is_some_and(|p| p.next_header() == ipv6::PROTO_UDP)
+                });
+                prop_assert_eq!(forwarded > 0, relayed, "forwarded exactly when a datagram went out");
                 for (i, a) in ids.iter().enumerate() {
                     for b in &ids[i + 1..] {
                         for x in r.client_addresses(*a) {

@@ -24,7 +24,9 @@ use crate::wire::head;
 
 mod stats;
 
-pub use stats::{ClientInfo, HANDSHAKE_BUCKETS, Histogram, ServerStats, Snapshot};
+pub use stats::{
+    ClientInfo, HANDSHAKE_BUCKETS, Histogram, ServerStats, ShellUnreconciled, Snapshot,
+};
 
 use crate::net::{
     AbortOnDrop, Clock, Listener, ReadHeadError, Reads, Stream, Transport, read_head, stopped,
@@ -162,6 +164,7 @@ impl Core {
                 match o {
                     Output::ToClient(id, frame) => {
                         let Some(slot) = self.clients.get_mut(&id) else {
+                            self.stats.to_ended_sessions += 1;
                             continue;
                         };
                         if let Some(c) = &self.capture {
@@ -169,7 +172,9 @@ impl Core {
                         }
                         self.stats.bytes_out += frame.len() as u64;
                         slot.bytes_out += frame.len() as u64;
-                        if slot.tx.try_send(frame).is_err() {
+                        if slot.tx.try_send(frame).is_ok() {
+                            self.stats.queued_to_clients += 1;
+                        } else {
                             self.stats.queue_drops += 1;
                         }
                     }
@@ -178,7 +183,7 @@ impl Core {
                             let mut v = Vec::with_capacity(frame.len());
                             frame.write_to(&mut v);
                             if tx.try_send(Bytes::from(v)).is_err() {
-                                self.stats.queue_drops += 1;
+                                self.stats.intranet_queue_drops += 1;
                             }
                             continue;
                         }

@@ -22,8 +22,14 @@ pub struct ServerStats {
     pub head_refused: u64,
     /// Sessions ended because their stream could not be delimited.
     pub framing_errors: u64,
-    /// Packets dropped because a client's queue was full.
+    /// Packets for clients put on their session's queue.
+    pub queued_to_clients: u64,
+    /// Packets for clients dropped because the client's queue was full.
     pub queue_drops: u64,
+    /// Packets for clients whose session had already ended.
+    pub to_ended_sessions: u64,
+    /// Packets for the intranet dropped because the intranet link's queue was full.
+    pub intranet_queue_drops: u64,
     /// Bytes of tunnel payload received from clients.
     pub bytes_in: u64,
     /// Bytes of tunnel payload sent to clients.
@@ -41,7 +47,40 @@ pub struct ServerStats {
     pub handshake: Histogram,
 }
 
+/// Packets the router sent toward clients that the shell does not account for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the router sent {sent} packet(s) toward clients, but {queued} queued + {full} lost to full queues + {ended} for ended sessions = {}",
+    queued + full + ended
+)]
+pub struct ShellUnreconciled {
+    /// Packets the router emitted toward clients.
+    pub sent: u64,
+    /// Queued.
+    pub queued: u64,
+    /// Lost to full queues.
+    pub full: u64,
+    /// For sessions that had ended.
+    pub ended: u64,
+}
+
 impl ServerStats {
+    /// Every packet the router sent toward a client was queued, lost to a full queue, or
+    /// addressed to a session that had ended, once.
+    pub fn reconcile(&self, router: &RouterStats) -> Result<(), ShellUnreconciled> {
+        let u = ShellUnreconciled {
+            sent: router.to_clients,
+            queued: self.queued_to_clients,
+            full: self.queue_drops,
+            ended: self.to_ended_sessions,
+        };
+        if u.sent == u.queued + u.full + u.ended {
+            Ok(())
+        } else {
+            Err(u)
+        }
+    }
+
     pub(super) fn fail(&mut self, code: LastErrorCode, reason: &'static str) {
         *self.failures.entry((code, reason)).or_default() += 1;
     }
