@@ -377,6 +377,46 @@ async fn name_not_resolvable() {
     .await;
 }
 
+/// Hermetic: a lab whose server name the system resolver does answer (`localhost`) still
+/// gives 0x2af9 when the lab's hosts table lacks it, so the system resolver was not asked
+/// (it would have answered 127.0.0.1, where the server listens). A client allowed to use
+/// the system resolver, as `connect` without `--resolve` is, does reach the server.
+#[tokio::test]
+async fn name_not_resolvable_never_asks_the_system_resolver() {
+    let system = tokio::net::lookup_host(("localhost", 443)).await;
+    assert!(
+        system.is_ok_and(|mut a| a.next().is_some()),
+        "the system resolves localhost"
+    );
+    let lab = Lab::start(LabConfig {
+        clients: 1,
+        deployment: DeploymentConfig {
+            name: "localhost".into(),
+            faults: vec![Fault::NameNotResolvable],
+            ..DeploymentConfig::default()
+        },
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let s = lab
+        .client(0)
+        .wait_until(WAIT, |s| s.last_error != LastErrorCode::SUCCESS)
+        .await
+        .unwrap();
+    assert_eq!(s.last_error, LastErrorCode::HOST_NOT_FOUND, "{s:?}");
+    assert!(
+        s.last_error_detail
+            .as_deref()
+            .is_some_and(|d| d.contains("system resolver is not used")),
+        "{s:?}"
+    );
+    // the same client, allowed the system resolver, resolves localhost and connects
+    lab.client(0).update(|c| c.system_dns = true);
+    lab.client(0).wait_active(WAIT).await.unwrap();
+    lab.shutdown().await;
+}
+
 #[tokio::test]
 async fn ip_address_url() {
     check(

@@ -19,21 +19,7 @@ async fn proxy_addr(dialer: &Dialer, proxy: &ProxyUrl) -> Result<SocketAddr, Con
     if let Ok(ip) = bare.parse() {
         return Ok(SocketAddr::new(ip, proxy.port));
     }
-    if let Some(ip) = dialer.pinned(bare) {
-        return Ok(SocketAddr::new(ip, proxy.port));
-    }
-    let fail = |detail: String| ConnectError::Resolve {
-        host: bare.to_string(),
-        detail,
-    };
-    if !dialer.system_dns {
-        return Err(fail("not in the client's pinned names".into()));
-    }
-    tokio::net::lookup_host((bare, proxy.port))
-        .await
-        .map_err(|e| fail(e.to_string()))?
-        .next()
-        .ok_or_else(|| fail("no addresses".into()))
+    dialer.lookup(bare, proxy.port).await
 }
 
 /// Opens a TCP tunnel through `proxy` to the server; returns the stream, ready for TLS.

@@ -60,25 +60,35 @@ impl Dialer {
         }
     }
 
-    /// The server's address: a pinned name first, then the system resolver.
+    /// The server's address: a pinned name first, then the system resolver if allowed.
     pub async fn resolve(&self) -> Result<SocketAddr, ConnectError> {
         let url = &self.url;
         if url.host_is_ip() {
             return Err(ConnectError::IpAddressUrl(url.host.clone()));
         }
-        if let Some(ip) = self.pinned(&url.host) {
-            return Ok(SocketAddr::new(ip, url.port));
+        self.lookup(&url.host, url.port).await
+    }
+
+    /// `name`'s address: its pinned entry, else (only when `system_dns` allows) the system
+    /// resolver. A lab's clients never reach the system resolver.
+    pub(crate) async fn lookup(&self, name: &str, port: u16) -> Result<SocketAddr, ConnectError> {
+        if let Some(ip) = self.pinned(name) {
+            return Ok(SocketAddr::new(ip, port));
         }
-        let mut addrs = tokio::net::lookup_host((url.host.as_str(), url.port))
+        let fail = |detail: String| ConnectError::Resolve {
+            host: name.to_string(),
+            detail,
+        };
+        if !self.system_dns {
+            return Err(fail(
+                "not in the client's hosts table (the system resolver is not used)".into(),
+            ));
+        }
+        tokio::net::lookup_host((name, port))
             .await
-            .map_err(|e| ConnectError::Resolve {
-                host: url.host.clone(),
-                detail: e.to_string(),
-            })?;
-        addrs.next().ok_or_else(|| ConnectError::Resolve {
-            host: url.host.clone(),
-            detail: "no addresses".into(),
-        })
+            .map_err(|e| fail(e.to_string()))?
+            .next()
+            .ok_or_else(|| fail("no addresses".into()))
     }
 
     /// Where a proxy's `CONNECT` asks to go: the server's name, as Windows leaves
