@@ -417,6 +417,31 @@ async fn name_not_resolvable_never_asks_the_system_resolver() {
     lab.shutdown().await;
 }
 
+/// `[clients] trust_root = false`: the client's store holds another root, the handshake
+/// really runs (the server counts a failed TLS handshake) and fails on the chain.
+#[tokio::test]
+async fn a_client_trusting_another_root_fails_the_handshake_with_0x800b0109() {
+    let lab = Lab::start(LabConfig {
+        clients: 0,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let other = iphttps_sim::pki::unrelated_root(time::OffsetDateTime::now_utc()).unwrap();
+    lab.add_client(|c| c.trust_pem = other).unwrap();
+    let s = lab
+        .client(0)
+        .wait_until(WAIT, |s| s.last_error != LastErrorCode::SUCCESS)
+        .await
+        .unwrap();
+    assert_eq!(s.last_error, LastErrorCode::CERT_UNTRUSTED_ROOT, "{s:?}");
+    common::eventually("the server saw the handshake fail", || {
+        lab.server.stats().tls_failures >= 1
+    })
+    .await;
+    lab.shutdown().await;
+}
+
 #[tokio::test]
 async fn ip_address_url() {
     check(

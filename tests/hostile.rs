@@ -8,7 +8,7 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{WAIT, closed_by_peer, raw_tunnel, read_head, tls_connect};
+use common::{WAIT, closed_by_peer, eventually, raw_tunnel, read_head, tls_connect};
 use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, STATUS_FAILED};
 use iphttps_sim::deployment::DeploymentConfig;
@@ -44,14 +44,6 @@ async fn others_fine(lab: &Lab) {
 
 fn dropped(lab: &Lab, r: DropReason) -> u64 {
     lab.server.with_router(|x| x.stats().dropped(r))
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let end = tokio::time::Instant::now() + WAIT;
-    while !f() {
-        assert!(tokio::time::Instant::now() < end, "{what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use iphttps_sim::api;
 use iphttps_sim::client::{ClientHandle, ClientState, PingError};
 use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::link::router::DropReason;
+use iphttps_sim::pki;
 use iphttps_sim::windows::command::{CommandError, Session};
 
 use crate::fixtures::toxic::{ToxicRelay, Toxics};
@@ -148,6 +149,9 @@ pub enum StepError {
     /// A client did not start.
     #[error("client: {0}")]
     Client(#[source] LabError),
+    /// A certificate could not be made.
+    #[error("certificate: {0}")]
+    Pki(#[source] pki::PkiError),
     /// The lab's admin endpoint did not start.
     #[error(transparent)]
     Api(#[from] api::ApiError),
@@ -222,6 +226,12 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
     .map_err(StepError::LabStart)?;
     let lab = Arc::new(lab);
     let mut relays = Vec::new();
+    // clients that do not trust the deployment's root trust another one
+    let other_root = if s.trust_root {
+        None
+    } else {
+        Some(pki::unrelated_root(time::OffsetDateTime::now_utc()).map_err(StepError::Pki)?)
+    };
     for _ in 0..s.clients {
         let relay = if s.uses_toxics {
             Some(
@@ -238,8 +248,8 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             if !s.client_certificate {
                 c.client_cert = None;
             }
-            if !s.trust_root {
-                c.trust_pem = String::new();
+            if let Some(pem) = &other_root {
+                c.trust_pem = pem.clone();
             }
             if let Some(cap) = cap {
                 c.reconnect_cap = cap;

@@ -51,6 +51,7 @@ pub mod files {
 pub const DEFAULT_NAME: &str = "da.contoso.com";
 const ROOT_CN: &str = "Contoso IP-HTTPS Root CA";
 const OTHER_ROOT_CN: &str = "Contoso Standalone Root CA";
+const UNRELATED_ROOT_CN: &str = "Fabrikam Root CA";
 const INTERMEDIATE_CN: &str = "Contoso IP-HTTPS Issuing CA";
 const CLIENT_CN: &str = "DA-CLIENT-01.contoso.com";
 const MACHINE_CN: &str = "DA-SERVER-01.contoso.com";
@@ -249,6 +250,18 @@ fn leaf(
     };
     let cert = p.signed_by(&key, by)?;
     Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A root CA of another organisation (certificate PEM): what the store of a client that
+/// does not trust the deployment's root holds instead, so its handshake fails on the
+/// chain (0x800b0109) rather than on an empty store.
+pub fn unrelated_root(now: OffsetDateTime) -> Result<String, PkiError> {
+    let key = KeyPair::generate()?;
+    let root = CertifiedIssuer::self_signed(
+        ca_params(UNRELATED_ROOT_CN, Validity::around(now, 3650)),
+        key,
+    )?;
+    Ok(root.pem())
 }
 
 impl Pki {

@@ -17,6 +17,15 @@ use tokio_rustls::client::TlsStream;
 /// Generous bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Waits until `f` holds (at most [`WAIT`]); fails the test naming `what` otherwise.
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let end = tokio::time::Instant::now() + WAIT;
+    while !f() {
+        assert!(tokio::time::Instant::now() < end, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Opens TLS to `addr` as `name`, trusting `pki`'s root.
 pub async fn tls_connect(addr: SocketAddr, name: &str, pki: &Pki) -> TlsStream<TcpStream> {
     let cfg = tls::client_config(&pki.root_ca, None).unwrap();
