@@ -461,7 +461,7 @@ catalogue! {
     },
     ServerTimeout = "server-timeout" => Entry {
         description: "A firewall drops TCP 443: connections time out.",
-        mechanism: "no inbound rule allows TCP 443; connections are black-holed and never answered",
+        mechanism: "no inbound rule allows TCP 443: the listening socket is replaced by one whose accept queue is kept full, so the kernel answers no SYN and the client's TCP connect times out",
         side: Side::Server,
         client_shows: "Last Error Code 0x274c (WSAETIMEDOUT)",
         server_shows: "(healthy: the console does not see the firewall)",

@@ -8,7 +8,9 @@ mod transport;
 
 pub use clock::Clock;
 pub use head_reader::{ReadHeadError, Reads, read_head};
-pub use transport::{BoxFuture, ByteStream, Listener, MemoryNetwork, Stream, Tcp, Transport, tcp};
+pub use transport::{
+    BoxFuture, ByteStream, Listener, MemoryNetwork, Silent, Stream, Tcp, Transport, tcp,
+};
 
 use tokio::sync::watch;
 

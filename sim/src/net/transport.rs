@@ -39,7 +39,25 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>>;
     /// Opens a stream to `addr`.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Stream>>;
+    /// Occupies `addr` so that nothing connecting to it is ever answered (the SYN gets no
+    /// reply, as behind a firewall that drops); dropping the value frees the address.
+    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Silent>>;
 }
+
+/// An address held so that connections to it go unanswered; see [`Transport::bind_silent`].
+pub struct Silent {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl std::fmt::Debug for Silent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Silent")
+    }
+}
+
+/// Connections the TCP implementation of [`Transport::bind_silent`] makes to fill the
+/// accept queue before one goes unanswered (a listen backlog of 0 holds one or two).
+const SILENT_FILLERS: usize = 8;
 
 /// The real network: TCP sockets, Nagle off.
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,6 +94,50 @@ impl Transport for Tcp {
             Ok(Box::new(s) as Stream)
         })
     }
+
+    /// A listening socket with a backlog of 0 that nobody accepts from, its accept queue
+    /// filled by connections of our own: the kernel then drops every further SYN (Linux
+    /// and the BSDs do; no privilege needed). Fails if the queue does not fill.
+    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Silent>> {
+        Box::pin(async move {
+            let sock = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            sock.set_reuseaddr(true)?;
+            sock.bind(addr)?;
+            let listener = sock.listen(0)?;
+            let local = listener.local_addr()?;
+            let target = match local.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => {
+                    SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+                }
+                IpAddr::V6(ip) if ip.is_unspecified() => {
+                    SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), local.port())
+                }
+                _ => local,
+            };
+            let mut fillers = Vec::new();
+            for _ in 0..SILENT_FILLERS {
+                let attempt = TcpStream::connect(target);
+                match tokio::time::timeout(std::time::Duration::from_millis(250), attempt).await {
+                    Ok(Ok(s)) => fillers.push(s),
+                    Ok(Err(e)) => return Err(e),
+                    // unanswered: the queue is full, as wanted
+                    Err(_) => {
+                        return Ok(Silent {
+                            _held: Box::new((listener, fillers)),
+                        });
+                    }
+                }
+            }
+            Err(io::Error::other(format!(
+                "{SILENT_FILLERS} connections to a listener with backlog 0 were all answered: \
+                 this system does not drop SYNs beyond the backlog"
+            )))
+        })
+    }
 }
 
 /// The real network, shared: the default transport of every shell.
@@ -91,6 +153,7 @@ type Backlog = mpsc::Sender<(DuplexStream, SocketAddr)>;
 #[derive(Debug, Default)]
 struct Hosts {
     listeners: HashMap<SocketAddr, Backlog>,
+    silent: std::collections::HashSet<SocketAddr>,
     next_port: u16,
 }
 
@@ -160,22 +223,41 @@ impl Drop for MemoryBound {
     }
 }
 
+/// A silent address of a [`MemoryNetwork`], freed on drop.
+struct MemorySilent {
+    addr: SocketAddr,
+    net: MemoryNetwork,
+}
+
+impl Drop for MemorySilent {
+    fn drop(&mut self) {
+        self.net.lock().silent.remove(&self.addr);
+    }
+}
+
+impl MemoryHost {
+    /// `addr` on this host (its unspecified IP and port 0 filled in).
+    fn local(&self, addr: SocketAddr) -> SocketAddr {
+        let ip = if addr.ip().is_unspecified() {
+            self.ip
+        } else {
+            addr.ip()
+        };
+        let port = match addr.port() {
+            0 => self.net.ephemeral(),
+            p => p,
+        };
+        SocketAddr::new(ip, port)
+    }
+}
+
 impl Transport for MemoryHost {
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>> {
         Box::pin(async move {
-            let ip = if addr.ip().is_unspecified() {
-                self.ip
-            } else {
-                addr.ip()
-            };
-            let port = match addr.port() {
-                0 => self.net.ephemeral(),
-                p => p,
-            };
-            let addr = SocketAddr::new(ip, port);
+            let addr = self.local(addr);
             let (tx, rx) = mpsc::channel(1024);
             let mut hosts = self.net.lock();
-            if hosts.listeners.contains_key(&addr) {
+            if hosts.listeners.contains_key(&addr) || hosts.silent.contains(&addr) {
                 return Err(io::ErrorKind::AddrInUse.into());
             }
             hosts.listeners.insert(addr, tx);
@@ -188,8 +270,28 @@ impl Transport for MemoryHost {
         })
     }
 
+    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Silent>> {
+        Box::pin(async move {
+            let addr = self.local(addr);
+            let mut hosts = self.net.lock();
+            if hosts.listeners.contains_key(&addr) || !hosts.silent.insert(addr) {
+                return Err(io::ErrorKind::AddrInUse.into());
+            }
+            Ok(Silent {
+                _held: Box::new(MemorySilent {
+                    addr,
+                    net: self.net.clone(),
+                }),
+            })
+        })
+    }
+
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Stream>> {
         Box::pin(async move {
+            if self.net.lock().silent.contains(&addr) {
+                // the SYN is never answered
+                std::future::pending::<()>().await;
+            }
             let backlog = self.net.lock().listeners.get(&addr).cloned();
             let backlog = backlog.ok_or(io::ErrorKind::ConnectionRefused)?;
             let (ours, theirs) = tokio::io::duplex(MEMORY_BUFFER);
@@ -228,5 +330,35 @@ mod tests {
         drop(l);
         let refused = client.connect(addr).await.err().expect("nobody listens");
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    /// A silent address answers no connection until it is dropped; then the address can
+    /// be listened on again. On the real network and the memory network alike.
+    async fn silent_until_dropped(t: Arc<dyn Transport>, addr: SocketAddr) {
+        let l = t.bind(addr).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let silent = t.bind_silent(addr).await.unwrap();
+        let attempt = tokio::time::timeout(std::time::Duration::from_millis(300), t.connect(addr));
+        assert!(
+            attempt.await.is_err(),
+            "a connection to a silent address was answered"
+        );
+        drop(silent);
+        let mut l = t.bind(addr).await.unwrap();
+        let (c, s) = tokio::join!(t.connect(addr), l.accept());
+        c.unwrap();
+        s.unwrap();
+    }
+
+    #[tokio::test]
+    async fn silent_addresses_answer_nothing_until_dropped() {
+        silent_until_dropped(tcp(), "127.0.0.1:0".parse().unwrap()).await;
+        let net = MemoryNetwork::new();
+        silent_until_dropped(
+            net.host("192.0.2.1".parse().unwrap()),
+            "192.0.2.1:443".parse().unwrap(),
+        )
+        .await;
     }
 }

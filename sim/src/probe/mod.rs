@@ -368,7 +368,6 @@ async fn name_resolution<'a>(
 /// TCP to the server, or the proxy's `CONNECT` tunnel.
 async fn tcp_connect(dialer: &Dialer, via: &Via<'_>, run: &mut Run) -> Option<Stream> {
     run.begin();
-    run.begin();
     match dialer.open(via).await {
         Ok(s) => {
             let detail = match via {

@@ -29,7 +29,8 @@ pub use stats::{
 };
 
 use crate::net::{
-    AbortOnDrop, Clock, Listener, ReadHeadError, Reads, Stream, Transport, read_head, stopped,
+    AbortOnDrop, Clock, Listener, ReadHeadError, Reads, Silent, Stream, Transport, read_head,
+    stopped,
 };
 
 /// Largest TLS write the per-client writer coalesces packets into.
@@ -63,7 +64,8 @@ pub enum ListenerMode {
     Open,
     /// Nothing listens: connections are refused.
     Closed,
-    /// A firewall drops the traffic: connections are accepted by nobody and time out.
+    /// A firewall drops the traffic: new connections are never answered (their SYN gets
+    /// no reply) and time out at the TCP stage; established tunnels stay.
     Blackhole,
 }
 
@@ -519,29 +521,48 @@ async fn accept_loop(
     let mut shutdown = shared.shutdown.clone();
     let mut mode_rx = shared.mode.subscribe();
     let mut sessions = tokio::task::JoinSet::new();
-    let mut holes = tokio::task::JoinSet::new();
+    // while black-holed: the port held so that no connection is answered
+    let mut silent: Option<Silent> = None;
     loop {
         let mode = *mode_rx.borrow_and_update();
-        match mode {
-            ListenerMode::Closed if listener.is_some() => {
-                listener = None;
-                tracing::info!(%addr, "listener closed; disconnecting every client");
-                shared.disconnect_all();
+        let ready = match mode {
+            ListenerMode::Closed => {
+                silent = None;
+                if listener.take().is_some() {
+                    tracing::info!(%addr, "listener closed; disconnecting every client");
+                    shared.disconnect_all();
+                }
+                Ok(())
             }
-            ListenerMode::Open | ListenerMode::Blackhole if listener.is_none() => {
-                match transport.bind(addr).await {
-                    Ok(l) => {
-                        tracing::info!(%addr, "listening again");
-                        listener = Some(l);
-                    }
-                    Err(e) => {
-                        tracing::warn!(%addr, error = %e, "cannot listen again; retrying");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    }
+            ListenerMode::Blackhole => {
+                // a firewall that drops: the listening socket goes, new SYNs go unanswered
+                listener = None;
+                match silent {
+                    Some(_) => Ok(()),
+                    None => transport.bind_silent(addr).await.map(|s| {
+                        tracing::info!(%addr, "connections now go unanswered");
+                        silent = Some(s);
+                    }),
                 }
             }
-            _ => {}
+            ListenerMode::Open => {
+                silent = None;
+                match listener {
+                    Some(_) => Ok(()),
+                    None => transport.bind(addr).await.map(|l| {
+                        tracing::info!(%addr, "listening again");
+                        listener = Some(l);
+                    }),
+                }
+            }
+        };
+        if let Err(e) = ready {
+            tracing::warn!(%addr, ?mode, error = %e, "cannot take the listener's mode; retrying");
+            tokio::select! {
+                _ = stopped(&mut shutdown) => break,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
         }
         let accept = async {
             match &mut listener {
@@ -553,14 +574,6 @@ async fn accept_loop(
             _ = stopped(&mut shutdown) => break,
             _ = mode_rx.changed() => {}
             accepted = accept => match accepted {
-                Ok((tcp, peer)) if mode == ListenerMode::Blackhole => {
-                    // a firewall that drops the traffic: nobody ever answers
-                    tracing::debug!(%peer, "connection black-holed");
-                    holes.spawn(async move {
-                        let _held = tcp;
-                        tokio::time::sleep(Duration::from_secs(120)).await;
-                    });
-                }
                 Ok((tcp, peer)) => {
                     shared.lock().stats.accepted += 1;
                     let span = tracing::info_span!("session", %peer);
@@ -572,11 +585,10 @@ async fn accept_loop(
                 }
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            Some(_) = holes.join_next(), if !holes.is_empty() => {}
         }
     }
     drop(listener);
-    holes.shutdown().await;
+    drop(silent);
     sessions.shutdown().await;
 }
 
