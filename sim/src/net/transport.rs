@@ -123,7 +123,15 @@ impl Transport for Tcp {
                 let attempt = TcpStream::connect(target);
                 match tokio::time::timeout(std::time::Duration::from_millis(250), attempt).await {
                     Ok(Ok(s)) => fillers.push(s),
-                    Ok(Err(e)) => return Err(e),
+                    Ok(Err(e)) => {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!(
+                                "a connection beyond the backlog was refused ({e}), not left \
+                                 unanswered: this system cannot black-hole a port without a firewall"
+                            ),
+                        ));
+                    }
                     // unanswered: the queue is full, as wanted
                     Err(_) => {
                         return Ok(Silent {
