@@ -223,8 +223,9 @@ fn check_pcap(path: &std::path::Path) {
             }
         }
         Ok(out) => panic!("tshark failed: {}", String::from_utf8_lossy(&out.stderr)),
-        Err(e) => eprintln!(
-            "SKIPPED the tshark part of the pcap check: tshark not runnable ({e}); .ci/run installs it"
+        Err(e) => common::skip(
+            "the tshark part of the pcap check",
+            &format!("tshark not runnable ({e}); .ci/run installs it"),
         ),
     }
 }
@@ -448,7 +449,10 @@ fn pki_fault_sets_are_what_openssl_sees() {
                 "openssl says the expired-cert leaf has expired"
             );
         }
-        Err(e) => eprintln!("SKIPPED the openssl part: openssl not runnable ({e})"),
+        Err(e) => common::skip(
+            "the openssl part of the certificate check",
+            &format!("openssl not runnable ({e}); .ci/run installs it"),
+        ),
     }
 }
 

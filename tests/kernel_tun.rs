@@ -3,7 +3,7 @@
 //! solicits the server, configures its address from the RA and pings, streams TCP to and
 //! sends UDP to the server namespace's kernel, which stands behind the server as the
 //! intranet. Needs root, /dev/net/tun, iproute2, ping and socat (.ci/run installs them);
-//! without them the test says why it skips.
+//! without them the test says why it skips (and under CI=true it fails instead).
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -132,8 +132,10 @@ impl Drop for Child {
 #[test]
 fn a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel() {
     if let Some(why) = cannot_run() {
-        eprintln!("SKIPPED a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel: {why}");
-        return;
+        return common::skip(
+            "a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel",
+            &why,
+        );
     }
     let pki = tempfile::tempdir().unwrap();
     let (ns, n) = Namespaces::new();
@@ -266,12 +268,13 @@ fn a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel() {
 #[test]
 fn without_permission_the_command_says_so() {
     if let Some(why) = cannot_run() {
-        eprintln!("SKIPPED without_permission_the_command_says_so: {why}");
-        return;
+        return common::skip("without_permission_the_command_says_so", &why);
     }
     if !have("setpriv") {
-        eprintln!("SKIPPED without_permission_the_command_says_so: setpriv is not installed");
-        return;
+        return common::skip(
+            "without_permission_the_command_says_so",
+            "setpriv is not installed (.ci/run installs util-linux)",
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");

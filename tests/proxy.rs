@@ -41,7 +41,7 @@ impl Tinyproxy {
             .status()
             .is_ok();
         if !installed {
-            eprintln!("SKIPPED {test}: tinyproxy is not installed (.ci/run installs it)");
+            common::skip(test, "tinyproxy is not installed (.ci/run installs it)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,25 @@ use tokio_rustls::client::TlsStream;
 /// Generous bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Whether this run is CI's (`CI=true`, as `.ci/run` and CI systems set it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// `test` (or a part of it) cannot run here because `missing` is missing. Under CI, where
+/// `.ci/run` installs every tool and runs as root, that fails the test naming what is
+/// missing. Elsewhere the test skips, and says so on the terminal: the line is written to
+/// the process's standard error directly, past the test harness's output capture, so
+/// `cargo test` shows it even for a test that passes.
+pub fn skip(test: &str, missing: &str) {
+    assert!(
+        !in_ci(),
+        "{test} cannot run: {missing}; under CI nothing skips (.ci/run must provide it)"
+    );
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {missing}");
+}
+
 /// Waits until `f` holds (at most [`WAIT`]); fails the test naming `what` otherwise.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let end = tokio::time::Instant::now() + WAIT;
