@@ -23,6 +23,7 @@ impl SoakArgs {
         let cfg = iphttps_harness::soak::SoakConfig {
             clients,
             duration: Duration::from_secs_f64(duration.max(10.0)),
+            server_bin: std::env::current_exe()?,
         };
         let report = iphttps_harness::soak::run(&cfg).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);

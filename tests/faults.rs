@@ -442,6 +442,30 @@ async fn a_client_trusting_another_root_fails_the_handshake_with_0x800b0109() {
     lab.shutdown().await;
 }
 
+/// `Restart-Service iphlpsvc` restarts the service that hosts IP-HTTPS: every tunnel drops
+/// and the clients reconnect (Stop-Service then Start-Service does the same, slower).
+#[tokio::test]
+async fn restarting_the_ip_helper_service_drops_every_tunnel() {
+    let lab = Lab::start(LabConfig {
+        clients: 1,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    lab.wait_all_active(WAIT).await.unwrap();
+    assert_eq!(lab.client(0).status().connects, 1);
+    lab.run(None, "Restart-Service iphlpsvc", &mut Session::default())
+        .await
+        .unwrap();
+    let s = lab
+        .client(0)
+        .wait_until(WAIT, |s| s.connects >= 2 && s.is_active_with_address())
+        .await
+        .unwrap();
+    assert!(s.failures >= 1, "{s:?}");
+    lab.shutdown().await;
+}
+
 #[tokio::test]
 async fn ip_address_url() {
     check(

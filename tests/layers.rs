@@ -302,3 +302,25 @@ fn the_guard_catches_an_import_that_points_up() {
     assert_eq!(unknown.len(), 1, "a module in no layer is refused");
     assert!(named_after("use crate::{a::{b, c}, d};", "crate") == ["a", "d"]);
 }
+
+/// `unsafe` stands in one place only: the allocator-statistics call of
+/// `metrics::heap_in_use` (the workspace denies unsafe code; that function allows it).
+#[test]
+fn unsafe_code_stands_in_one_place_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for dir in ["sim/src", "harness/src", "src", "tests"] {
+        for file in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (i, line) in strip_comments(&text).iter().enumerate() {
+                let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+                if words.into_iter().any(|w| w == "unsafe") && !line.contains("\"unsafe\"") {
+                    let rel = file.strip_prefix(root).unwrap().display().to_string();
+                    found.push(format!("{rel}:{}", i + 1));
+                }
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "outside metrics::heap_in_use: {found:?}");
+    assert!(found[0].starts_with("sim/src/metrics.rs:"), "{found:?}");
+}

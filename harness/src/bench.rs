@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::fixtures::served::{Served, ServedError};
 use crate::perf::{self, Direction};
 use serde::Serialize;
 
@@ -221,90 +222,33 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 /// Why the many-clients measurement could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientsError {
-    /// A file, pipe or process failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// `serve` did not print where it listens.
-    #[error("serve printed no address")]
-    NoAddress,
+    /// The server process did not start.
+    #[error(transparent)]
+    Served(#[from] ServedError),
     /// A client's configuration was refused.
     #[error(transparent)]
     Tls(#[from] iphttps_sim::tls::TlsError),
-    /// The URL was refused.
-    #[error(transparent)]
-    Url(#[from] iphttps_sim::client::UrlError),
     /// A client did not reach LinkUp with an address in time.
     #[error("a client did not come up: {0}")]
     NotUp(String),
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientsError {
-    let what = what.into();
-    move |source| ClientsError::Io { what, source }
 }
 
 /// Starts `iphttps serve` (`bin`) in its own process on loopback, then `n` clients in this
 /// one; measures the time until all are LinkUp with an address and the server's resident
 /// memory per client.
 pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let pki = tempfile::tempdir().map_err(io("temporary PKI folder"))?;
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--pki",
-        ])
-        .arg(pki.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .env("RUST_LOG", "error")
-        .spawn()
-        .map_err(io(format!("cannot start {}", bin.display())))?;
-    let mut port = None;
-    let stdout = child.stdout.take().ok_or(ClientsError::NoAddress)?;
-    let mut rd = BufReader::new(stdout);
-    let mut line = String::new();
-    while rd
-        .read_line(&mut line)
-        .map_err(io("reading serve's banner"))?
-        > 0
-    {
-        if let Some(a) = line.trim().strip_prefix("Listening on: ") {
-            port = a.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
-        }
-        if line.starts_with("CRL distribution point") {
-            break;
-        }
-        line.clear();
-    }
-    let port = port.ok_or(ClientsError::NoAddress)?;
-    let pid = child.id();
+    let served = Served::start(bin, &[])?;
+    let pid = served.pid();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(pid);
-    let root =
-        std::fs::read_to_string(pki.path().join("root-ca.pem")).map_err(io("root-ca.pem"))?;
-    let url: iphttps_sim::client::IphttpsUrl =
-        format!("https://da.contoso.com:{port}/IPHTTPS").parse()?;
     let t0 = Instant::now();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
-        let mut c = iphttps_sim::client::ClientConfig::new(url.clone(), root.clone());
-        c.resolve = vec![("da.contoso.com".into(), "127.0.0.1".parse().expect("valid"))];
-        c.system_dns = false;
-        c.host = perf::instant_host(i as u64);
-        c.reconnect_initial = Duration::from_millis(500);
-        c.connect_timeout = Duration::from_secs(30);
+        let c = served.client(
+            i as u64,
+            Duration::from_millis(500),
+            Duration::from_secs(30),
+        );
         handles.push(iphttps_sim::client::start(c)?);
     }
     let deadline = t0 + Duration::from_secs(120);
@@ -320,8 +264,7 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
     for h in &handles {
         h.shutdown().await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(served);
     let mut figs = vec![Figure::new("clients_linkup_seconds", "s", linkup, None)];
     if let (Some(b), Some(a)) = (before, after) {
         figs.push(Figure::new(

@@ -1,18 +1,30 @@
-//! `iphttps soak`: many clients with mixed traffic for a long time while faults are
-//! injected and cleared and the server is restarted; at the end, checks that nothing
-//! panicked, memory came back, every client is LinkUp again, no packet reached the wrong
-//! client, and the router's counters reconcile.
+//! `iphttps soak`: `iphttps serve` in a process of its own, many clients in this one with
+//! mixed traffic for a long time while faults are injected and cleared and the IP Helper
+//! service is restarted (all through the server's admin endpoint, as an operator would);
+//! at the end, checks that nothing panicked, the server's live heap did not keep growing,
+//! every client is LinkUp again, no packet reached the wrong client, and both packet
+//! ledgers (the router's and the shell's) reconcile.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::lab::{Lab, LabConfig, LabError};
+use iphttps_sim::api::client::{self as admin, RequestError};
+use iphttps_sim::client::{self, ClientHandle};
 use iphttps_sim::fault::Fault;
-use iphttps_sim::link::router::DropReason;
+use iphttps_sim::link::router::{DropReason, RouterStats};
+use iphttps_sim::server::ToClients;
 use serde::Serialize;
 
+use crate::bench::rss_kib;
+use crate::fixtures::served::{Served, ServedError};
+
 static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// The largest growth of the server's live heap the soak accepts, in percent of the heap
+/// per 10 minutes, fitted over the second half of the rounds.
+pub const MAX_HEAP_GROWTH_PERCENT_PER_10_MIN: f64 = 1.0;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -21,6 +33,55 @@ pub struct SoakConfig {
     pub clients: usize,
     /// How long.
     pub duration: Duration,
+    /// The `iphttps` binary whose `serve` is soaked (default: this executable).
+    pub server_bin: PathBuf,
+}
+
+/// The server process's memory at the end of one round (fault injected, cleared, clients
+/// back): the same point of every round, so rounds compare.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemoryRound {
+    /// Seconds since the soak started.
+    pub seconds: f64,
+    /// Live heap (allocated, not freed), from the server's allocator statistics.
+    pub heap_bytes: Option<u64>,
+    /// Resident memory, KiB (the allocator keeps freed pages: a high-water mark).
+    pub rss_kib: Option<u64>,
+}
+
+/// A least-squares line through heap samples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Growth {
+    /// Samples fitted.
+    pub points: usize,
+    /// The slope, in bytes per 10 minutes.
+    pub bytes_per_10_min: f64,
+    /// The slope, in percent of the samples' mean per 10 minutes.
+    pub percent_per_10_min: f64,
+}
+
+/// The least-squares slope of the second half of `samples` (seconds, bytes); `None` with
+/// fewer than three points there.
+pub fn heap_growth(samples: &[(f64, f64)]) -> Option<Growth> {
+    let half = &samples[samples.len() / 2..];
+    let n = half.len();
+    if n < 3 {
+        return None;
+    }
+    let nf = n as f64;
+    let mx = half.iter().map(|p| p.0).sum::<f64>() / nf;
+    let my = half.iter().map(|p| p.1).sum::<f64>() / nf;
+    let sxx: f64 = half.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = half.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 || my <= 0.0 {
+        return None;
+    }
+    let per_10_min = sxy / sxx * 600.0;
+    Some(Growth {
+        points: n,
+        bytes_per_10_min: per_10_min,
+        percent_per_10_min: per_10_min / my * 100.0,
+    })
 }
 
 /// What happened.
@@ -30,14 +91,11 @@ pub struct SoakReport {
     pub clients: usize,
     /// Seconds run.
     pub seconds: f64,
-    /// Process resident memory after warm-up, KiB.
-    pub rss_after_warmup_kib: Option<u64>,
-    /// Process resident memory at the end, KiB.
-    pub rss_end_kib: Option<u64>,
-    /// Resident memory after each fault was cleared, KiB: growth that flattens is the
-    /// allocator's high-water mark, growth that does not is a leak.
-    pub rss_samples_kib: Vec<u64>,
-    /// Pings sent and answered.
+    /// The server's memory after each round.
+    pub rounds: Vec<MemoryRound>,
+    /// The server's heap growth, fitted over the second half of the rounds.
+    pub heap_growth: Option<Growth>,
+    /// Pings sent.
     pub pings_sent: u64,
     /// Pings answered.
     pub pings_answered: u64,
@@ -47,22 +105,20 @@ pub struct SoakReport {
     pub udp_delivered: u64,
     /// Faults injected (and cleared), in order.
     pub faults: Vec<String>,
-    /// Server restarts.
+    /// IP Helper service restarts (every tunnel dropped).
     pub restarts: u64,
     /// Packets from clients: received, forwarded, consumed by the router, dropped (each
     /// packet counted once, where its handling ends).
     pub from_clients: [u64; 4],
     /// Drops by reason.
     pub drops: Vec<(String, u64)>,
-    /// Packets queued toward clients that did not fit.
-    pub queue_drops: u64,
-    /// Packets toward clients whose session had ended.
-    pub to_ended_sessions: u64,
+    /// What became of the packets the router sent toward clients.
+    pub to_clients: ToClients,
     /// Packets that arrived at a client not owning their destination.
     pub misdelivered: u64,
     /// Clients LinkUp with an address at the end.
     pub linkup_at_end: usize,
-    /// Panics seen.
+    /// Panics seen in this process (the clients).
     pub panics: u64,
     /// Every check passed.
     pub passed: bool,
@@ -70,74 +126,111 @@ pub struct SoakReport {
     pub failures: Vec<String>,
 }
 
-fn rss_self() -> Option<u64> {
-    crate::bench::rss_kib(std::process::id())
-}
-
-/// Runs the soak.
 /// Why a soak could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SoakError {
-    /// The lab, a client or a fault failed.
+    /// The server process did not start.
     #[error(transparent)]
-    Lab(#[from] LabError),
+    Served(#[from] ServedError),
+    /// A client's configuration was refused.
+    #[error(transparent)]
+    Client(#[from] iphttps_sim::tls::TlsError),
+    /// The admin endpoint did not answer.
+    #[error(transparent)]
+    Admin(#[from] RequestError),
+    /// A command the soak sent was refused.
+    #[error("the server refused `{line}`: {answer}")]
+    Refused {
+        /// The line.
+        line: String,
+        /// The endpoint's answer.
+        answer: String,
+    },
+    /// `/status` lacked what the soak reads.
+    #[error("/status: {0}")]
+    Status(String),
     /// Not every client reached LinkUp with an address before the faults began.
     #[error("not every client came up")]
     NotUp,
 }
 
-/// Runs the soak.
-pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, Ordering::SeqCst);
-        prev(info);
-    }));
-    let lab = Arc::new(
-        Lab::start(LabConfig {
-            clients: 0,
-            check_revocation: false,
-            reconnect_initial: Duration::from_millis(500),
-            ..LabConfig::default()
-        })
-        .await?,
-    );
-    for i in 0..cfg.clients {
-        lab.add_client(|c| {
-            c.host = crate::perf::instant_host(i as u64);
-            c.connect_timeout = Duration::from_secs(20);
-        })?;
+/// The server process, driven through its admin endpoint.
+struct Server {
+    served: Served,
+}
+
+impl Server {
+    async fn run(&self, line: &str) -> Result<(), SoakError> {
+        let v = admin::run(self.served.admin, None, &[line.to_string()]).await?;
+        if v["ok"] != true {
+            return Err(SoakError::Refused {
+                line: line.into(),
+                answer: v.to_string(),
+            });
+        }
+        Ok(())
     }
-    let t0 = Instant::now();
-    lab.wait_all_active(Duration::from_secs(120))
-        .await
-        .map_err(|_| SoakError::NotUp)?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (pings, answered, udp) = (
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-    );
-    let intranet = lab.server.intranet_address();
-    let mut traffic = tokio::task::JoinSet::new();
-    for (i, c) in lab.clients().into_iter().enumerate() {
-        let (stop, pings, answered, udp, lab) = (
-            stop.clone(),
-            pings.clone(),
-            answered.clone(),
-            udp.clone(),
-            lab.clone(),
+
+    async fn status(&self) -> Result<serde_json::Value, SoakError> {
+        Ok(admin::get(self.served.admin, "/status").await?)
+    }
+
+    /// Heap and resident memory now.
+    async fn memory(&self, since: Instant) -> Result<MemoryRound, SoakError> {
+        let v = self.status().await?;
+        Ok(MemoryRound {
+            seconds: since.elapsed().as_secs_f64(),
+            heap_bytes: v["heap_in_use_bytes"].as_u64(),
+            rss_kib: rss_kib(self.served.pid()),
+        })
+    }
+}
+
+async fn wait_all_active(clients: &[Arc<ClientHandle>], limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    for c in clients {
+        let left = end.saturating_duration_since(Instant::now());
+        if c.wait_active(left).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Mixed traffic from client `i` until `stop`: a ping a second (now and then to a peer),
+/// and a burst of UDP to the intranet host.
+struct Traffic {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    pings: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
+    udp: Arc<AtomicU64>,
+}
+
+impl Traffic {
+    fn spawn(
+        &self,
+        set: &mut tokio::task::JoinSet<()>,
+        clients: &Arc<Vec<Arc<ClientHandle>>>,
+        i: usize,
+        intranet: std::net::Ipv6Addr,
+    ) {
+        let (stop, pings, answered, udp) = (
+            self.stop.clone(),
+            self.pings.clone(),
+            self.answered.clone(),
+            self.udp.clone(),
         );
-        traffic.spawn(async move {
+        let clients = clients.clone();
+        set.spawn(async move {
+            let c = &clients[i];
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(1000 + (i as u64 * 7) % 300)).await;
                 n += 1;
-                // mixed traffic: a ping to the intranet, a burst of UDP, now and then a peer
                 let dst = if n.is_multiple_of(10) {
-                    lab.clients()
-                        .get((i + 1) % lab.clients().len())
-                        .and_then(|p| p.status().global)
+                    clients[(i + 1) % clients.len()]
+                        .status()
+                        .global
                         .unwrap_or(intranet)
                 } else {
                     intranet
@@ -155,11 +248,46 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
             }
         });
     }
-    // warm-up: traffic, then one full round of every fault and a restart, so every path
-    // (mass reconnects included) has run once before memory is measured
-    tokio::time::sleep(Duration::from_secs(20).min(cfg.duration / 4)).await;
-    let mut rss_warm = None;
-    let mut samples = Vec::new();
+}
+
+/// Runs the soak.
+pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        prev(info);
+    }));
+    let server = Server {
+        served: Served::start(&cfg.server_bin, &["--ops-refresh", "1"])?,
+    };
+    let t0 = Instant::now();
+    let mut handles = Vec::with_capacity(cfg.clients);
+    for i in 0..cfg.clients {
+        let c = server.served.client(
+            i as u64,
+            Duration::from_millis(500),
+            Duration::from_secs(20),
+        );
+        handles.push(Arc::new(client::start(c)?));
+    }
+    let clients = Arc::new(handles);
+    if !wait_all_active(&clients, Duration::from_secs(120)).await {
+        return Err(SoakError::NotUp);
+    }
+    let intranet = server.served.intranet;
+    let traffic = Traffic {
+        stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        pings: Arc::new(AtomicU64::new(0)),
+        answered: Arc::new(AtomicU64::new(0)),
+        udp: Arc::new(AtomicU64::new(0)),
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..clients.len() {
+        traffic.spawn(&mut set, &clients, i, intranet);
+    }
+    tokio::time::sleep(Duration::from_secs(10).min(cfg.duration / 8)).await;
+    // rounds: a fault in for 6 s, cleared for 6 s, every third round a restart of the IP
+    // Helper service; the server's memory is read at the end of each round
     let faults = [
         Fault::ForwardingDisabled,
         Fault::IphlpsvcStopped,
@@ -167,48 +295,54 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
         Fault::ExpiredCert,
         Fault::RouteNotPublished,
     ];
-    let mut injected = Vec::new();
-    let mut restarts = 0;
-    let mut k = 0;
+    let (mut injected, mut rounds, mut restarts) = (Vec::new(), Vec::new(), 0);
     let end = t0 + cfg.duration;
-    while Instant::now() + Duration::from_secs(40) < end {
+    let mut k = 0;
+    while Instant::now() + Duration::from_secs(25) < end {
         let f = faults[k % faults.len()];
         k += 1;
-        lab.set_fault(f, true).await?;
+        server.run(&format!("fault add {f}")).await?;
         injected.push(f.name().to_string());
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        lab.set_fault(f, false).await?;
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        server.run(&format!("fault clear {f}")).await?;
+        tokio::time::sleep(Duration::from_secs(6)).await;
         if k.is_multiple_of(3) {
-            lab.restart_server(Duration::from_secs(1)).await;
+            server.run("Restart-Service iphlpsvc").await?;
             restarts += 1;
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_secs(4)).await;
         }
-        samples.extend(rss_self());
-        if rss_warm.is_none() && k >= faults.len() && restarts > 0 {
-            rss_warm = rss_self();
-        }
+        rounds.push(server.memory(t0).await?);
     }
-    let rss_warm = rss_warm.or_else(|| samples.first().copied());
-    // recovery: every client back up; then traffic stops
-    let recovered = lab.wait_all_active(Duration::from_secs(120)).await;
-    stop.store(true, Ordering::Relaxed);
-    while traffic.join_next().await.is_some() {}
+    // recovery: every client back up; then traffic stops and the counters settle
+    let recovered = wait_all_active(&clients, Duration::from_secs(120)).await;
+    traffic.stop.store(true, Ordering::Relaxed);
+    while set.join_next().await.is_some() {}
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_end = rss_self();
-    let stats = lab.server.with_router(|r| r.stats().clone());
-    let statuses: Vec<_> = lab.clients().iter().map(|c| c.status()).collect();
+    let status = server.status().await?;
+    let router: RouterStats = serde_json::from_value(status["router"].clone())
+        .map_err(|e| SoakError::Status(format!("router: {e}")))?;
+    let to_clients: ToClients = serde_json::from_value(status["to_clients"].clone())
+        .map_err(|e| SoakError::Status(format!("to_clients: {e}")))?;
+    let statuses: Vec<_> = clients.iter().map(|c| c.status()).collect();
     let misdelivered: u64 = statuses.iter().map(|s| s.misdelivered).sum();
     let linkup_at_end = statuses
         .iter()
         .filter(|s| s.is_active_with_address())
         .count();
+    let heap: Vec<(f64, f64)> = rounds
+        .iter()
+        .filter_map(|r| r.heap_bytes.map(|h| (r.seconds, h as f64)))
+        .collect();
+    let growth = heap_growth(&heap);
     let mut failures = Vec::new();
     let panics = PANICS.load(Ordering::SeqCst);
     if panics > 0 {
-        failures.push(format!("{panics} panic(s)"));
+        failures.push(format!("{panics} panic(s) in the clients' process"));
     }
-    if recovered.is_err() || linkup_at_end != cfg.clients {
+    if server.served.stderr_text().contains("panicked at") {
+        failures.push("the server process panicked (see its standard error)".into());
+    }
+    if !recovered || linkup_at_end != cfg.clients {
         failures.push(format!(
             "{linkup_at_end} of {} clients LinkUp at the end",
             cfg.clients
@@ -219,55 +353,102 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
             "{misdelivered} packet(s) reached a client that does not own their destination"
         ));
     }
-    let shell = lab.server.stats();
-    if let Err(e) = stats.reconcile() {
+    if let Err(e) = router.reconcile() {
         failures.push(format!(
             "the router's packet ledger does not reconcile: {e}"
         ));
     }
-    if let Err(e) = shell.reconcile(&stats) {
+    if let Err(e) = to_clients.reconcile(&router) {
         failures.push(format!(
             "the server's packet ledger does not reconcile: {e}"
         ));
     }
-    if let (Some(w), Some(e)) = (rss_warm, rss_end)
-        && e as f64 > w as f64 * 1.10
-    {
-        failures.push(format!(
-            "resident memory grew from {w} KiB to {e} KiB (more than 10%)"
-        ));
+    if let Some(why) = heap_verdict(growth, heap.len()) {
+        failures.push(why);
+    }
+    for c in clients.iter() {
+        c.shutdown().await;
     }
     let report = SoakReport {
         clients: cfg.clients,
         seconds: t0.elapsed().as_secs_f64(),
-        rss_after_warmup_kib: rss_warm,
-        rss_end_kib: rss_end,
-        rss_samples_kib: samples,
-        pings_sent: pings.load(Ordering::Relaxed),
-        pings_answered: answered.load(Ordering::Relaxed),
-        udp_sent: udp.load(Ordering::Relaxed),
-        udp_delivered: lab.server.intranet_stats().discarded_packets,
+        rounds,
+        heap_growth: growth,
+        pings_sent: traffic.pings.load(Ordering::Relaxed),
+        pings_answered: traffic.answered.load(Ordering::Relaxed),
+        udp_sent: traffic.udp.load(Ordering::Relaxed),
+        udp_delivered: status["intranet_discarded_packets"].as_u64().unwrap_or(0),
         faults: injected,
         restarts,
         from_clients: [
-            stats.from_clients,
-            stats.forwarded_from_clients,
-            stats.local_from_clients,
-            stats.client_drops_total(),
+            router.from_clients,
+            router.forwarded_from_clients,
+            router.local_from_clients,
+            router.client_drops_total(),
         ],
         drops: DropReason::ALL
             .iter()
-            .map(|r| (r.as_str().to_string(), stats.dropped(*r)))
+            .map(|r| (r.as_str().to_string(), router.dropped(*r)))
             .filter(|(_, n)| *n > 0)
             .collect(),
-        queue_drops: shell.queue_drops,
-        to_ended_sessions: shell.to_ended_sessions,
+        to_clients,
         misdelivered,
         linkup_at_end,
         panics,
         passed: failures.is_empty(),
         failures,
     };
-    lab.shutdown().await;
     Ok(report)
+}
+
+/// Why the heap series fails, if it does: growth beyond the limit, or too few samples to
+/// tell (a soak too short, or no allocator statistics on this system).
+pub fn heap_verdict(growth: Option<Growth>, samples: usize) -> Option<String> {
+    match growth {
+        Some(g) if g.percent_per_10_min >= MAX_HEAP_GROWTH_PERCENT_PER_10_MIN => Some(format!(
+            "the server's live heap grows by {:.2}% per 10 minutes over the second half of the \
+             rounds ({:.0} bytes per 10 minutes, {} rounds; the limit is {MAX_HEAP_GROWTH_PERCENT_PER_10_MIN}%)",
+            g.percent_per_10_min, g.bytes_per_10_min, g.points
+        )),
+        Some(_) => None,
+        None => Some(format!(
+            "{samples} heap sample(s): too few to fit a slope over the second half (a longer \
+             soak, or a system whose allocator reports no statistics)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(leak_per_s: f64, noise: f64) -> Vec<(f64, f64)> {
+        (0..40)
+            .map(|i| {
+                let t = 20.0 + i as f64 * 14.0;
+                let wobble = if i % 2 == 0 { noise } else { -noise };
+                (t, 80e6 + leak_per_s * t + wobble)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_steady_leak_fails_and_a_flat_heap_passes() {
+        // 2 KB/s on an 80 MB heap: 1.2 MB per 10 minutes, 1.5%
+        let leak = heap_growth(&series(2000.0, 50_000.0)).unwrap();
+        assert!(leak.percent_per_10_min > 1.4, "{leak:?}");
+        assert!(heap_verdict(Some(leak), 40).is_some());
+        // flat with noise of 50 KB either way
+        let flat = heap_growth(&series(0.0, 50_000.0)).unwrap();
+        assert!(flat.percent_per_10_min.abs() < 0.2, "{flat:?}");
+        assert!(heap_verdict(Some(flat), 40).is_none());
+        // a leak only in the first half (warm-up) does not count
+        let mut warm = series(0.0, 0.0);
+        for (i, p) in warm.iter_mut().enumerate().take(20) {
+            p.1 -= (20 - i) as f64 * 1e6;
+        }
+        assert!(heap_verdict(heap_growth(&warm), 40).is_none());
+        // too few samples cannot pass
+        assert!(heap_verdict(heap_growth(&series(0.0, 0.0)[..4]), 4).is_some());
+    }
 }

@@ -43,6 +43,24 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Bytes this process's allocator has handed out and not had back (live heap), from the
+/// allocator's own statistics: glibc's `mallinfo2` on Linux (arena and mmapped chunks in
+/// use); `None` on other systems.
+#[allow(unsafe_code)]
+pub fn heap_in_use() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 takes no arguments and returns a struct by value; it reads the
+        // allocator's counters under the allocator's own locks (glibc 2.33 or later).
+        let m = unsafe { libc::mallinfo2() };
+        Some((m.uordblks + m.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
 /// Renders the snapshot in the Prometheus text format, with the Operations Status as
 /// `iphttps_component_healthy`.
 pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
@@ -53,6 +71,14 @@ pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
         "Seconds since the server started.",
         format!("{:.3}", s.uptime.as_secs_f64()),
     );
+    if let Some(h) = heap_in_use() {
+        w.single(
+            "iphttps_process_heap_bytes",
+            "gauge",
+            "Live heap of the server process (allocated and not freed), from the allocator's statistics.",
+            h,
+        );
+    }
     w.single(
         "iphttps_clients_connected",
         "gauge",
@@ -134,8 +160,8 @@ pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
         );
     }
     for (reason, n) in [
-        ("client_queue_full", s.server.queue_drops),
-        ("client_session_ended", s.server.to_ended_sessions),
+        ("client_queue_full", s.server.to_clients.queue_full),
+        ("client_session_ended", s.server.to_clients.session_ended),
         ("intranet_queue_full", s.server.intranet_queue_drops),
     ] {
         w.sample("iphttps_packets_dropped_total", &[("reason", reason)], n);

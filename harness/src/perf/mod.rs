@@ -523,22 +523,13 @@ pub async fn bare_rtts(n: usize) -> Result<Vec<Duration>, PerfError> {
     Ok(v)
 }
 
-/// Host timers for setup measurements: no DAD wait, no RS delay (optimistic DAD).
-pub fn instant_host(seed: u64) -> HostConfig {
-    HostConfig {
-        dad_timeout: Duration::ZERO,
-        rs_max_delay: Duration::ZERO,
-        ..HostConfig::fast(seed)
-    }
-}
-
 /// Connections per second from TCP connect to LinkUp with a global address, `n` clients
 /// starting at once.
 pub async fn tunnel_setup_rate(n: usize) -> Result<f64, PerfError> {
     let lab = Lab::start(lab_config()).await?;
     let t0 = Instant::now();
     for i in 0..n {
-        lab.add_client(|c| c.host = instant_host(i as u64))?;
+        lab.add_client(|c| c.host = HostConfig::instant(i as u64))?;
     }
     lab.wait_all_active(Duration::from_secs(60))
         .await

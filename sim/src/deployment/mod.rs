@@ -114,6 +114,10 @@ impl Default for DeploymentConfig {
     }
 }
 
+/// How long nothing listens while `Restart-Service iphlpsvc` restarts the IP Helper
+/// service (chosen: no source gives Windows' figure).
+pub const IPHLPSVC_RESTART: Duration = Duration::from_secs(1);
+
 /// The clients a deployment's faults and `--client N` commands reach: none for `serve`,
 /// the lab's clients in a lab.
 pub trait Fleet: Send + Sync {
@@ -427,6 +431,9 @@ impl Deployment {
                 })?;
                 *admin = new;
                 drop(admin);
+                if effects.contains(&Effect::RestartIpHelper) {
+                    self.restart_server(IPHLPSVC_RESTART).await;
+                }
                 if effects.contains(&Effect::RefreshOperationsStatus) {
                     self.refresh_operations_status().await;
                 }

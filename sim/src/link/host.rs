@@ -66,6 +66,16 @@ impl HostConfig {
             keepalive: Some(Duration::from_secs(30)),
         }
     }
+
+    /// [`HostConfig::fast`] without the RS delay and with optimistic DAD: the host uses
+    /// its addresses at once (many clients at a time, in benchmarks and the soak).
+    pub fn instant(seed: u64) -> Self {
+        Self {
+            dad_timeout: Duration::ZERO,
+            rs_max_delay: Duration::ZERO,
+            ..Self::fast(seed)
+        }
+    }
 }
 
 /// What the host reports to its application.

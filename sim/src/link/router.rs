@@ -229,7 +229,7 @@ impl DropReason {
 }
 
 /// Counters the router keeps; plain data for status views, metrics and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouterStats {
     /// Packets received from clients.
     pub from_clients: u64,

@@ -25,7 +25,7 @@ use crate::wire::head;
 mod stats;
 
 pub use stats::{
-    ClientInfo, HANDSHAKE_BUCKETS, Histogram, ServerStats, ShellUnreconciled, Snapshot,
+    ClientInfo, HANDSHAKE_BUCKETS, Histogram, ServerStats, ShellUnreconciled, Snapshot, ToClients,
 };
 
 use crate::net::{
@@ -166,7 +166,7 @@ impl Core {
                 match o {
                     Output::ToClient(id, frame) => {
                         let Some(slot) = self.clients.get_mut(&id) else {
-                            self.stats.to_ended_sessions += 1;
+                            self.stats.to_clients.session_ended += 1;
                             continue;
                         };
                         if let Some(c) = &self.capture {
@@ -175,9 +175,9 @@ impl Core {
                         self.stats.bytes_out += frame.len() as u64;
                         slot.bytes_out += frame.len() as u64;
                         if slot.tx.try_send(frame).is_ok() {
-                            self.stats.queued_to_clients += 1;
+                            self.stats.to_clients.queued += 1;
                         } else {
-                            self.stats.queue_drops += 1;
+                            self.stats.to_clients.queue_full += 1;
                         }
                     }
                     Output::ToIntranet(frame) => {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::link::router::RouterStats;
 use crate::winerr::LastErrorCode;
@@ -22,12 +22,8 @@ pub struct ServerStats {
     pub head_refused: u64,
     /// Sessions ended because their stream could not be delimited.
     pub framing_errors: u64,
-    /// Packets for clients put on their session's queue.
-    pub queued_to_clients: u64,
-    /// Packets for clients dropped because the client's queue was full.
-    pub queue_drops: u64,
-    /// Packets for clients whose session had already ended.
-    pub to_ended_sessions: u64,
+    /// What became of the packets the router sent toward clients.
+    pub to_clients: ToClients,
     /// Packets for the intranet dropped because the intranet link's queue was full.
     pub intranet_queue_drops: u64,
     /// Bytes of tunnel payload received from clients.
@@ -47,40 +43,52 @@ pub struct ServerStats {
     pub handshake: Histogram,
 }
 
+/// What became of each packet the router sent toward a client, counted once where it
+/// ends in the shell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToClients {
+    /// Put on the client's session queue.
+    pub queued: u64,
+    /// Dropped because the client's queue was full.
+    pub queue_full: u64,
+    /// Addressed to a session that had already ended.
+    pub session_ended: u64,
+}
+
 /// Packets the router sent toward clients that the shell does not account for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the router sent {sent} packet(s) toward clients, but {queued} queued + {full} lost to full queues + {ended} for ended sessions = {}",
-    queued + full + ended
+    "the router sent {sent} packet(s) toward clients, but {} queued + {} lost to full queues + {} for ended sessions = {}",
+    shell.queued, shell.queue_full, shell.session_ended, shell.total()
 )]
 pub struct ShellUnreconciled {
     /// Packets the router emitted toward clients.
     pub sent: u64,
-    /// Queued.
-    pub queued: u64,
-    /// Lost to full queues.
-    pub full: u64,
-    /// For sessions that had ended.
-    pub ended: u64,
+    /// What the shell counted.
+    pub shell: ToClients,
 }
 
-impl ServerStats {
+impl ToClients {
+    /// Every disposition counted.
+    pub fn total(&self) -> u64 {
+        self.queued + self.queue_full + self.session_ended
+    }
+
     /// Every packet the router sent toward a client was queued, lost to a full queue, or
     /// addressed to a session that had ended, once.
     pub fn reconcile(&self, router: &RouterStats) -> Result<(), ShellUnreconciled> {
-        let u = ShellUnreconciled {
-            sent: router.to_clients,
-            queued: self.queued_to_clients,
-            full: self.queue_drops,
-            ended: self.to_ended_sessions,
-        };
-        if u.sent == u.queued + u.full + u.ended {
+        if router.to_clients == self.total() {
             Ok(())
         } else {
-            Err(u)
+            Err(ShellUnreconciled {
+                sent: router.to_clients,
+                shell: *self,
+            })
         }
     }
+}
 
+impl ServerStats {
     pub(super) fn fail(&mut self, code: LastErrorCode, reason: &'static str) {
         *self.failures.entry((code, reason)).or_default() += 1;
     }

@@ -18,6 +18,9 @@ use crate::pki::{MachineOptions, Validity};
 pub enum Effect {
     /// RaMgmtSvc restarted: Operations Status is evaluated again now.
     RefreshOperationsStatus,
+    /// The IP Helper service (which hosts IP-HTTPS) restarted while running: every tunnel
+    /// drops and nothing listens until it is back.
+    RestartIpHelper,
 }
 
 /// The parameters of `Enable-DAOtpAuthentication` and `Disable-DAOtpAuthentication`.
@@ -380,12 +383,16 @@ impl ServerTarget<'_> {
                 "Cannot find any service with service name '{name}'. Known: iphlpsvc, RaMgmtSvc"
             ))
         })?;
+        let was_running = svc.running;
         match verb {
             "start-service" | "restart-service" => svc.running = true,
             "stop-service" => svc.running = false,
             _ => {}
         }
         let real = svc.name.clone();
+        if real.eq_ignore_ascii_case("iphlpsvc") && verb == "restart-service" && was_running {
+            self.effects.push(Effect::RestartIpHelper);
+        }
         if real.eq_ignore_ascii_case("RaMgmtSvc") && verb != "stop-service" && verb != "get-service"
         {
             self.effects.push(Effect::RefreshOperationsStatus);
