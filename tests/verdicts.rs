@@ -52,26 +52,31 @@ struct Case {
     because: &'static str,
 }
 
+/// The usual case: the fault removed, the target alone, no timer changed.
+const HEALTHY: Case = Case {
+    file: "",
+    step: "",
+    healthy: true,
+    keep: &[],
+    extra: "",
+    ops_refresh_ms: None,
+    reconnect_cap_ms: None,
+    because: "",
+};
+
 const CASES: &[Case] = &[
     Case {
         file: "fault-advertising-disabled.toml",
         step: "no Router Advertisement, no global address",
-        healthy: true,
-        keep: &[],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "a global address: false",
+        ..HEALTHY
     },
     Case {
         file: "seed1-advertising.toml",
         step: "the client has only a link-local address",
-        healthy: true,
         keep: &["no RA, no address"],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "a global address: false",
+        ..HEALTHY
     },
     // The fault is there and the console stays stale, but the command that was meant is
     // run: the RA comes, and "still broken" must see it.
@@ -82,80 +87,58 @@ const CASES: &[Case] = &[
         keep: &["no RA, no address"],
         extra: "[[step]]\nname = \"the right command\"\nrun = [\"netsh int ipv6 set int 17 advertise=enabled\"]\n",
         ops_refresh_ms: Some(600_000),
-        reconnect_cap_ms: None,
         because: "a Router Advertisement: false",
+        ..HEALTHY
     },
     Case {
         file: "fault-route-not-published.toml",
         step: "the link is up but the RA carries no prefix: link-local only, nothing to reach the intranet from",
-        healthy: true,
-        keep: &[],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "a global address: false",
+        ..HEALTHY
     },
     Case {
         file: "seed1-route.toml",
         step: "clients keep only a link-local address",
-        healthy: true,
-        keep: &[],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "a global address: false",
+        ..HEALTHY
     },
     Case {
         file: "fault-forwarding-disabled.toml",
         step: "the intranet does not answer",
-        healthy: true,
         keep: &["clients still configure addresses"],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "expected no reply",
+        ..HEALTHY
     },
     Case {
         file: "fault-forwarding-disabled.toml",
         step: "other clients do not answer",
-        healthy: true,
         keep: &["clients still configure addresses"],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "expected no reply",
+        ..HEALTHY
     },
     Case {
         file: "live-fault-midrun.toml",
         step: "live clients lose the intranet",
-        healthy: true,
         keep: &["up"],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "expected no reply",
+        ..HEALTHY
     },
     Case {
         file: "live-fault-midrun.toml",
         step: "and the stream is dropped by the router",
-        healthy: true,
         keep: &["up"],
-        extra: "",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "expected the router to drop every datagram as forwarding_disabled",
+        ..HEALTHY
     },
     // A lab in which the clients did have to reconnect.
     Case {
         file: "live-fault-midrun.toml",
         step: "no reconnection was needed",
-        healthy: true,
         keep: &["up"],
         extra: "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
                 [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "expected at most 0 failure(s)",
+        ..HEALTHY
     },
     // A timer that does not back off: capped at its first wait.
     Case {
@@ -163,21 +146,17 @@ const CASES: &[Case] = &[
         step: "the timer backs off (about 0.2, 0.4, 0.8, 0.8, ... s)",
         healthy: false,
         keep: &["refused", "three seconds of failures"],
-        extra: "",
-        ops_refresh_ms: None,
         reconnect_cap_ms: Some(100),
         because: "expected at most 8 failure(s)",
+        ..HEALTHY
     },
     // A client for which Teredo is not available connects over IP-HTTPS at once.
     Case {
         file: "transition-choice.toml",
         step: "Teredo is chosen; IP-HTTPS stays down",
-        healthy: true,
-        keep: &[],
         extra: "[[step]]\nname = \"Teredo is blocked\"\non_client = 1\nrun = [\"netsh interface teredo set state disable\"]\n",
-        ops_refresh_ms: None,
-        reconnect_cap_ms: None,
         because: "expected state Enabled",
+        ..HEALTHY
     },
 ];
 

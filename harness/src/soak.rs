@@ -175,12 +175,17 @@ impl Server {
         Ok(admin::get(self.served.admin, "/status").await?)
     }
 
-    /// Heap and resident memory now.
-    async fn memory(&self, since: Instant) -> Result<MemoryRound, SoakError> {
-        let v = self.status().await?;
+    /// Heap (the median of five readings 200 ms apart) and resident memory now.
+    async fn quiet_memory(&self, since: Instant) -> Result<MemoryRound, SoakError> {
+        let mut heap = Vec::new();
+        for _ in 0..5 {
+            heap.extend(self.status().await?["heap_in_use_bytes"].as_u64());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        heap.sort_unstable();
         Ok(MemoryRound {
             seconds: since.elapsed().as_secs_f64(),
-            heap_bytes: v["heap_in_use_bytes"].as_u64(),
+            heap_bytes: heap.get(heap.len() / 2).copied(),
             rss_kib: rss_kib(self.served.pid()),
         })
     }
@@ -201,6 +206,8 @@ async fn wait_all_active(clients: &[Arc<ClientHandle>], limit: Duration) -> bool
 /// and a burst of UDP to the intranet host.
 struct Traffic {
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Set while the server's memory is read: every round is sampled quiet.
+    pause: Arc<std::sync::atomic::AtomicBool>,
     pings: Arc<AtomicU64>,
     answered: Arc<AtomicU64>,
     udp: Arc<AtomicU64>,
@@ -214,8 +221,9 @@ impl Traffic {
         i: usize,
         intranet: std::net::Ipv6Addr,
     ) {
-        let (stop, pings, answered, udp) = (
+        let (stop, pause, pings, answered, udp) = (
             self.stop.clone(),
+            self.pause.clone(),
             self.pings.clone(),
             self.answered.clone(),
             self.udp.clone(),
@@ -226,6 +234,9 @@ impl Traffic {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(1000 + (i as u64 * 7) % 300)).await;
+                if pause.load(Ordering::Relaxed) {
+                    continue;
+                }
                 n += 1;
                 let dst = if n.is_multiple_of(10) {
                     clients[(i + 1) % clients.len()]
@@ -277,6 +288,7 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
     let intranet = server.served.intranet;
     let traffic = Traffic {
         stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        pause: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         pings: Arc::new(AtomicU64::new(0)),
         answered: Arc::new(AtomicU64::new(0)),
         udp: Arc::new(AtomicU64::new(0)),
@@ -286,8 +298,10 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
         traffic.spawn(&mut set, &clients, i, intranet);
     }
     tokio::time::sleep(Duration::from_secs(10).min(cfg.duration / 8)).await;
-    // rounds: a fault in for 6 s, cleared for 6 s, every third round a restart of the IP
-    // Helper service; the server's memory is read at the end of each round
+    // rounds: a fault in for 4 s, cleared for 4 s, then a restart of the IP Helper service
+    // (every tunnel dropped and rebuilt), so that every round ends in the same state; then,
+    // with traffic paused and every client back up, the server's memory is read (the
+    // median of five readings): what a round leaves behind shows as growth
     let faults = [
         Fault::ForwardingDisabled,
         Fault::IphlpsvcStopped,
@@ -298,20 +312,21 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
     let (mut injected, mut rounds, mut restarts) = (Vec::new(), Vec::new(), 0);
     let end = t0 + cfg.duration;
     let mut k = 0;
-    while Instant::now() + Duration::from_secs(25) < end {
+    while Instant::now() + Duration::from_secs(20) < end {
         let f = faults[k % faults.len()];
         k += 1;
         server.run(&format!("fault add {f}")).await?;
         injected.push(f.name().to_string());
-        tokio::time::sleep(Duration::from_secs(6)).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
         server.run(&format!("fault clear {f}")).await?;
-        tokio::time::sleep(Duration::from_secs(6)).await;
-        if k.is_multiple_of(3) {
-            server.run("Restart-Service iphlpsvc").await?;
-            restarts += 1;
-            tokio::time::sleep(Duration::from_secs(4)).await;
-        }
-        rounds.push(server.memory(t0).await?);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        server.run("Restart-Service iphlpsvc").await?;
+        restarts += 1;
+        traffic.pause.store(true, Ordering::Relaxed);
+        wait_all_active(&clients, Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        rounds.push(server.quiet_memory(t0).await?);
+        traffic.pause.store(false, Ordering::Relaxed);
     }
     // recovery: every client back up; then traffic stops and the counters settle
     let recovered = wait_all_active(&clients, Duration::from_secs(120)).await;
@@ -343,9 +358,29 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
         failures.push("the server process panicked (see its standard error)".into());
     }
     if !recovered || linkup_at_end != cfg.clients {
+        let stuck: Vec<String> = statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_active_with_address())
+            .take(3)
+            .map(|(i, s)| {
+                format!(
+                    "client {}: {:?}, {} ({}), {} connects, {} failures, link-local {:?}, RA {}",
+                    i + 1,
+                    s.state,
+                    s.last_error,
+                    s.last_error_detail.as_deref().unwrap_or("-"),
+                    s.connects,
+                    s.failures,
+                    s.link_local,
+                    s.router_advert.is_some()
+                )
+            })
+            .collect();
         failures.push(format!(
-            "{linkup_at_end} of {} clients LinkUp at the end",
-            cfg.clients
+            "{linkup_at_end} of {} clients LinkUp with an address at the end; {}",
+            cfg.clients,
+            stuck.join("; ")
         ));
     }
     if misdelivered > 0 {
