@@ -248,6 +248,12 @@ impl Checker<'_> {
             })
     }
 
+    fn drop_reason(&self, v: &Spanned<String>) -> Result<DropReason, LoadError> {
+        let known: Vec<(&'static str, DropReason)> =
+            DropReason::ALL.iter().map(|r| (r.as_str(), *r)).collect();
+        self.named(v, "drop reason", &known)
+    }
+
     fn proxy_mode(&self, v: &Spanned<String>) -> Result<ProxyMode, LoadError> {
         let known: Vec<(&'static str, ())> = ProxyMode::NAMES.iter().map(|n| (*n, ())).collect();
         self.named(v, "proxy mode", &known)?;
@@ -432,8 +438,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut steps = Vec::new();
     let mut uses_toxics = false;
-    let reasons: Vec<(&'static str, DropReason)> =
-        DropReason::ALL.iter().map(|r| (r.as_str(), *r)).collect();
     for s in &f.steps {
         let deadline = deadline_of(&c, s)?;
         let actions = [
@@ -461,7 +465,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         if (s.on_client.is_some() || s.expect_failure) && s.run.is_none() {
             return Err(c.at(s.name.span(), "on_client and expect_failure go with run"));
         }
-        let action = step_action(&c, s, &reasons)?;
+        let action = step_action(&c, s)?;
         if matches!(action, Action::Proxy(_)) && proxy.is_none() {
             return Err(c.at(
                 s.name.span(),
@@ -504,13 +508,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     })
 }
 
-fn step_action(
-    c: &Checker<'_>,
-    s: &Step,
-    reasons: &[(&'static str, DropReason)],
-) -> Result<Action, LoadError> {
+fn step_action(c: &Checker<'_>, s: &Step) -> Result<Action, LoadError> {
     if let Some(e) = &s.expect {
-        return Ok(Action::Expect(Box::new(expectation(c, s, e, reasons)?)));
+        return Ok(Action::Expect(Box::new(expectation(c, s, e)?)));
     }
     if let Some(f) = &s.inject {
         return Ok(Action::Inject(c.fault(f)?));
@@ -550,10 +550,10 @@ fn step_action(
         });
     }
     if let Some(p) = &s.ping {
-        return Ok(Action::Ping(ping(c, p, reasons)?));
+        return Ok(Action::Ping(ping(c, p)?));
     }
     if let Some(u) = &s.udp {
-        return Ok(Action::Udp(udp(c, s, u, reasons)?));
+        return Ok(Action::Udp(udp(c, s, u)?));
     }
     if let Some(x) = &s.exec {
         if x.command.is_empty() {
@@ -587,7 +587,6 @@ fn expectation(
     c: &Checker<'_>,
     s: &Step,
     spanned: &Spanned<Expect>,
-    reasons: &[(&'static str, DropReason)],
 ) -> Result<Expectation, LoadError> {
     let e = spanned.get_ref();
     let step = s.name.get_ref();
@@ -638,10 +637,7 @@ fn expectation(
         });
     }
     if let Some(d) = &e.dropped {
-        server.push(ServerCond::Dropped(
-            c.named(&d.reason, "drop reason", reasons)?,
-            d.at_least,
-        ));
+        server.push(ServerCond::Dropped(c.drop_reason(&d.reason)?, d.at_least));
     }
     server.extend(e.server_clients.map(ServerCond::ServerClients));
     if client.is_empty() && server.is_empty() {
@@ -707,11 +703,7 @@ fn expectation(
     })
 }
 
-fn ping(
-    c: &Checker<'_>,
-    p: &PingStep,
-    reasons: &[(&'static str, DropReason)],
-) -> Result<PingPlan, LoadError> {
+fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
     let from = c.sel(&p.from)?;
     let t = p.to.get_ref().trim();
     let to = if t.eq_ignore_ascii_case("intranet") {
@@ -759,7 +751,7 @@ fn ping(
         Some(v) if !no_reply => {
             return Err(c.at(v.span(), "dropped_by goes with reply = false"));
         }
-        Some(v) => Some(c.named(v, "drop reason", reasons)?),
+        Some(v) => Some(c.drop_reason(v)?),
         None => None,
     };
     if p.count == Some(0) {
@@ -798,12 +790,7 @@ fn ping(
     })
 }
 
-fn udp(
-    c: &Checker<'_>,
-    s: &Step,
-    u: &UdpStep,
-    reasons: &[(&'static str, DropReason)],
-) -> Result<UdpPlan, LoadError> {
+fn udp(c: &Checker<'_>, s: &Step, u: &UdpStep) -> Result<UdpPlan, LoadError> {
     c.client(s.name.span(), u.from)?;
     let bad = |m: String| Err(c.at(s.name.span(), format!("step '{}': {m}", s.name.get_ref())));
     if u.count == 0 {
@@ -826,7 +813,7 @@ fn udp(
     let dropped_by = u
         .dropped_by
         .as_ref()
-        .map(|v| c.named(v, "drop reason", reasons))
+        .map(|v| c.drop_reason(v))
         .transpose()?;
     if dropped_by.is_some() && (u.max_loss.is_some() || u.min_kbps.is_some()) {
         return bad(
