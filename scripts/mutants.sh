@@ -21,7 +21,7 @@ if [ -n "${2:-}" ]; then files=("$2"); fi
 
 out="target/mutants/${shard//\//-of-}"
 out="${out%/}"
-args=(-p iphttps-sim --timeout 120 --output "$out")
+args=(-p iphttps-sim --timeout 30 --output "$out")
 for f in "${files[@]}"; do args+=(-f "$f"); done
 if [ -n "$shard" ]; then args+=(--shard "$shard"); fi
 

@@ -72,5 +72,20 @@ impl Frame {
     }
 }
 
+/// Keeps a table that sees steady insert-and-remove churn (clients coming and going) at
+/// most half full, growing it early. A hash table reuses deleted slots only after a
+/// rehash, and when it must rehash more than half full it doubles instead: without this
+/// the table doubles once, after enough churn, long after the load it serves was reached
+/// (the soak sees that as a step in the server's live heap).
+pub fn reserve_for_churn<K, V, S>(table: &mut std::collections::HashMap<K, V, S>)
+where
+    K: Eq + std::hash::Hash,
+    S: std::hash::BuildHasher,
+{
+    if table.len() * 2 >= table.capacity() {
+        table.reserve(table.len() + 1);
+    }
+}
+
 #[cfg(test)]
 mod tests;

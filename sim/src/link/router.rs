@@ -436,6 +436,7 @@ impl Router {
         }
         let id = self.next_id;
         self.next_id += 1;
+        super::reserve_for_churn(&mut self.clients);
         self.clients.insert(id, ClientEntry::default());
         if self.next_ra.is_none() {
             self.next_ra = Some(now + self.config.ra_interval);
@@ -618,6 +619,7 @@ impl Router {
             return false;
         }
         entry.addresses.push(addr);
+        super::reserve_for_churn(&mut self.neighbors);
         self.neighbors.insert(addr, id);
         true
     }

@@ -572,3 +572,41 @@ mod properties {
         }
     }
 }
+
+/// A table kept half free by `reserve_for_churn` does not double late under churn (a plain
+/// one does, after some forty rounds of a thousand removals and insertions).
+#[test]
+fn a_churned_table_reaches_its_size_at_once_and_keeps_it() {
+    fn rounds(keep_half_free: bool) -> (usize, usize) {
+        let mut m: std::collections::HashMap<u64, [u8; 8]> = std::collections::HashMap::new();
+        let mut next = 0u64;
+        let mut add = |m: &mut std::collections::HashMap<u64, [u8; 8]>, k: u64| {
+            if keep_half_free {
+                super::reserve_for_churn(m);
+            }
+            m.insert(k, [0; 8]);
+        };
+        for _ in 0..1000 {
+            add(&mut m, next);
+            next += 1;
+        }
+        let first = m.capacity();
+        for _ in 0..80 {
+            for k in next - 1000..next {
+                m.remove(&k);
+            }
+            for _ in 0..1000 {
+                add(&mut m, next);
+                next += 1;
+            }
+        }
+        (first, m.capacity())
+    }
+    let (first, last) = rounds(false);
+    assert!(
+        last > first,
+        "the plain table doubles late: {first} -> {last}"
+    );
+    let (first, last) = rounds(true);
+    assert_eq!(first, last, "kept half free, it does not");
+}

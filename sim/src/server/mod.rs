@@ -696,6 +696,7 @@ async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
         let mut core = shared.lock();
         match core.router.add_client(shared.clock.now()) {
             Ok(id) => {
+                crate::link::reserve_for_churn(&mut core.clients);
                 core.clients.insert(
                     id,
                     Slot {

@@ -96,9 +96,10 @@ impl Deframer {
         d
     }
 
-    /// The receive buffer, to read more stream bytes into (e.g. with `read_buf`); it has
-    /// room for at least [`READ_SPACE`] bytes. Space is reclaimed once the packets handed
-    /// out from it are dropped, so a steady stream reuses one allocation.
+    /// The receive buffer, to read more stream bytes into (e.g. with `read_buf`). When
+    /// less than half of [`READ_SPACE`] is free it makes room for [`READ_SPACE`] more; it
+    /// leaves the buffer alone otherwise. Space is reclaimed once the packets handed out
+    /// from it are dropped, so a steady stream reuses one allocation.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
         if self.buf.capacity() - self.buf.len() < READ_SPACE / 2 {
             self.buf.reserve(READ_SPACE);
@@ -218,6 +219,57 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].len(), 50);
         assert_eq!(d.end(), StreamEnd::Clean);
+    }
+
+    #[test]
+    fn a_packet_of_exactly_the_mtu_passes() {
+        let p = packet(1240, 0);
+        assert_eq!(frame_len(&p, 1280), Ok(Some(1280)));
+        assert_eq!(
+            frame_len(&p, 1279),
+            Err(FrameError::TooBig {
+                len: 1280,
+                mtu: 1279
+            })
+        );
+    }
+
+    fn free(b: &BytesMut) -> usize {
+        b.capacity() - b.len()
+    }
+
+    #[test]
+    fn the_receive_buffer_keeps_room_for_a_tls_record_and_reuses_its_allocation() {
+        let mut d = Deframer::new(1280);
+        // a fresh deframer makes room for a whole 16 KiB TLS record
+        assert!(free(d.buffer_mut()) >= 16 * 1024);
+        let cap = d.buffer_mut().capacity();
+        // half the room still free: the buffer is left alone
+        let half = vec![0x60; cap - 8 * 1024];
+        d.buffer_mut().extend_from_slice(&half);
+        assert_eq!(free(d.buffer_mut()), 8 * 1024);
+        assert_eq!(
+            d.buffer_mut().capacity(),
+            cap,
+            "no reallocation at half free"
+        );
+        // less than half free: room is made again
+        d.buffer_mut().extend_from_slice(&[0x60]);
+        assert!(free(d.buffer_mut()) >= 16 * 1024);
+        // a steady stream through the buffer: packets arrive in it, leave, and the room
+        // stays at least half a record without the allocation growing
+        let mut d = Deframer::new(1280);
+        let p = packet(1240, 7);
+        let mut high = 0;
+        for _ in 0..2000 {
+            let b = d.buffer_mut();
+            assert!(free(b) >= 8 * 1024);
+            b.extend_from_slice(&p);
+            high = high.max(b.capacity());
+            let got = d.next_packet().unwrap().expect("a whole packet");
+            assert_eq!(&got[..], &p[..]);
+        }
+        assert!(high <= 3 * 16 * 1024, "the allocation grew to {high}");
     }
 
     #[test]
