@@ -580,7 +580,7 @@ fn a_churned_table_reaches_its_size_at_once_and_keeps_it() {
     fn rounds(keep_half_free: bool) -> (usize, usize) {
         let mut m: std::collections::HashMap<u64, [u8; 8]> = std::collections::HashMap::new();
         let mut next = 0u64;
-        let mut add = |m: &mut std::collections::HashMap<u64, [u8; 8]>, k: u64| {
+        let add = |m: &mut std::collections::HashMap<u64, [u8; 8]>, k: u64| {
             if keep_half_free {
                 super::reserve_for_churn(m);
             }
