@@ -237,7 +237,7 @@ pub enum ClientsError {
 /// one; measures the time until all are LinkUp with an address and the server's resident
 /// memory per client.
 pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> {
-    let served = Served::start(bin, &[])?;
+    let served = Served::start(bin, &[], &[])?;
     let pid = served.pid();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(pid);

@@ -26,6 +26,11 @@ static PANICS: AtomicU64 = AtomicU64::new(0);
 /// per 10 minutes, fitted over the second half of the rounds.
 pub const MAX_HEAP_GROWTH_PERCENT_PER_10_MIN: f64 = 1.0;
 
+/// glibc's per-thread cache off in the server process: freed chunks held in a thread's
+/// cache count as in use in the allocator's statistics, so with it on the "live heap"
+/// creeps up as the caches fill; with it off the statistics are the live heap.
+const HEAP_EXACT: (&str, &str) = ("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0");
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct SoakConfig {
@@ -269,7 +274,7 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
         prev(info);
     }));
     let server = Server {
-        served: Served::start(&cfg.server_bin, &["--ops-refresh", "1"])?,
+        served: Served::start(&cfg.server_bin, &["--ops-refresh", "1"], &[HEAP_EXACT])?,
     };
     let t0 = Instant::now();
     let mut handles = Vec::with_capacity(cfg.clients);
