@@ -407,6 +407,44 @@ fn host_timers_on_explicit_timestamps() {
     );
 }
 
+#[test]
+fn interface_ids_are_random_with_the_universal_local_bit_clear() {
+    let now = Instant::now();
+    let mut seen = std::collections::HashSet::new();
+    for seed in 0..16 {
+        let mut h = Host::new(HostConfig::fast(seed), now);
+        h.handle_timeout(now + Duration::from_millis(20));
+        let ll = h.link_local().expect("DAD passed");
+        let iid = &ll.octets()[8..];
+        assert_eq!(iid[0] & 0x02, 0, "u/l bit set in {ll}");
+        seen.insert(ll);
+    }
+    assert_eq!(seen.len(), 16, "interface IDs repeat across seeds");
+}
+
+#[test]
+fn an_instant_host_uses_its_link_local_at_once_and_solicits_at_once() {
+    let now = Instant::now();
+    let mut h = Host::new(HostConfig::instant(3), now);
+    let _dad_probe = h.poll_transmit().expect("a DAD probe still goes out");
+    h.handle_timeout(now);
+    assert!(h.link_local().is_some(), "optimistic: usable at once");
+    let rs = h.poll_transmit().expect("an RS at once");
+    let v = ipv6::Ipv6Packet::new(&rs).unwrap();
+    assert_eq!(icmpv6::parse(&v), Ok(icmpv6::Message::RouterSolicitation));
+    let fast = HostConfig::fast(3);
+    let instant = HostConfig::instant(3);
+    assert_eq!(
+        (
+            instant.seed,
+            instant.rs_interval,
+            instant.max_rs,
+            instant.keepalive
+        ),
+        (fast.seed, fast.rs_interval, fast.max_rs, fast.keepalive)
+    );
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -222,6 +222,18 @@ mod tests {
     }
 
     #[test]
+    fn only_payload_length_zero_with_hop_by_hop_is_a_jumbogram() {
+        // Hop-by-Hop options with a payload (an MLD report's Router Alert) frame normally
+        let mut hbh = packet(16, 0);
+        hbh[6] = PROTO_HOPOPT;
+        assert_eq!(frame_len(&hbh, 1280), Ok(Some(56)));
+        // Payload Length 0 with No Next Header is a 40-byte packet
+        let mut empty = packet(0, 0);
+        empty[6] = 59;
+        assert_eq!(frame_len(&empty, 1280), Ok(Some(40)));
+    }
+
+    #[test]
     fn a_packet_of_exactly_the_mtu_passes() {
         let p = packet(1240, 0);
         assert_eq!(frame_len(&p, 1280), Ok(Some(1280)));
