@@ -120,6 +120,34 @@ fn host_gets_ra_with_published_prefix_and_configures_slaac_address() {
     assert!(w.router.config().client_prefix.contains(&g));
     assert_eq!(h.default_router(), Some(a("fe80::1")));
     assert_eq!(w.router.client_addresses(w.hosts[0].0).len(), 2);
+    let mut mine = h.addresses();
+    mine.sort();
+    let mut want = vec![h.link_local().unwrap(), g];
+    want.sort();
+    assert_eq!(
+        mine, want,
+        "the host lists its link-local and global addresses"
+    );
+    assert_eq!(h.mtu(), 1280);
+    assert_eq!(h.misdelivered(), 0);
+    // a unicast packet for an address the host does not have is counted, not taken
+    let h = &mut w.hosts[0].1;
+    let stray = udp::build(a("2001:db8:1::10"), a("2001:db8:1:1000::dead"), 9, 9, b"x");
+    h.handle_packet(&stray, w.now);
+    assert_eq!(h.misdelivered(), 1);
+    assert!(
+        h.poll_event()
+            .is_none_or(|e| !matches!(e, HostEvent::Udp { .. }))
+    );
+}
+
+#[test]
+fn the_ra_mtu_option_sets_the_host_link_mtu() {
+    let mut w = World::new(1, |c| c.mtu = 1400);
+    w.up();
+    let h = &w.hosts[0].1;
+    assert_eq!(h.last_router_advert().unwrap().mtu, Some(1400));
+    assert_eq!(h.mtu(), 1400);
 }
 
 #[test]
