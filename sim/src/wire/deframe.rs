@@ -115,12 +115,11 @@ impl Deframer {
     /// The next whole packet, `Ok(None)` when more bytes are needed.
     pub fn next_packet(&mut self) -> Result<Option<Bytes>, FrameError> {
         if self.skip > 0 {
+            // bytes of a discarded packet first; if some are still to come, the buffer is
+            // empty now and `frame_len` asks for more
             let n = self.skip.min(self.buf.len());
             let _ = self.buf.split_to(n);
             self.skip -= n;
-            if self.skip > 0 {
-                return Ok(None);
-            }
         }
         match frame_len(&self.buf, self.mtu)? {
             Some(len) => Ok(Some(self.buf.split_to(len).freeze())),
