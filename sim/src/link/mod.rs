@@ -73,16 +73,19 @@ impl Frame {
 }
 
 /// Keeps a table that sees steady insert-and-remove churn (clients coming and going) at
-/// most half full, growing it early. A hash table reuses deleted slots only after a
-/// rehash, and when it must rehash more than half full it doubles instead: without this
-/// the table doubles once, after enough churn, long after the load it serves was reached
-/// (the soak sees that as a step in the server's live heap).
+/// most half full of live entries and deleted slots, rebuilding it when it gets fuller.
+/// A hash table reuses deleted slots only after a rehash, and a rehash more than half full
+/// doubles the table: without this, the table doubles once after enough churn, long after
+/// the load it serves was reached (the soak saw that as a step in the server's live heap).
+/// With it the table's size depends only on how many entries it holds.
 pub fn reserve_for_churn<K, V, S>(table: &mut std::collections::HashMap<K, V, S>)
 where
     K: Eq + std::hash::Hash,
     S: std::hash::BuildHasher,
 {
+    // `capacity` is the live entries plus the slots still free: deleted ones count as used
     if table.len() * 2 >= table.capacity() {
+        table.shrink_to(0);
         table.reserve(table.len() + 1);
     }
 }

@@ -640,39 +640,45 @@ mod properties {
 }
 
 /// A table kept half free by `reserve_for_churn` does not double late under churn (a plain
-/// one does, after some forty rounds of a thousand removals and insertions).
+/// one does, after some forty rounds of a thousand removals and insertions): the largest
+/// size it reaches late is the one it reached early. Hash seeds are random: several runs.
 #[test]
-fn a_churned_table_reaches_its_size_at_once_and_keeps_it() {
-    fn rounds(keep_half_free: bool) -> (usize, usize) {
+fn a_churned_table_reaches_its_size_early_and_keeps_it() {
+    fn early_and_late(keep_half_free: bool) -> (usize, usize) {
         let mut m: std::collections::HashMap<u64, [u8; 8]> = std::collections::HashMap::new();
         let mut next = 0u64;
-        let add = |m: &mut std::collections::HashMap<u64, [u8; 8]>, k: u64| {
-            if keep_half_free {
-                super::reserve_for_churn(m);
-            }
-            m.insert(k, [0; 8]);
-        };
-        for _ in 0..1000 {
-            add(&mut m, next);
-            next += 1;
-        }
-        let first = m.capacity();
-        for _ in 0..80 {
-            for k in next - 1000..next {
-                m.remove(&k);
+        let (mut early, mut late) = (0, 0);
+        for round in 0..100 {
+            if round > 0 {
+                for k in next - 1000..next {
+                    m.remove(&k);
+                }
             }
             for _ in 0..1000 {
-                add(&mut m, next);
+                if keep_half_free {
+                    super::reserve_for_churn(&mut m);
+                }
+                m.insert(next, [0; 8]);
                 next += 1;
+                if round < 5 {
+                    early = early.max(m.capacity());
+                } else if round >= 60 {
+                    late = late.max(m.capacity());
+                }
             }
         }
-        (first, m.capacity())
+        (early, late)
     }
-    let (first, last) = rounds(false);
+    let (early, late) = early_and_late(false);
     assert!(
-        last > first,
-        "the plain table doubles late: {first} -> {last}"
+        late > early,
+        "the plain table doubles late: {early} -> {late}"
     );
-    let (first, last) = rounds(true);
-    assert_eq!(first, last, "kept half free, it does not");
+    for _ in 0..10 {
+        let (early, late) = early_and_late(true);
+        assert!(
+            late <= early,
+            "kept half free it does not: {early} -> {late}"
+        );
+    }
 }
