@@ -182,6 +182,52 @@ fn advertising_disabled_sends_no_ra_and_rs_retransmits_three_times() {
     assert_eq!(w.hosts[0].1.poll_timeout(), None);
 }
 
+/// What a lone host sends over `ms` milliseconds of 10 ms ticks: (RS, NS) counts.
+fn solicitations(h: &mut Host, t0: Instant, ms: u64) -> (usize, usize) {
+    let (mut rs, mut ns) = (0, 0);
+    for i in 0..=ms / 10 {
+        h.handle_timeout(t0 + Duration::from_millis(i * 10));
+        while let Some(p) = h.poll_transmit() {
+            match icmpv6::parse(&ipv6::Ipv6Packet::new(&p).unwrap()) {
+                Ok(icmpv6::Message::RouterSolicitation) => rs += 1,
+                Ok(icmpv6::Message::NeighborSolicitation { .. }) => ns += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    (rs, ns)
+}
+
+#[test]
+fn an_unanswered_host_solicits_exactly_max_rs_times() {
+    let t0 = Instant::now();
+    let mut h = Host::new(HostConfig::fast(5), t0);
+    // fast: 3 solicitations 500 ms apart, then silence
+    assert_eq!(solicitations(&mut h, t0, 5000), (3, 1));
+}
+
+#[test]
+fn a_host_that_heard_an_ra_before_its_link_local_was_ready_does_not_solicit() {
+    let t0 = Instant::now();
+    let mut h = Host::new(HostConfig::fast(5), t0);
+    let ra = RouterConfig::new(
+        "2001:db8:1:1000::/64".parse().unwrap(),
+        "2001:db8:1::/48".parse().unwrap(),
+    )
+    .router_advert();
+    // an unsolicited RA arrives while the link-local address is still tentative
+    h.handle_packet(
+        &icmpv6::router_advertisement(a("fe80::1"), ipv6::ALL_NODES, &ra),
+        t0,
+    );
+    let (rs, _) = solicitations(&mut h, t0, 3000);
+    assert_eq!(
+        rs, 0,
+        "RFC 4861 6.3.7: a host with a router does not solicit"
+    );
+    assert!(h.global().is_some());
+}
+
 #[test]
 fn ping_intranet_and_other_client_through_router() {
     let mut w = World::new(2, |_| {});
