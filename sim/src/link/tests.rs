@@ -519,6 +519,214 @@ fn an_instant_host_uses_its_link_local_at_once_and_solicits_at_once() {
     );
 }
 
+const ROUTER_LL: &str = "fe80::1";
+
+/// A lone host with fast timers that has heard `ra` at `t0` and finished DAD on both
+/// addresses; its transmit queue drained.
+fn host_after(ra: &icmpv6::RouterAdvert, t0: Instant) -> Host {
+    let mut h = Host::new(HostConfig::fast(11), t0);
+    h.handle_timeout(t0 + Duration::from_millis(20));
+    h.handle_packet(
+        &icmpv6::router_advertisement(a(ROUTER_LL), ipv6::ALL_NODES, ra),
+        t0 + Duration::from_millis(20),
+    );
+    h.handle_timeout(t0 + Duration::from_millis(40));
+    while h.poll_transmit().is_some() {}
+    while h.poll_event().is_some() {}
+    h
+}
+
+fn default_ra() -> icmpv6::RouterAdvert {
+    RouterConfig::new(
+        "2001:db8:1:1000::/64".parse().unwrap(),
+        "2001:db8:1::/48".parse().unwrap(),
+    )
+    .router_advert()
+}
+
+fn sent(h: &mut Host) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| h.poll_transmit()).collect()
+}
+
+#[test]
+fn the_host_takes_udp_and_echo_only_for_its_preferred_addresses() {
+    let t0 = Instant::now();
+    let mut h = host_after(&default_ra(), t0);
+    let g = h.global().expect("SLAAC address");
+    let now = t0 + Duration::from_millis(50);
+    let far = a("2001:db8:1::10");
+    h.handle_packet(&udp::build(far, g, 9, 4000, b"hello"), now);
+    assert_eq!(
+        h.poll_event(),
+        Some(HostEvent::Udp {
+            from: far,
+            src_port: 9,
+            dst_port: 4000,
+            len: 5
+        })
+    );
+    h.handle_packet(&icmpv6::echo_request(far, g, 7, 1, b"x"), now);
+    assert_eq!(sent(&mut h).len(), 1, "an echo reply");
+    // a tentative address (the link-local, DAD still running) takes neither (RFC 4862 5.4)
+    let mut h = Host::new(HostConfig::default(), t0);
+    let probe = h.poll_transmit().unwrap();
+    let icmpv6::Message::NeighborSolicitation { target } =
+        icmpv6::parse(&ipv6::Ipv6Packet::new(&probe).unwrap()).unwrap()
+    else {
+        panic!("a DAD probe")
+    };
+    h.handle_packet(&udp::build(far, target, 9, 4000, b"hello"), t0);
+    h.handle_packet(&icmpv6::echo_request(far, target, 7, 1, b"x"), t0);
+    assert!(
+        h.poll_event().is_none(),
+        "no datagram for a tentative address"
+    );
+    assert!(
+        h.poll_transmit().is_none(),
+        "no echo reply from a tentative address"
+    );
+}
+
+#[test]
+fn the_host_answers_neighbor_solicitations_for_its_own_addresses_only() {
+    let t0 = Instant::now();
+    let mut h = host_after(&default_ra(), t0);
+    let g = h.global().unwrap();
+    let now = t0 + Duration::from_millis(50);
+    // the router's unicast NUD probe for our address gets a solicited NA
+    h.handle_packet(
+        &icmpv6::neighbor_solicitation(a(ROUTER_LL), ipv6::solicited_node(g), g),
+        now,
+    );
+    let out = sent(&mut h);
+    assert_eq!(out.len(), 1);
+    let na = ipv6::Ipv6Packet::new(&out[0]).unwrap();
+    assert_eq!(na.dst(), a(ROUTER_LL));
+    assert!(matches!(
+        icmpv6::parse(&na),
+        Ok(icmpv6::Message::NeighborAdvertisement { target, .. }) if target == g
+    ));
+    // a probe for an address that is not ours gets nothing
+    let other = a("2001:db8:1:1000::77");
+    h.handle_packet(
+        &icmpv6::neighbor_solicitation(a(ROUTER_LL), ipv6::solicited_node(other), other),
+        now,
+    );
+    assert!(sent(&mut h).is_empty());
+    // another node's DAD probe for our tentative address is a conflict
+    let mut h = Host::new(HostConfig::default(), t0);
+    let probe = h.poll_transmit().unwrap();
+    let icmpv6::Message::NeighborSolicitation { target } =
+        icmpv6::parse(&ipv6::Ipv6Packet::new(&probe).unwrap()).unwrap()
+    else {
+        panic!("a DAD probe")
+    };
+    h.handle_packet(
+        &icmpv6::neighbor_solicitation(Ipv6Addr::UNSPECIFIED, ipv6::solicited_node(target), target),
+        t0,
+    );
+    assert_eq!(h.poll_event(), Some(HostEvent::AddressDuplicate(target)));
+}
+
+#[test]
+fn keepalive_probes_the_router_once_per_interval_from_the_ra_on() {
+    let t0 = Instant::now();
+    let mut h = host_after(&default_ra(), t0);
+    let heard = t0 + Duration::from_millis(20);
+    let mut at = Vec::new();
+    for s in 1..=65u64 {
+        let now = heard + Duration::from_secs(s);
+        h.handle_timeout(now);
+        for p in sent(&mut h) {
+            let v = ipv6::Ipv6Packet::new(&p).unwrap();
+            assert!(matches!(
+                icmpv6::parse(&v),
+                Ok(icmpv6::Message::NeighborSolicitation { target }) if target == a(ROUTER_LL)
+            ));
+            at.push(s);
+        }
+    }
+    assert_eq!(
+        at,
+        vec![30, 60],
+        "HostConfig::fast: one NUD probe every 30 s"
+    );
+}
+
+#[test]
+fn a_router_lifetime_of_zero_is_not_a_default_router() {
+    let t0 = Instant::now();
+    let mut ra = default_ra();
+    ra.router_lifetime = 0;
+    let h = host_after(&ra, t0);
+    assert_eq!(h.default_router(), None);
+    assert!(h.global().is_some(), "its prefix is still used");
+    let h = host_after(&default_ra(), t0);
+    assert_eq!(h.default_router(), Some(a(ROUTER_LL)));
+}
+
+#[test]
+fn slaac_takes_only_autonomous_64_bit_prefixes_with_sane_lifetimes() {
+    let t0 = Instant::now();
+    let good = default_ra().prefixes[0].clone();
+    let variants: Vec<(&str, icmpv6::PrefixInfo)> = vec![
+        (
+            "A flag clear",
+            icmpv6::PrefixInfo {
+                autonomous: false,
+                ..good.clone()
+            },
+        ),
+        (
+            "a /48",
+            icmpv6::PrefixInfo {
+                len: 48,
+                prefix: a("2001:db8:1::"),
+                ..good.clone()
+            },
+        ),
+        (
+            "valid lifetime 0",
+            icmpv6::PrefixInfo {
+                valid_lifetime: 0,
+                preferred_lifetime: 0,
+                ..good.clone()
+            },
+        ),
+        (
+            "preferred longer than valid",
+            icmpv6::PrefixInfo {
+                valid_lifetime: 100,
+                preferred_lifetime: 200,
+                ..good.clone()
+            },
+        ),
+        (
+            "link-local",
+            icmpv6::PrefixInfo {
+                prefix: a("fe80::"),
+                ..good.clone()
+            },
+        ),
+        (
+            "multicast",
+            icmpv6::PrefixInfo {
+                prefix: a("ff02::"),
+                ..good.clone()
+            },
+        ),
+    ];
+    for (why, p) in variants {
+        let mut ra = default_ra();
+        ra.prefixes = vec![p];
+        let h = host_after(&ra, t0);
+        assert_eq!(h.global(), None, "{why}: no address");
+    }
+    let mut ra = default_ra();
+    ra.prefixes = vec![good];
+    assert!(host_after(&ra, t0).global().is_some());
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
