@@ -668,13 +668,13 @@ fn a_router_lifetime_of_zero_is_not_a_default_router() {
 #[test]
 fn slaac_takes_only_autonomous_64_bit_prefixes_with_sane_lifetimes() {
     let t0 = Instant::now();
-    let good = default_ra().prefixes[0].clone();
+    let good = default_ra().prefixes[0];
     let variants: Vec<(&str, icmpv6::PrefixInfo)> = vec![
         (
             "A flag clear",
             icmpv6::PrefixInfo {
                 autonomous: false,
-                ..good.clone()
+                ..good
             },
         ),
         (
@@ -682,7 +682,7 @@ fn slaac_takes_only_autonomous_64_bit_prefixes_with_sane_lifetimes() {
             icmpv6::PrefixInfo {
                 len: 48,
                 prefix: a("2001:db8:1::"),
-                ..good.clone()
+                ..good
             },
         ),
         (
@@ -690,7 +690,7 @@ fn slaac_takes_only_autonomous_64_bit_prefixes_with_sane_lifetimes() {
             icmpv6::PrefixInfo {
                 valid_lifetime: 0,
                 preferred_lifetime: 0,
-                ..good.clone()
+                ..good
             },
         ),
         (
@@ -698,21 +698,21 @@ fn slaac_takes_only_autonomous_64_bit_prefixes_with_sane_lifetimes() {
             icmpv6::PrefixInfo {
                 valid_lifetime: 100,
                 preferred_lifetime: 200,
-                ..good.clone()
+                ..good
             },
         ),
         (
             "link-local",
             icmpv6::PrefixInfo {
                 prefix: a("fe80::"),
-                ..good.clone()
+                ..good
             },
         ),
         (
             "multicast",
             icmpv6::PrefixInfo {
                 prefix: a("ff02::"),
-                ..good.clone()
+                ..good
             },
         ),
     ];
