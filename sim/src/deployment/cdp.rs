@@ -1,36 +1,48 @@
 //! The deployment's CRL distribution point: a small HTTP server on loopback that
-//! publishes the CAs' certificate revocation lists. Taking it offline closes its socket,
-//! so a client's fetch ([`crate::tls::revocation::fetch`]) really fails.
+//! publishes the CAs' certificate revocation lists. Taking it offline closes its listening
+//! socket (the port stays held, refusing connections), so a client's fetch
+//! ([`crate::tls::revocation::fetch`]) really fails.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::net::{HeldPort, Listener, Transport};
 
 /// The path the CRLs are served at.
 pub const PATH: &str = "/crl";
+
+/// Serving, or offline with its port held refusing connections (so the port is still
+/// its own when it comes back).
+enum State {
+    Online(JoinHandle<()>),
+    Offline(Option<HeldPort>),
+}
 
 /// A running distribution point.
 pub struct Cdp {
     addr: SocketAddr,
     crls: Arc<Mutex<String>>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    transport: Arc<dyn Transport>,
+    state: tokio::sync::Mutex<State>,
 }
 
 impl Cdp {
     /// Starts serving `crls` (concatenated PEM) on `addr` (port 0 for an ephemeral one).
     pub async fn start(addr: SocketAddr, crls: String) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let transport = crate::net::tcp();
+        let listener = transport.bind(addr).await?;
         let addr = listener.local_addr()?;
         let crls = Arc::new(Mutex::new(crls));
         let task = tokio::spawn(serve(listener, crls.clone()));
         Ok(Self {
             addr,
             crls,
-            task: Mutex::new(Some(task)),
+            transport,
+            state: tokio::sync::Mutex::new(State::Online(task)),
         })
     }
 
@@ -44,44 +56,48 @@ impl Cdp {
         *self.crls.lock().unwrap_or_else(|e| e.into_inner()) = crls;
     }
 
-    /// Takes the distribution point offline (`false`: its socket is closed) or back online.
+    /// Takes the distribution point offline (`false`: connections are refused, as where
+    /// nothing listens) or back online.
     pub async fn set_online(&self, online: bool) {
-        let running = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match (online, running) {
-            (true, Some(t)) => {
-                *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        let mut state = self.state.lock().await;
+        match (&mut *state, online) {
+            (State::Online(_), true) | (State::Offline(_), false) => {}
+            (State::Online(task), false) => {
+                task.abort();
+                let _ = (&mut *task).await;
+                let held = self.transport.bind_refusing(self.addr).await;
+                if let Err(e) = &held {
+                    tracing::warn!(addr = %self.addr, error = %e, "cannot hold the CRL distribution point's port");
+                }
+                *state = State::Offline(held.ok());
             }
-            (true, None) => {
-                for _ in 0..20 {
-                    if let Ok(l) = TcpListener::bind(self.addr).await {
-                        let t = tokio::spawn(serve(l, self.crls.clone()));
-                        *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+            (State::Offline(held), true) => {
+                held.take();
+                for _ in 0..100 {
+                    if let Ok(l) = self.transport.bind(self.addr).await {
+                        *state = State::Online(tokio::spawn(serve(l, self.crls.clone())));
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 tracing::warn!(addr = %self.addr, "cannot bring the CRL distribution point back");
             }
-            (false, Some(t)) => {
-                t.abort();
-                let _ = t.await;
-            }
-            (false, None) => {}
         }
     }
 }
 
 impl Drop for Cdp {
     fn drop(&mut self) {
-        if let Some(t) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let State::Online(t) = self.state.get_mut() {
             t.abort();
         }
     }
 }
 
-async fn serve(listener: TcpListener, crls: Arc<Mutex<String>>) {
+async fn serve(mut listener: Box<dyn Listener>, crls: Arc<Mutex<String>>) {
     loop {
         let Ok((mut s, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let body = crls.lock().unwrap_or_else(|e| e.into_inner()).clone();

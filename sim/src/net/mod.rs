@@ -9,7 +9,7 @@ mod transport;
 pub use clock::Clock;
 pub use head_reader::{ReadHeadError, Reads, read_head};
 pub use transport::{
-    BoxFuture, ByteStream, Listener, MemoryNetwork, Silent, Stream, Tcp, Transport, tcp,
+    BoxFuture, ByteStream, HeldPort, Listener, MemoryNetwork, Stream, Tcp, Transport, tcp,
 };
 
 use tokio::sync::watch;

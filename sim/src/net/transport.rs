@@ -41,17 +41,21 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Stream>>;
     /// Occupies `addr` so that nothing connecting to it is ever answered (the SYN gets no
     /// reply, as behind a firewall that drops); dropping the value frees the address.
-    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Silent>>;
+    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>>;
+    /// Occupies `addr` so that connections to it are refused, as where nothing listens,
+    /// while the port stays bound (the system hands out no ephemeral port that is bound);
+    /// dropping the value frees the address.
+    fn bind_refusing(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>>;
 }
 
-/// An address held so that connections to it go unanswered; see [`Transport::bind_silent`].
-pub struct Silent {
+/// An address held by [`Transport::bind_silent`] or [`Transport::bind_refusing`].
+pub struct HeldPort {
     _held: Box<dyn Send + Sync>,
 }
 
-impl std::fmt::Debug for Silent {
+impl std::fmt::Debug for HeldPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Silent")
+        f.write_str("HeldPort")
     }
 }
 
@@ -98,7 +102,7 @@ impl Transport for Tcp {
     /// A listening socket with a backlog of 0 that nobody accepts from, its accept queue
     /// filled by connections of our own: the kernel then drops every further SYN (Linux
     /// and the BSDs do; no privilege needed). Fails if the queue does not fill.
-    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Silent>> {
+    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
         Box::pin(async move {
             let sock = if addr.is_ipv4() {
                 tokio::net::TcpSocket::new_v4()?
@@ -134,7 +138,7 @@ impl Transport for Tcp {
                     }
                     // unanswered: the queue is full, as wanted
                     Err(_) => {
-                        return Ok(Silent {
+                        return Ok(HeldPort {
                             _held: Box::new((listener, fillers)),
                         });
                     }
@@ -144,6 +148,22 @@ impl Transport for Tcp {
                 "{SILENT_FILLERS} connections to a listener with backlog 0 were all answered: \
                  this system does not drop SYNs beyond the backlog"
             )))
+        })
+    }
+    /// A socket bound to the address and never listening: the kernel refuses (RST) every
+    /// connection to it, and the port stays ours.
+    fn bind_refusing(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
+        Box::pin(async move {
+            let sock = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            sock.set_reuseaddr(true)?;
+            sock.bind(addr)?;
+            Ok(HeldPort {
+                _held: Box::new(sock),
+            })
         })
     }
 }
@@ -162,6 +182,7 @@ type Backlog = mpsc::Sender<(DuplexStream, SocketAddr)>;
 struct Hosts {
     listeners: HashMap<SocketAddr, Backlog>,
     silent: std::collections::HashSet<SocketAddr>,
+    refusing: std::collections::HashSet<SocketAddr>,
     next_port: u16,
 }
 
@@ -231,15 +252,25 @@ impl Drop for MemoryBound {
     }
 }
 
-/// A silent address of a [`MemoryNetwork`], freed on drop.
-struct MemorySilent {
+/// A held address of a [`MemoryNetwork`] (silent or refusing), freed on drop.
+struct MemoryHeld {
     addr: SocketAddr,
     net: MemoryNetwork,
 }
 
-impl Drop for MemorySilent {
+impl Drop for MemoryHeld {
     fn drop(&mut self) {
-        self.net.lock().silent.remove(&self.addr);
+        let mut hosts = self.net.lock();
+        hosts.silent.remove(&self.addr);
+        hosts.refusing.remove(&self.addr);
+    }
+}
+
+impl Hosts {
+    fn taken(&self, addr: &SocketAddr) -> bool {
+        self.listeners.contains_key(addr)
+            || self.silent.contains(addr)
+            || self.refusing.contains(addr)
     }
 }
 
@@ -265,7 +296,7 @@ impl Transport for MemoryHost {
             let addr = self.local(addr);
             let (tx, rx) = mpsc::channel(1024);
             let mut hosts = self.net.lock();
-            if hosts.listeners.contains_key(&addr) || hosts.silent.contains(&addr) {
+            if hosts.taken(&addr) {
                 return Err(io::ErrorKind::AddrInUse.into());
             }
             hosts.listeners.insert(addr, tx);
@@ -278,15 +309,33 @@ impl Transport for MemoryHost {
         })
     }
 
-    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Silent>> {
+    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
         Box::pin(async move {
             let addr = self.local(addr);
             let mut hosts = self.net.lock();
-            if hosts.listeners.contains_key(&addr) || !hosts.silent.insert(addr) {
+            if hosts.taken(&addr) {
                 return Err(io::ErrorKind::AddrInUse.into());
             }
-            Ok(Silent {
-                _held: Box::new(MemorySilent {
+            hosts.silent.insert(addr);
+            Ok(HeldPort {
+                _held: Box::new(MemoryHeld {
+                    addr,
+                    net: self.net.clone(),
+                }),
+            })
+        })
+    }
+
+    fn bind_refusing(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
+        Box::pin(async move {
+            let addr = self.local(addr);
+            let mut hosts = self.net.lock();
+            if hosts.taken(&addr) {
+                return Err(io::ErrorKind::AddrInUse.into());
+            }
+            hosts.refusing.insert(addr);
+            Ok(HeldPort {
+                _held: Box::new(MemoryHeld {
                     addr,
                     net: self.net.clone(),
                 }),
@@ -357,6 +406,33 @@ mod tests {
         let (c, s) = tokio::join!(t.connect(addr), l.accept());
         c.unwrap();
         s.unwrap();
+    }
+
+    /// A refusing address refuses connections until it is dropped; then it can be listened
+    /// on again.
+    async fn refusing_until_dropped(t: Arc<dyn Transport>, addr: SocketAddr) {
+        let l = t.bind(addr).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let held = t.bind_refusing(addr).await.unwrap();
+        let refused = t.connect(addr).await.err().expect("refused");
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        drop(held);
+        let mut l = t.bind(addr).await.unwrap();
+        let (c, s) = tokio::join!(t.connect(addr), l.accept());
+        c.unwrap();
+        s.unwrap();
+    }
+
+    #[tokio::test]
+    async fn refusing_addresses_refuse_and_keep_their_port() {
+        refusing_until_dropped(tcp(), "127.0.0.1:0".parse().unwrap()).await;
+        let net = MemoryNetwork::new();
+        refusing_until_dropped(
+            net.host("192.0.2.1".parse().unwrap()),
+            "192.0.2.1:443".parse().unwrap(),
+        )
+        .await;
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ pub use stats::{
 };
 
 use crate::net::{
-    AbortOnDrop, Clock, Listener, ReadHeadError, Reads, Silent, Stream, Transport, read_head,
+    AbortOnDrop, Clock, HeldPort, Listener, ReadHeadError, Reads, Stream, Transport, read_head,
     stopped,
 };
 
@@ -521,39 +521,43 @@ async fn accept_loop(
     let mut shutdown = shared.shutdown.clone();
     let mut mode_rx = shared.mode.subscribe();
     let mut sessions = tokio::task::JoinSet::new();
-    // while black-holed: the port held so that no connection is answered
-    let mut silent: Option<Silent> = None;
+    // while not listening, the port stays ours: held refusing (closed) or silent
+    // (black-holed), so no other socket takes it before the listener comes back
+    let mut held: Option<(ListenerMode, HeldPort)> = None;
     loop {
         let mode = *mode_rx.borrow_and_update();
         let ready = match mode {
-            ListenerMode::Closed => {
-                silent = None;
-                if listener.take().is_some() {
+            ListenerMode::Open => {
+                if listener.is_none() {
+                    held = None;
+                    transport.bind(addr).await.map(|l| {
+                        tracing::info!(%addr, "listening again");
+                        listener = Some(l);
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            ListenerMode::Closed | ListenerMode::Blackhole
+                if held.as_ref().is_some_and(|(m, _)| *m == mode) =>
+            {
+                Ok(())
+            }
+            ListenerMode::Closed | ListenerMode::Blackhole => {
+                if listener.take().is_some() && mode == ListenerMode::Closed {
                     tracing::info!(%addr, "listener closed; disconnecting every client");
                     shared.disconnect_all();
                 }
-                Ok(())
-            }
-            ListenerMode::Blackhole => {
-                // a firewall that drops: the listening socket goes, new SYNs go unanswered
-                listener = None;
-                match silent {
-                    Some(_) => Ok(()),
-                    None => transport.bind_silent(addr).await.map(|s| {
-                        tracing::info!(%addr, "connections now go unanswered");
-                        silent = Some(s);
-                    }),
-                }
-            }
-            ListenerMode::Open => {
-                silent = None;
-                match listener {
-                    Some(_) => Ok(()),
-                    None => transport.bind(addr).await.map(|l| {
-                        tracing::info!(%addr, "listening again");
-                        listener = Some(l);
-                    }),
-                }
+                held = None;
+                let port = if mode == ListenerMode::Closed {
+                    transport.bind_refusing(addr).await
+                } else {
+                    transport.bind_silent(addr).await
+                };
+                port.map(|p| {
+                    tracing::info!(%addr, ?mode, "not listening");
+                    held = Some((mode, p));
+                })
             }
         };
         if let Err(e) = ready {
@@ -588,7 +592,7 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    drop(silent);
+    drop(held);
     sessions.shutdown().await;
 }
 
