@@ -727,6 +727,114 @@ fn slaac_takes_only_autonomous_64_bit_prefixes_with_sane_lifetimes() {
     assert!(host_after(&ra, t0).global().is_some());
 }
 
+#[test]
+fn drop_reasons_have_the_names_scenarios_and_metrics_use() {
+    let names: Vec<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "spoofed_source",
+            "client_multicast",
+            "link_local_not_to_server",
+            "client_router_message",
+            "forwarding_disabled",
+            "no_route",
+            "invalid_icmpv6",
+            "dad_conflict",
+            "hop_limit_exceeded",
+            "packet_too_big",
+            "unhandled_local",
+            "rs_rate_limited",
+        ]
+    );
+}
+
+#[test]
+fn router_solicitations_are_rate_limited_by_a_token_bucket() {
+    let cfg = RouterConfig::new(
+        "2001:db8:1:1000::/64".parse().unwrap(),
+        "2001:db8:1::/48".parse().unwrap(),
+    );
+    let (burst, interval) = (cfg.rs_burst, cfg.rs_interval);
+    let mut r = Router::new(cfg);
+    let t0 = Instant::now();
+    let id = r.add_client(t0).unwrap();
+    let mut out = Vec::new();
+    let mut rs = |r: &mut Router, at: Instant| {
+        let before = r.stats().ras_sent;
+        r.handle_from_client(
+            id,
+            Bytes::from(icmpv6::router_solicitation(Ipv6Addr::UNSPECIFIED)),
+            at,
+            &mut out,
+        );
+        r.stats().ras_sent > before
+    };
+    // a burst is answered, the next one is not
+    for _ in 0..burst {
+        assert!(rs(&mut r, t0));
+    }
+    assert!(!rs(&mut r, t0), "over the burst");
+    assert_eq!(r.stats().dropped(DropReason::RsRateLimited), 1);
+    // a token comes back after one interval, not before; asking early does not delay it
+    assert!(!rs(&mut r, t0 + interval.mul_f64(0.6)));
+    assert!(
+        rs(&mut r, t0 + interval.mul_f64(1.2)),
+        "one token after an interval"
+    );
+    assert!(!rs(&mut r, t0 + interval.mul_f64(1.3)));
+    // after a long quiet time the bucket is full again, not more
+    let later = t0 + interval * 100;
+    for _ in 0..burst {
+        assert!(rs(&mut r, later));
+    }
+    assert!(!rs(&mut r, later));
+}
+
+#[test]
+fn a_host_whose_every_probe_conflicts_gives_up_after_max_dad_attempts() {
+    let t0 = Instant::now();
+    let config = HostConfig::fast(21);
+    let max = config.max_dad_attempts;
+    let mut h = Host::new(config, t0);
+    let mut tried = Vec::new();
+    while let Some(p) = h.poll_transmit() {
+        let icmpv6::Message::NeighborSolicitation { target } =
+            icmpv6::parse(&ipv6::Ipv6Packet::new(&p).unwrap()).unwrap()
+        else {
+            panic!("only DAD probes")
+        };
+        tried.push(target);
+        // another node already has it
+        let na = icmpv6::neighbor_advertisement(
+            target,
+            ipv6::ALL_NODES,
+            target,
+            icmpv6::NaFlags::ANNOUNCEMENT,
+        );
+        h.handle_packet(&na, t0);
+        assert!(tried.len() <= 10, "retries without end");
+    }
+    assert_eq!(tried.len() as u32, max, "one probe per attempt, then none");
+    h.handle_timeout(t0 + Duration::from_secs(5));
+    assert_eq!(h.link_local(), None);
+}
+
+#[test]
+fn a_second_ra_with_the_same_prefix_adds_no_address() {
+    let t0 = Instant::now();
+    let mut h = host_after(&default_ra(), t0);
+    let before = h.addresses();
+    let later = t0 + Duration::from_secs(1);
+    h.handle_packet(
+        &icmpv6::router_advertisement(a(ROUTER_LL), ipv6::ALL_NODES, &default_ra()),
+        later,
+    );
+    h.handle_timeout(later + Duration::from_millis(50));
+    assert_eq!(h.addresses(), before);
+    assert!(sent(&mut h).is_empty(), "no new DAD probe");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
