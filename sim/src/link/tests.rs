@@ -835,6 +835,102 @@ fn a_second_ra_with_the_same_prefix_adds_no_address() {
     assert!(sent(&mut h).is_empty(), "no new DAD probe");
 }
 
+fn lone_router() -> Router {
+    Router::new(RouterConfig::new(
+        "2001:db8:1:1000::/64".parse().unwrap(),
+        "2001:db8:1::/48".parse().unwrap(),
+    ))
+}
+
+#[test]
+fn unsolicited_ras_are_due_one_interval_after_the_first_client_and_each_other() {
+    let mut r = lone_router();
+    let interval = r.config().ra_interval;
+    let t0 = Instant::now();
+    assert_eq!(r.poll_timeout(), None, "no clients, no RAs");
+    let ids: Vec<ClientId> = (0..3).map(|_| r.add_client(t0).unwrap()).collect();
+    assert_eq!(r.client_count(), 3);
+    assert_eq!(r.poll_timeout(), Some(t0 + interval));
+    let mut out = Vec::new();
+    r.handle_timeout(t0 + interval, &mut out);
+    assert_eq!(out.len(), 3, "one RA to each client");
+    assert_eq!(r.poll_timeout(), Some(t0 + interval * 2));
+    r.remove_client(ids[0]);
+    assert_eq!(r.client_count(), 2);
+}
+
+#[test]
+fn a_change_to_what_the_ra_says_sends_one_at_once_and_nothing_else_does() {
+    let t0 = Instant::now();
+    let mut r = lone_router();
+    let interval = r.config().ra_interval;
+    r.add_client(t0).unwrap();
+    let due = r.poll_timeout();
+    // the same configuration again: nothing is due early
+    let same = r.config().clone();
+    r.reconfigure(same, t0 + Duration::from_secs(1));
+    assert_eq!(r.poll_timeout(), due);
+    // advertising switched off, then on: an RA is due at once
+    let mut off = r.config().clone();
+    off.advertising = false;
+    r.reconfigure(off, t0 + Duration::from_secs(2));
+    assert_eq!(r.poll_timeout(), None, "not advertising");
+    let mut on = r.config().clone();
+    on.advertising = true;
+    let now = t0 + Duration::from_secs(3);
+    r.reconfigure(on, now);
+    assert_eq!(r.poll_timeout(), Some(now));
+    let mut out = Vec::new();
+    r.handle_timeout(now, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(r.poll_timeout(), Some(now + interval));
+    // a route published (the RA's prefixes change): due at once too, with the change
+    let mut unpublished = r.config().clone();
+    unpublished.routes[0].publish = Publish::No;
+    let now = t0 + Duration::from_secs(4);
+    r.reconfigure(unpublished, now);
+    assert_eq!(r.poll_timeout(), Some(now));
+    assert!(
+        r.config().router_advert().prefixes.is_empty(),
+        "the new configuration is in force"
+    );
+    // with no client, a change schedules nothing
+    let mut empty = lone_router();
+    let mut off = empty.config().clone();
+    off.mtu = 1400;
+    empty.reconfigure(off, now);
+    assert_eq!(empty.poll_timeout(), None);
+}
+
+#[test]
+fn the_server_answers_echo_at_its_link_local_and_its_global_address() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let (id, g) = (w.hosts[0].0, w.hosts[0].1.global().unwrap());
+    let ll = w.hosts[0].1.link_local().unwrap();
+    for (src, dst) in [
+        (ll, w.router.config().link_local),
+        (g, w.router.config().server_address()),
+    ] {
+        let req = icmpv6::echo_request(src, dst, 9, 1, b"x");
+        let mut out = Vec::new();
+        w.router
+            .handle_from_client(id, Bytes::from(req), w.now, &mut out);
+        assert_eq!(out.len(), 1, "a reply from {dst}");
+        let Output::ToClient(to, f) = &out[0] else {
+            panic!("to the client")
+        };
+        assert_eq!(*to, id);
+        let bytes = f.to_vec();
+        let v = ipv6::Ipv6Packet::new(&bytes).unwrap();
+        assert_eq!((v.src(), v.dst()), (dst, src));
+        assert!(matches!(
+            icmpv6::parse(&v),
+            Ok(icmpv6::Message::EchoReply { .. })
+        ));
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
