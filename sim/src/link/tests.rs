@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::host::{Host, HostConfig, HostEvent};
 use super::intranet::IntranetHost;
-use super::router::{ClientId, DropReason, Output, Publish, Router, RouterConfig};
+use super::router::{AuthMode, ClientId, DropReason, Output, Publish, Router, RouterConfig};
 use crate::wire::icmpv6::{self, kind};
 use crate::wire::{ipv6, udp};
 
@@ -931,6 +931,103 @@ fn the_server_answers_echo_at_its_link_local_and_its_global_address() {
     }
 }
 
+#[test]
+fn solicitations_from_the_unspecified_address_are_answered_and_spoofed_ones_dropped() {
+    let mut w = World::new(2, |_| {});
+    w.up();
+    let (a_id, b_ll) = (w.hosts[0].0, w.hosts[1].1.link_local().unwrap());
+    let mut out = Vec::new();
+    let before = w.router.stats().ras_sent;
+    w.router.handle_from_client(
+        a_id,
+        Bytes::from(icmpv6::router_solicitation(Ipv6Addr::UNSPECIFIED)),
+        w.now + Duration::from_secs(10),
+        &mut out,
+    );
+    assert_eq!(
+        w.router.stats().ras_sent,
+        before + 1,
+        "RFC 4861 6.1.1: allowed"
+    );
+    // client 1 soliciting from client 2's link-local address
+    w.router.handle_from_client(
+        a_id,
+        Bytes::from(icmpv6::router_solicitation(b_ll)),
+        w.now + Duration::from_secs(20),
+        &mut out,
+    );
+    assert_eq!(w.router.stats().ras_sent, before + 1);
+    assert_eq!(w.router.stats().dropped(DropReason::Spoofed), 1);
+}
+
+#[test]
+fn a_multicast_ns_that_is_not_dad_claims_nothing() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let (id, ll) = (w.hosts[0].0, w.hosts[0].1.link_local().unwrap());
+    let x = a("2001:db8:1:1000::4242");
+    // address resolution (a source address), not DAD: dropped as client multicast
+    let ns = icmpv6::neighbor_solicitation(ll, ipv6::solicited_node(x), x);
+    let mut out = Vec::new();
+    w.router
+        .handle_from_client(id, Bytes::from(ns), w.now, &mut out);
+    assert!(!w.router.client_addresses(id).contains(&x));
+    assert_eq!(w.router.stats().dropped(DropReason::Multicast), 1);
+    // a DAD probe sent to a unicast address is not DAD either
+    let ns = icmpv6::neighbor_solicitation(Ipv6Addr::UNSPECIFIED, ipv6::ALL_NODES, x);
+    w.router
+        .handle_from_client(id, Bytes::from(ns), w.now, &mut out);
+    assert!(!w.router.client_addresses(id).contains(&x));
+    // the real thing claims it
+    let ns = icmpv6::neighbor_solicitation(Ipv6Addr::UNSPECIFIED, ipv6::solicited_node(x), x);
+    w.router
+        .handle_from_client(id, Bytes::from(ns), w.now, &mut out);
+    assert!(w.router.client_addresses(id).contains(&x));
+}
+
+#[test]
+fn with_certificates_client_multicast_reaches_every_other_client() {
+    let mut w = World::new(3, |c| c.auth_mode = AuthMode::Certificates);
+    w.up();
+    let (id, ll) = (w.hosts[0].0, w.hosts[0].1.link_local().unwrap());
+    let mc = udp::build(ll, ipv6::ALL_NODES, 5, 6, b"hello all");
+    let mut out = Vec::new();
+    let before = w.router.stats().to_clients;
+    w.router
+        .handle_from_client(id, Bytes::from(mc), w.now, &mut out);
+    let mut to: Vec<ClientId> = out
+        .iter()
+        .map(|o| match o {
+            Output::ToClient(c, _) => *c,
+            Output::ToIntranet(_) => panic!("not to the intranet"),
+        })
+        .collect();
+    to.sort_unstable();
+    assert_eq!(to, vec![w.hosts[1].0, w.hosts[2].0]);
+    assert_eq!(w.router.stats().to_clients, before + 2);
+    assert_eq!(
+        w.router.stats().forwarded_from_clients,
+        fwd + 1,
+        "one packet, forwarded"
+    );
+}
+
+#[test]
+fn the_intranet_pings_the_server_and_the_counters_follow() {
+    let mut r = lone_router();
+    let server = r.config().server_address();
+    let intranet = a("2001:db8:1::10");
+    let mut out = Vec::new();
+    r.handle_from_intranet(
+        Bytes::from(icmpv6::echo_request(intranet, server, 1, 1, b"x")),
+        Instant::now(),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert!(matches!(out[0], Output::ToIntranet(_)));
+    assert_eq!((r.stats().from_intranet, r.stats().to_intranet), (1, 1));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -1031,8 +1128,13 @@ mod properties {
                         prop_assert!(r.client_addresses(s).contains(&pkt.src()), "forwarded a source the sender does not own");
                     }
                 }
-                // every packet from a client has exactly one disposition, counted once
+                // the output counters count what went out
                 let after = r.stats();
+                let to_clients = out.iter().filter(|o| matches!(o, Output::ToClient(..))).count() as u64;
+                let to_intranet = out.len() as u64 - to_clients;
+                prop_assert_eq!(after.to_clients - before.to_clients, to_clients);
+                prop_assert_eq!(after.to_intranet - before.to_intranet, to_intranet);
+                // every packet from a client has exactly one disposition, counted once
                 prop_assert!(after.reconcile().is_ok(), "{}", after.reconcile().unwrap_err());
                 let forwarded = after.forwarded_from_clients - before.forwarded_from_clients;
                 let dispositions = forwarded
