@@ -992,7 +992,10 @@ fn with_certificates_client_multicast_reaches_every_other_client() {
     let (id, ll) = (w.hosts[0].0, w.hosts[0].1.link_local().unwrap());
     let mc = udp::build(ll, ipv6::ALL_NODES, 5, 6, b"hello all");
     let mut out = Vec::new();
-    let before = w.router.stats().to_clients;
+    let (before, fwd) = (
+        w.router.stats().to_clients,
+        w.router.stats().forwarded_from_clients,
+    );
     w.router
         .handle_from_client(id, Bytes::from(mc), w.now, &mut out);
     let mut to: Vec<ClientId> = out
