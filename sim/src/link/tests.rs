@@ -1031,6 +1031,53 @@ fn the_intranet_pings_the_server_and_the_counters_follow() {
     assert_eq!((r.stats().from_intranet, r.stats().to_intranet), (1, 1));
 }
 
+#[test]
+fn dad_claims_only_advertised_or_link_local_addresses_once() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let (id, g) = (w.hosts[0].0, w.hosts[0].1.global().unwrap());
+    let mut out = Vec::new();
+    let mut probe = |w: &mut World, x: Ipv6Addr| {
+        let ns = icmpv6::neighbor_solicitation(Ipv6Addr::UNSPECIFIED, ipv6::solicited_node(x), x);
+        w.router
+            .handle_from_client(id, Bytes::from(ns), w.now, &mut out);
+    };
+    let outside = a("2001:db8:9999::1");
+    probe(&mut w, outside);
+    assert!(!w.router.client_addresses(id).contains(&outside));
+    // probing its own address again changes nothing
+    let before = w.router.client_addresses(id).to_vec();
+    probe(&mut w, g);
+    assert_eq!(w.router.client_addresses(id), &before[..]);
+}
+
+#[test]
+fn a_unicast_solicitation_to_the_router_is_answered() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let (id, ll) = (w.hosts[0].0, w.hosts[0].1.link_local().unwrap());
+    // a Router Solicitation to the router's link-local address instead of all-routers
+    let router = w.router.config().link_local;
+    let rs = ipv6::build(
+        ipv6::PROTO_ICMPV6,
+        255,
+        ll,
+        router,
+        &[kind::ROUTER_SOLICITATION, 0, 0, 0, 0, 0, 0, 0],
+        Some(2),
+    );
+    let before = w.router.stats().ras_sent;
+    let mut out = Vec::new();
+    w.router.handle_from_client(
+        id,
+        Bytes::from(rs),
+        w.now + Duration::from_secs(30),
+        &mut out,
+    );
+    assert_eq!(w.router.stats().ras_sent, before + 1);
+    assert_eq!(out.len(), 1);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
