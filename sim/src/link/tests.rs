@@ -1078,6 +1078,37 @@ fn a_unicast_solicitation_to_the_router_is_answered() {
     assert_eq!(out.len(), 1);
 }
 
+#[test]
+fn the_router_answers_neighbor_solicitations_for_its_own_addresses_only() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let (id, ll) = (w.hosts[0].0, w.hosts[0].1.link_local().unwrap());
+    let router = w.router.config().link_local;
+    let mut out = Vec::new();
+    // the host's reachability probe of its router (unicast NS)
+    let ns = icmpv6::neighbor_solicitation(ll, router, router);
+    w.router
+        .handle_from_client(id, Bytes::from(ns), w.now, &mut out);
+    assert_eq!(out.len(), 1);
+    let Output::ToClient(_, f) = &out[0] else {
+        panic!("to the client")
+    };
+    let bytes = f.to_vec();
+    let v = ipv6::Ipv6Packet::new(&bytes).unwrap();
+    assert!(matches!(
+        icmpv6::parse(&v),
+        Ok(icmpv6::Message::NeighborAdvertisement { target, .. }) if target == router
+    ));
+    // asked about someone else's address, the router stays silent and counts it
+    out.clear();
+    let other = a("fe80::4242");
+    let ns = icmpv6::neighbor_solicitation(ll, router, other);
+    w.router
+        .handle_from_client(id, Bytes::from(ns), w.now, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(w.router.stats().dropped(DropReason::Unhandled), 1);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
