@@ -1109,6 +1109,67 @@ fn the_router_answers_neighbor_solicitations_for_its_own_addresses_only() {
     assert_eq!(w.router.stats().dropped(DropReason::Unhandled), 1);
 }
 
+#[test]
+fn a_packet_of_exactly_the_link_mtu_is_forwarded_to_a_client() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let g = w.hosts[0].1.global().unwrap();
+    let intranet = a("2001:db8:1::10");
+    let mut out = Vec::new();
+    let p = udp::build(intranet, g, 9, 9, &vec![0u8; 1280 - 48]);
+    assert_eq!(p.len(), 1280);
+    w.router
+        .handle_from_intranet(Bytes::from(p), w.now, &mut out);
+    assert!(matches!(out.as_slice(), [Output::ToClient(..)]), "{out:?}");
+    out.clear();
+    let p = udp::build(intranet, g, 9, 9, &vec![0u8; 1281 - 48]);
+    w.router
+        .handle_from_intranet(Bytes::from(p), w.now, &mut out);
+    assert!(
+        matches!(out.as_slice(), [Output::ToIntranet(..)]),
+        "a Packet Too Big back"
+    );
+}
+
+#[test]
+fn icmp_errors_go_back_to_the_intranet_but_never_about_errors_or_to_multicast() {
+    let mut r = lone_router();
+    let now = Instant::now();
+    let intranet = a("2001:db8:1::10");
+    let nobody = a("2001:db8:1:1000::77");
+    let mut out = Vec::new();
+    // a datagram to a client address nobody holds: Destination Unreachable, counted
+    r.handle_from_intranet(
+        Bytes::from(udp::build(intranet, nobody, 9, 9, b"x")),
+        now,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(r.stats().to_intranet, 1);
+    assert_eq!(r.stats().dropped(DropReason::NoRoute), 1);
+    // an ICMPv6 error to the same address: dropped, no error about it (RFC 4443 2.4(e))
+    out.clear();
+    let err = icmpv6::error(
+        kind::DEST_UNREACHABLE,
+        0,
+        0,
+        intranet,
+        nobody,
+        b"invoking packet",
+    );
+    r.handle_from_intranet(Bytes::from(err), now, &mut out);
+    assert!(out.is_empty(), "no error about an error");
+    assert_eq!(r.stats().dropped(DropReason::NoRoute), 2);
+    // from a multicast source: no error either
+    r.handle_from_intranet(
+        Bytes::from(udp::build(a("ff05::2"), nobody, 9, 9, b"x")),
+        now,
+        &mut out,
+    );
+    assert!(out.is_empty(), "no error to a multicast source");
+    assert_eq!(r.stats().to_intranet, 1);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
