@@ -8,6 +8,7 @@
 #   scripts/mutants.sh            every mutant, one job
 #   scripts/mutants.sh 3/6        shard 3 of 6 (about 20 minutes each on 2 cores)
 #   scripts/mutants.sh 3/6 FILE   one file's mutants only (-f FILE), sharded
+#   ITERATE=1 scripts/mutants.sh  only the mutants the last run did not catch (after new tests)
 #
 # The results land in target/mutants/<shard>/mutants.out/ (caught.txt, missed.txt,
 # unviable.txt, timeout.txt); a summary per file is printed at the end.
@@ -24,6 +25,7 @@ out="${out%/}"
 args=(-p iphttps-sim --timeout 30 --output "$out")
 for f in "${files[@]}"; do args+=(-f "$f"); done
 if [ -n "$shard" ]; then args+=(--shard "$shard"); fi
+if [ -n "${ITERATE:-}" ]; then args+=(--iterate); fi
 
 status=0
 cargo mutants "${args[@]}" -- --lib || status=$?
