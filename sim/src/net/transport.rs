@@ -104,13 +104,7 @@ impl Transport for Tcp {
     /// and the BSDs do; no privilege needed). Fails if the queue does not fill.
     fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
         Box::pin(async move {
-            let sock = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()?
-            } else {
-                tokio::net::TcpSocket::new_v6()?
-            };
-            sock.set_reuseaddr(true)?;
-            sock.bind(addr)?;
+            let sock = bound_socket(addr)?;
             let listener = sock.listen(0)?;
             let local = listener.local_addr()?;
             let target = match local.ip() {
@@ -154,18 +148,24 @@ impl Transport for Tcp {
     /// connection to it, and the port stays ours.
     fn bind_refusing(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
         Box::pin(async move {
-            let sock = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()?
-            } else {
-                tokio::net::TcpSocket::new_v6()?
-            };
-            sock.set_reuseaddr(true)?;
-            sock.bind(addr)?;
+            let sock = bound_socket(addr)?;
             Ok(HeldPort {
                 _held: Box::new(sock),
             })
         })
     }
+}
+
+/// A TCP socket bound to `addr` (address reuse on, as listeners have it), not listening.
+fn bound_socket(addr: SocketAddr) -> io::Result<tokio::net::TcpSocket> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    Ok(sock)
 }
 
 /// The real network, shared: the default transport of every shell.
@@ -275,6 +275,26 @@ impl Hosts {
 }
 
 impl MemoryHost {
+    /// Holds `addr` in one of the network's sets of held addresses until dropped.
+    fn hold(
+        &self,
+        addr: SocketAddr,
+        set: fn(&mut Hosts) -> &mut std::collections::HashSet<SocketAddr>,
+    ) -> io::Result<HeldPort> {
+        let addr = self.local(addr);
+        let mut hosts = self.net.lock();
+        if hosts.taken(&addr) {
+            return Err(io::ErrorKind::AddrInUse.into());
+        }
+        set(&mut hosts).insert(addr);
+        Ok(HeldPort {
+            _held: Box::new(MemoryHeld {
+                addr,
+                net: self.net.clone(),
+            }),
+        })
+    }
+
     /// `addr` on this host (its unspecified IP and port 0 filled in).
     fn local(&self, addr: SocketAddr) -> SocketAddr {
         let ip = if addr.ip().is_unspecified() {
@@ -310,37 +330,11 @@ impl Transport for MemoryHost {
     }
 
     fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
-        Box::pin(async move {
-            let addr = self.local(addr);
-            let mut hosts = self.net.lock();
-            if hosts.taken(&addr) {
-                return Err(io::ErrorKind::AddrInUse.into());
-            }
-            hosts.silent.insert(addr);
-            Ok(HeldPort {
-                _held: Box::new(MemoryHeld {
-                    addr,
-                    net: self.net.clone(),
-                }),
-            })
-        })
+        Box::pin(async move { self.hold(addr, |h| &mut h.silent) })
     }
 
     fn bind_refusing(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
-        Box::pin(async move {
-            let addr = self.local(addr);
-            let mut hosts = self.net.lock();
-            if hosts.taken(&addr) {
-                return Err(io::ErrorKind::AddrInUse.into());
-            }
-            hosts.refusing.insert(addr);
-            Ok(HeldPort {
-                _held: Box::new(MemoryHeld {
-                    addr,
-                    net: self.net.clone(),
-                }),
-            })
-        })
+        Box::pin(async move { self.hold(addr, |h| &mut h.refusing) })
     }
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Stream>> {
