@@ -193,7 +193,7 @@ pub static COMMANDS: CommandTable<ServerHandler> = CommandTable(&[
     CommandSpec {
         name: "Restart-Service",
         usage: &["Restart-Service"],
-        help: "restarts a service (RaMgmtSvc: Operations Status is evaluated again)",
+        help: "restarts a service (RaMgmtSvc: Operations Status is evaluated again; iphlpsvc: every IP-HTTPS tunnel drops)",
         params: Params::Named(SERVICE_PARAMS),
         run: |t, c, a| t.service(c, a),
     },
