@@ -521,43 +521,40 @@ async fn accept_loop(
     let mut shutdown = shared.shutdown.clone();
     let mut mode_rx = shared.mode.subscribe();
     let mut sessions = tokio::task::JoinSet::new();
-    // while not listening, the port stays ours: held refusing (closed) or silent
-    // (black-holed), so no other socket takes it before the listener comes back
-    let mut held: Option<(ListenerMode, HeldPort)> = None;
+    // while black-holed, the port is held silent; while closed it is free, as when the
+    // service stops (held refusing, clients recovered more slowly after restarts in the
+    // soak: left for a later look)
+    let mut silent: Option<HeldPort> = None;
     loop {
         let mode = *mode_rx.borrow_and_update();
         let ready = match mode {
-            ListenerMode::Open => {
-                if listener.is_none() {
-                    held = None;
-                    transport.bind(addr).await.map(|l| {
-                        tracing::info!(%addr, "listening again");
-                        listener = Some(l);
-                    })
-                } else {
-                    Ok(())
-                }
-            }
-            ListenerMode::Closed | ListenerMode::Blackhole
-                if held.as_ref().is_some_and(|(m, _)| *m == mode) =>
-            {
-                Ok(())
-            }
-            ListenerMode::Closed | ListenerMode::Blackhole => {
-                if listener.take().is_some() && mode == ListenerMode::Closed {
+            ListenerMode::Closed => {
+                silent = None;
+                if listener.take().is_some() {
                     tracing::info!(%addr, "listener closed; disconnecting every client");
                     shared.disconnect_all();
                 }
-                held = None;
-                let port = if mode == ListenerMode::Closed {
-                    transport.bind_refusing(addr).await
-                } else {
-                    transport.bind_silent(addr).await
-                };
-                port.map(|p| {
-                    tracing::info!(%addr, ?mode, "not listening");
-                    held = Some((mode, p));
-                })
+                Ok(())
+            }
+            ListenerMode::Blackhole => {
+                listener = None;
+                match silent {
+                    Some(_) => Ok(()),
+                    None => transport.bind_silent(addr).await.map(|s| {
+                        tracing::info!(%addr, "connections now go unanswered");
+                        silent = Some(s);
+                    }),
+                }
+            }
+            ListenerMode::Open => {
+                silent = None;
+                match listener {
+                    Some(_) => Ok(()),
+                    None => transport.bind(addr).await.map(|l| {
+                        tracing::info!(%addr, "listening again");
+                        listener = Some(l);
+                    }),
+                }
             }
         };
         if let Err(e) = ready {
@@ -592,7 +589,7 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    drop(held);
+    drop(silent);
     sessions.shutdown().await;
 }
 
