@@ -522,8 +522,7 @@ async fn accept_loop(
     let mut mode_rx = shared.mode.subscribe();
     let mut sessions = tokio::task::JoinSet::new();
     // while black-holed, the port is held silent; while closed it is free, as when the
-    // service stops (held refusing, clients recovered more slowly after restarts in the
-    // soak: left for a later look)
+    // service stops (the accept loop rebinds it, retrying until it is free again)
     let mut silent: Option<HeldPort> = None;
     loop {
         let mode = *mode_rx.borrow_and_update();
