@@ -261,23 +261,24 @@ fn inline(text: &str) -> Scenario {
     scenario::parse(Path::new("inline.toml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Runs scenario `text` and checks that it fails at `step`, saying `because`.
+async fn fails_at(text: &str, step: &str, because: &str) {
+    let r = runner::run_scenario(&inline(text), &opts()).await;
+    assert_eq!(r.failed_step.as_deref(), Some(step), "{}", r.log);
+    let msg = r.message.unwrap_or_default();
+    assert!(msg.contains(because), "{msg}");
+}
+
 #[tokio::test]
 async fn negative_conditions_wait_for_the_tunnel() {
     // The client can never connect: "no global address" must not pass on that account.
-    let s = inline(
+    fails_at(
         "faults = [\"expired-cert\"]\n[[step]]\nname = \"no address\"\ndeadline = \"2s\"\n\
          expect = { global_address = false, hold = \"500ms\" }\n",
-    );
-    let r = runner::run_scenario(&s, &opts()).await;
-    assert!(!r.passed, "{}", r.log);
-    assert!(
-        r.message
-            .as_deref()
-            .unwrap()
-            .contains("its tunnel is not established"),
-        "{:?}",
-        r.message
-    );
+        "no address",
+        "its tunnel is not established",
+    )
+    .await;
     // The same expectation once a tunnel is up without an address (no RA) passes.
     let s = inline(
         "faults = [\"advertising-disabled\"]\n[[step]]\nname = \"no address\"\ndeadline = \"4s\"\n\
@@ -291,51 +292,33 @@ async fn negative_conditions_wait_for_the_tunnel() {
 async fn no_reply_needs_requests_that_left_the_tunnel() {
     // No address to send from (the RA carries no prefix): the requests never leave, so
     // "no reply" proves nothing and the step says why.
-    let s = inline(
+    fails_at(
         "faults = [\"route-not-published\"]\n\
          [[step]]\nname = \"up\"\nexpect = { state = \"LinkUp\", ra_prefixes = 0 }\n\
          [[step]]\nname = \"no reply\"\nping = { from = 1, to = \"intranet\", reply = false }\n",
-    );
-    let r = runner::run_scenario(&s, &opts()).await;
-    assert_eq!(r.failed_step.as_deref(), Some("no reply"), "{}", r.log);
-    assert!(
-        r.message.as_deref().unwrap().contains("no usable address"),
-        "{:?}",
-        r.message
-    );
+        "no reply",
+        "no usable address",
+    )
+    .await;
     // Dropped, but not for the reason the step names.
-    let s = inline(
+    fails_at(
         "faults = [\"forwarding-disabled\"]\n\
          [[step]]\nname = \"up\"\nexpect = { state = \"LinkUp\", global_address = true }\n\
          [[step]]\nname = \"no reply\"\nping = { from = 1, to = \"intranet\", reply = false, dropped_by = \"no_route\" }\n",
-    );
-    let r = runner::run_scenario(&s, &opts()).await;
-    assert_eq!(r.failed_step.as_deref(), Some("no reply"), "{}", r.log);
-    assert!(
-        r.message
-            .as_deref()
-            .unwrap()
-            .contains("0 dropped as no_route"),
-        "{:?}",
-        r.message
-    );
+        "no reply",
+        "0 dropped as no_route",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn hold_fails_when_a_condition_breaks_within_it() {
-    // The link comes up within the hold: "Enabled for 1s" is not what happens.
-    let s = inline(
+    // The link comes up within the hold: "LinkDown for 1s" is not what happens.
+    fails_at(
         "[[step]]\nname = \"stays down\"\ndeadline = \"1500ms\"\n\
          expect = { state = \"LinkDown\", hold = \"1s\" }\n",
-    );
-    let r = runner::run_scenario(&s, &opts()).await;
-    assert!(!r.passed, "{}", r.log);
-    assert!(
-        r.message
-            .as_deref()
-            .unwrap()
-            .contains("expected state LinkDown"),
-        "{:?}",
-        r.message
-    );
+        "stays down",
+        "expected state LinkDown",
+    )
+    .await;
 }
