@@ -498,7 +498,7 @@ async fn link(
                 Command::Ping { dst, size, reply } => {
                     seq = seq.wrapping_add(1);
                     pending.retain(|_, (_, tx)| !tx.is_closed());
-                    match host.send_ping(dst, PING_ID, seq, size) {
+                    match host.send_ping(dst, PING_ID, seq, size, clock.now()) {
                         Ok(()) => {
                             pending.insert(seq, (clock.now(), reply));
                         }
@@ -508,7 +508,7 @@ async fn link(
                     }
                 }
                 Command::Udp { dst, src_port, dst_port, data } => {
-                    let _ = host.send_udp(dst, src_port, dst_port, &data);
+                    let _ = host.send_udp(dst, src_port, dst_port, &data, clock.now());
                 }
             },
             _ = sleep_until(deadline) => host.handle_timeout(clock.now()),

@@ -5,7 +5,9 @@
 //! `rs_interval` apart after a random delay), processes Router Advertisements (default
 //! router, MTU option, prefixes), configures a SLAAC address with a random interface ID in
 //! each advertised /64 with the A flag and runs DAD on it, answers Echo Requests, and
-//! reports what arrives for the application as [`HostEvent`]s.
+//! reports what arrives for the application as [`HostEvent`]s. Its IP layer
+//! ([`super::ip`]) fragments what exceeds the path MTU and reassembles what arrives in
+//! fragments.
 
 use std::collections::VecDeque;
 use std::net::Ipv6Addr;
@@ -14,7 +16,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::wire::icmpv6::{self, Message, RouterAdvert};
+use super::ip::{IpConfig, IpLayer, IpStats};
+use crate::wire::icmpv6::{self, Message, RouterAdvert, kind};
 use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6, PROTO_UDP};
 use crate::wire::udp;
 
@@ -37,6 +40,8 @@ pub struct HostConfig {
     /// Solicitation, RFC 4861 7.3 NUD); this ND traffic also keeps an idle tunnel alive
     /// against the server's idle timeout. `None`: never.
     pub keepalive: Option<Duration>,
+    /// Reassembly and path MTU limits.
+    pub ip: IpConfig,
 }
 
 impl Default for HostConfig {
@@ -49,6 +54,7 @@ impl Default for HostConfig {
             dad_timeout: Duration::from_secs(1),
             max_dad_attempts: 3,
             keepalive: Some(Duration::from_secs(30)),
+            ip: IpConfig::default(),
         }
     }
 }
@@ -64,6 +70,7 @@ impl HostConfig {
             dad_timeout: Duration::from_millis(20),
             max_dad_attempts: 3,
             keepalive: Some(Duration::from_secs(30)),
+            ip: IpConfig::default(),
         }
     }
 
@@ -107,7 +114,8 @@ pub enum HostEvent {
         /// Payload length.
         len: usize,
     },
-    /// An ICMPv6 error arrived (Destination Unreachable, Packet Too Big, Time Exceeded).
+    /// An ICMPv6 error arrived (Destination Unreachable, Packet Too Big, Time Exceeded,
+    /// Parameter Problem).
     IcmpError {
         /// Who sent it.
         from: Ipv6Addr,
@@ -152,6 +160,7 @@ pub struct Host {
     events: VecDeque<HostEvent>,
     last_ra: Option<RouterAdvert>,
     misdelivered: u64,
+    ip: IpLayer,
 }
 
 impl Host {
@@ -159,6 +168,7 @@ impl Host {
     /// link-local address.
     pub fn new(config: HostConfig, now: Instant) -> Self {
         let rng = SmallRng::seed_from_u64(config.seed);
+        let ip = IpLayer::new(config.ip, ipv6::MIN_MTU, config.seed);
         let mut h = Self {
             config,
             rng,
@@ -172,6 +182,7 @@ impl Host {
             events: VecDeque::new(),
             last_ra: None,
             misdelivered: 0,
+            ip,
         };
         h.start_address(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), now, 1);
         h
@@ -233,6 +244,16 @@ impl Host {
         self.misdelivered
     }
 
+    /// The IP layer's counters (fragments, reassembly, path MTU).
+    pub fn ip_stats(&self) -> IpStats {
+        self.ip.stats()
+    }
+
+    /// The IP layer (path MTUs learnt, reassembly buffers).
+    pub fn ip(&self) -> &IpLayer {
+        &self.ip
+    }
+
     /// The last Router Advertisement received.
     pub fn last_router_advert(&self) -> Option<&RouterAdvert> {
         self.last_ra.as_ref()
@@ -254,11 +275,16 @@ impl Host {
             AddrState::Tentative { until, .. } => Some(until),
             _ => None,
         });
-        dad.chain(self.next_rs).chain(self.next_keepalive).min()
+        dad.chain(self.next_rs)
+            .chain(self.next_keepalive)
+            .chain(self.ip.poll_timeout())
+            .min()
     }
 
-    /// Advances timers to `now`: DAD completions and Router Solicitations.
+    /// Advances timers to `now`: DAD completions, Router Solicitations, keepalives and
+    /// reassembly timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.ip.handle_timeout(now, &mut self.transmit);
         let mut done = Vec::new();
         for a in &mut self.addresses {
             if let AddrState::Tentative { until, .. } = a.state
@@ -319,6 +345,16 @@ impl Host {
             self.misdelivered += 1;
             return;
         }
+        let Some(whole) = self.ip.receive(packet, now, &mut self.transmit) else {
+            return;
+        };
+        let Some(pkt) = Ipv6Packet::new(&whole) else {
+            return;
+        };
+        if matches!(whole, std::borrow::Cow::Owned(_)) && is_nd(&pkt) {
+            // RFC 6980: Neighbor Discovery never comes in fragments
+            return;
+        }
         match pkt.next_header() {
             PROTO_ICMPV6 => self.handle_icmp(&pkt, now),
             PROTO_UDP if self.owns(dst) => {
@@ -345,8 +381,8 @@ impl Host {
         };
         match msg {
             Message::EchoRequest { id, seq, data } if self.owns(pkt.dst()) => {
-                self.transmit
-                    .push_back(icmpv6::echo_reply(pkt.dst(), pkt.src(), id, seq, data));
+                let reply = icmpv6::echo_reply(pkt.dst(), pkt.src(), id, seq, data);
+                self.ip.send(reply, now, &mut self.transmit);
             }
             Message::EchoReply { id, seq, .. } => {
                 self.events.push_back(HostEvent::EchoReply {
@@ -372,18 +408,24 @@ impl Host {
                 }
             }
             Message::NeighborAdvertisement { target, .. } => self.dad_conflict(target, now),
-            Message::PacketTooBig { .. }
-            | Message::DestUnreachable { .. }
-            | Message::TimeExceeded { .. } => {
-                let b = pkt.payload();
-                self.events.push_back(HostEvent::IcmpError {
-                    from: pkt.src(),
-                    kind: b[0],
-                    code: b[1],
-                });
+            Message::PacketTooBig { mtu, invoking } => {
+                self.ip.paths_mut().packet_too_big(invoking, mtu, now);
+                self.icmp_error(pkt);
             }
+            Message::DestUnreachable { .. }
+            | Message::TimeExceeded { .. }
+            | Message::ParameterProblem { .. } => self.icmp_error(pkt),
             _ => {}
         }
+    }
+
+    fn icmp_error(&mut self, pkt: &Ipv6Packet<'_>) {
+        let b = pkt.payload();
+        self.events.push_back(HostEvent::IcmpError {
+            from: pkt.src(),
+            kind: b[0],
+            code: b[1],
+        });
     }
 
     fn handle_ra(&mut self, from: Ipv6Addr, ra: RouterAdvert, now: Instant) {
@@ -396,6 +438,7 @@ impl Host {
             && (ipv6::MIN_MTU as u32..=65535).contains(&mtu)
         {
             self.mtu = mtu;
+            self.ip.paths_mut().set_link_mtu(mtu as usize);
         }
         for p in &ra.prefixes {
             if !p.autonomous || p.len != 64 || p.valid_lifetime == 0 {
@@ -457,11 +500,12 @@ impl Host {
         id: u16,
         seq: u16,
         size: usize,
+        now: Instant,
     ) -> Result<(), NoSourceAddress> {
         let src = self.source_for(dst)?;
         let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
-        self.transmit
-            .push_back(icmpv6::echo_request(src, dst, id, seq, &data));
+        let p = icmpv6::echo_request(src, dst, id, seq, &data);
+        self.ip.send(p, now, &mut self.transmit);
         Ok(())
     }
 
@@ -472,10 +516,20 @@ impl Host {
         src_port: u16,
         dst_port: u16,
         data: &[u8],
+        now: Instant,
     ) -> Result<(), NoSourceAddress> {
         let src = self.source_for(dst)?;
-        self.transmit
-            .push_back(udp::build(src, dst, src_port, dst_port, data));
+        let p = udp::build(src, dst, src_port, dst_port, data);
+        self.ip.send(p, now, &mut self.transmit);
         Ok(())
     }
+}
+
+/// Whether a packet is a Neighbor Discovery message (RS, RA, NS, NA, Redirect).
+fn is_nd(pkt: &Ipv6Packet<'_>) -> bool {
+    pkt.next_header() == PROTO_ICMPV6
+        && pkt
+            .payload()
+            .first()
+            .is_some_and(|t| (kind::ROUTER_SOLICITATION..=kind::REDIRECT).contains(t))
 }

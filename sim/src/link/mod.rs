@@ -7,10 +7,17 @@
 //! - [`router`]: the server side, a router for the clients ([MS-IPHTTPS] 3.2.5.2).
 //! - [`host`]: the client side, an IPv6 host doing ND and SLAAC over the tunnel.
 //! - [`intranet`]: a host on the internal network behind the server.
+//! - [`filter`]: a firewall on the internal network that drops fragments.
+//! - [`ip`]: the IP layer both hosts share: [`path`] (path MTU, fragmenting at the source)
+//!   and [`reassembly`] (fragments put back together at the destination).
 //! - [`reconnect`]: the client's reconnect timer ([MS-IPHTTPS] 3.1.2.1).
 
+pub mod filter;
 pub mod host;
 pub mod intranet;
+pub mod ip;
+pub mod path;
+pub mod reassembly;
 pub mod reconnect;
 pub mod router;
 

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::host::{Host, HostConfig, HostEvent};
 use super::intranet::IntranetHost;
+use super::ip::IpConfig;
 use super::router::{AuthMode, ClientId, DropReason, Output, Publish, Router, RouterConfig};
 use crate::wire::icmpv6::{self, kind};
 use crate::wire::{ipv6, udp};
@@ -43,7 +44,7 @@ impl World {
             now,
             router,
             hosts,
-            intranet: IntranetHost::new(a("2001:db8:1::10")),
+            intranet: IntranetHost::new(a("2001:db8:1::10"), 1500, IpConfig::default()),
             out: Vec::new(),
         }
     }
@@ -57,8 +58,20 @@ impl World {
                 h.handle_timeout(self.now);
             }
             self.router.handle_timeout(self.now, &mut self.out);
+            self.intranet.handle_timeout(self.now);
         }
         self.pump();
+    }
+
+    /// Hands what the intranet host queued to the router.
+    fn from_intranet(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(p) = self.intranet.poll_transmit() {
+            moved = true;
+            self.router
+                .handle_from_intranet(Bytes::from(p), self.now, &mut self.out);
+        }
+        moved
     }
 
     fn pump(&mut self) {
@@ -80,17 +93,10 @@ impl World {
                             h.handle_packet(&f.to_vec(), self.now);
                         }
                     }
-                    Output::ToIntranet(f) => {
-                        if let Some(reply) = self.intranet.handle_packet(&f.to_vec()) {
-                            self.router.handle_from_intranet(
-                                Bytes::from(reply),
-                                self.now,
-                                &mut self.out,
-                            );
-                        }
-                    }
+                    Output::ToIntranet(f) => self.intranet.handle_packet(&f.to_vec(), self.now),
                 }
             }
+            moved |= self.from_intranet();
             if !moved {
                 break;
             }
@@ -235,9 +241,9 @@ fn ping_intranet_and_other_client_through_router() {
     let g1 = w.hosts[1].1.global().unwrap();
     w.hosts[0]
         .1
-        .send_ping(a("2001:db8:1::10"), 1, 1, 56)
+        .send_ping(a("2001:db8:1::10"), 1, 1, 56, w.now)
         .unwrap();
-    w.hosts[0].1.send_ping(g1, 1, 2, 56).unwrap();
+    w.hosts[0].1.send_ping(g1, 1, 2, 56, w.now).unwrap();
     w.up();
     let ev = w.events(0);
     assert!(ev.contains(&HostEvent::EchoReply {
@@ -259,7 +265,7 @@ fn forwarding_disabled_drops_client_traffic() {
     assert!(w.hosts[0].1.global().is_some(), "address still configured");
     w.hosts[0]
         .1
-        .send_ping(a("2001:db8:1::10"), 1, 1, 8)
+        .send_ping(a("2001:db8:1::10"), 1, 1, 8, w.now)
         .unwrap();
     w.up();
     assert!(
@@ -371,9 +377,7 @@ fn oversized_packet_toward_a_client_gets_packet_too_big() {
     let mut w = World::new(1, |_| {});
     w.up();
     let g = w.hosts[0].1.global().unwrap();
-    let big = w.intranet.ping(g, 9, 1400);
-    w.router
-        .handle_from_intranet(Bytes::from(big), w.now, &mut w.out);
+    w.intranet.ping(g, 9, 1400, w.now);
     w.pump();
     assert_eq!(w.intranet.stats().packet_too_big, vec![1280]);
     assert_eq!(w.router.stats().dropped(DropReason::TooBig), 1);
@@ -476,7 +480,7 @@ fn host_timers_on_explicit_timestamps() {
     assert_eq!(icmpv6::parse(&v), Ok(icmpv6::Message::RouterSolicitation));
     assert_eq!(h.poll_timeout(), Some(rs_at + Duration::from_secs(4)));
     assert!(
-        h.send_ping(a("2001:db8:1::10"), 1, 1, 8).is_err(),
+        h.send_ping(a("2001:db8:1::10"), 1, 1, 8, t0).is_err(),
         "no global address yet"
     );
 }
@@ -1323,7 +1327,7 @@ mod properties {
                         }
                     }
                     3 => h.handle_packet(&icmpv6::echo_request("2001:db8:1::10".parse().unwrap(), h.global().unwrap_or(router), 1, 1, b"x"), now),
-                    4 => { let _ = h.send_ping("2001:db8:1::10".parse().unwrap(), 1, 1, 8); }
+                    4 => { let _ = h.send_ping("2001:db8:1::10".parse().unwrap(), 1, 1, 8, now); }
                     _ => h.handle_packet(&[0x60, 0, 0, 0, 0, 200, 58, 255], now),
                 }
                 h.handle_timeout(now);

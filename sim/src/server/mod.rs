@@ -14,7 +14,9 @@ use tracing::Instrument;
 
 use crate::capture::Capture;
 use crate::link::Frame;
+use crate::link::filter::FragmentFilter;
 use crate::link::intranet::{IntranetHost, IntranetStats};
+use crate::link::ip::IpConfig;
 use crate::link::router::{AuthMode, ClientId, Output, Router, RouterConfig};
 use crate::pki::Pki;
 use crate::tls::{Acceptor, Tls, TlsError};
@@ -84,6 +86,8 @@ pub struct ServerConfig {
     pub router: RouterConfig,
     /// Address of the built-in intranet host.
     pub intranet_address: Ipv6Addr,
+    /// The intranet host's reassembly and path MTU limits.
+    pub intranet_ip: IpConfig,
     /// Capture of every tunnelled packet.
     pub pcap: Option<Capture>,
     /// Deadline for the TLS handshake and the HTTP head together.
@@ -123,6 +127,7 @@ impl ServerConfig {
             pki,
             router,
             intranet_address: DEFAULT_INTRANET_HOST,
+            intranet_ip: IpConfig::default(),
             pcap: None,
             handshake_timeout: Duration::from_secs(10),
             client_queue: 4096,
@@ -155,6 +160,8 @@ struct Core {
     out: Vec<Output>,
     /// Where intranet-bound packets go instead of the built-in host (a kernel TUN).
     intranet_link: Option<mpsc::Sender<Bytes>>,
+    /// The internal network's firewall, on the link between the router and the intranet.
+    filter: FragmentFilter,
 }
 
 impl Core {
@@ -181,6 +188,10 @@ impl Core {
                         }
                     }
                     Output::ToIntranet(frame) => {
+                        if !self.filter.passes(frame.raw()) {
+                            self.stats.intranet_filtered += 1;
+                            continue;
+                        }
                         if let Some(tx) = &self.intranet_link {
                             let mut v = Vec::with_capacity(frame.len());
                             frame.write_to(&mut v);
@@ -190,16 +201,27 @@ impl Core {
                             continue;
                         }
                         // the intranet host does not look at the hop limit: no copy needed
-                        if let Some(reply) = self.intranet.handle_packet(frame.raw()) {
-                            self.router.handle_from_intranet(
-                                Bytes::from(reply),
-                                now,
-                                &mut self.out,
-                            );
-                        }
+                        self.intranet.handle_packet(frame.raw(), now);
+                        self.from_intranet_host(now);
                     }
                 }
             }
+        }
+    }
+
+    /// Routes what the intranet host has queued.
+    fn from_intranet_host(&mut self, now: Instant) {
+        while let Some(p) = self.intranet.poll_transmit() {
+            self.from_intranet(Bytes::from(p), now);
+        }
+    }
+
+    /// Routes one packet from the internal network, through its firewall.
+    fn from_intranet(&mut self, packet: Bytes, now: Instant) {
+        if self.filter.passes(&packet) {
+            self.router.handle_from_intranet(packet, now, &mut self.out);
+        } else {
+            self.stats.intranet_filtered += 1;
         }
     }
 }
@@ -237,7 +259,7 @@ impl Shared {
         let mut core = self.lock();
         let core = &mut *core;
         for p in packets {
-            core.router.handle_from_intranet(p, now, &mut core.out);
+            core.from_intranet(p, now);
         }
         core.dispatch(now);
     }
@@ -283,15 +305,21 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         hint: "",
     })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let intranet = IntranetHost::new(
+        config.intranet_address,
+        config.router.intranet_mtu,
+        config.intranet_ip,
+    );
     let shared = Arc::new(Shared {
         core: Mutex::new(Core {
             router: Router::new(config.router),
             clients: HashMap::new(),
-            intranet: IntranetHost::new(config.intranet_address),
+            intranet,
             capture: config.pcap,
             stats: ServerStats::default(),
             out: Vec::new(),
             intranet_link: None,
+            filter: FragmentFilter::None,
         }),
         acceptor: std::sync::RwLock::new(acceptor),
         path: config.path.clone(),
@@ -390,7 +418,7 @@ impl ServerHandle {
 
     /// The intranet host's counters.
     pub fn intranet_stats(&self) -> IntranetStats {
-        self.shared.lock().intranet.stats().clone()
+        self.shared.lock().intranet.stats()
     }
 
     /// The intranet host's address.
@@ -400,12 +428,27 @@ impl ServerHandle {
 
     /// Sends an Echo Request of `size` data bytes from the intranet host to `dst`.
     pub fn intranet_ping(&self, dst: Ipv6Addr, seq: u16, size: usize) {
+        let now = self.shared.clock.now();
         let mut core = self.shared.lock();
-        let pkt = core.intranet.ping(dst, seq, size);
-        let core = &mut *core;
-        core.router
-            .handle_from_intranet(Bytes::from(pkt), self.shared.clock.now(), &mut core.out);
-        core.dispatch(self.shared.clock.now());
+        core.intranet.ping(dst, seq, size, now);
+        core.from_intranet_host(now);
+        core.dispatch(now);
+    }
+
+    /// The path MTUs the intranet host has learnt from Packet Too Big and still holds.
+    pub fn intranet_path_mtus(&self) -> Vec<(Ipv6Addr, usize)> {
+        let now = self.shared.clock.now();
+        self.shared.lock().intranet.ip().paths().learnt(now)
+    }
+
+    /// Puts a firewall that drops fragments on the internal network (or takes it away).
+    pub fn set_fragment_filter(&self, filter: FragmentFilter) {
+        self.shared.lock().filter = filter;
+    }
+
+    /// The internal network's fragment filter.
+    pub fn fragment_filter(&self) -> FragmentFilter {
+        self.shared.lock().filter
     }
 
     /// Replaces the certificates, the client-certificate requirement and the TLS backend
@@ -596,7 +639,12 @@ async fn router_timer(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         let now = shared.clock.now();
-        let next = shared.lock().router.poll_timeout();
+        let next = {
+            let core = shared.lock();
+            let r = core.router.poll_timeout();
+            let i = core.intranet.poll_timeout();
+            r.into_iter().chain(i).min()
+        };
         // wake at least every second: the configuration may change under us
         let wake = next.map_or(now + Duration::from_secs(1), |t| {
             t.min(now + Duration::from_secs(1))
@@ -609,6 +657,8 @@ async fn router_timer(shared: Arc<Shared>) {
         let mut core = shared.lock();
         let core = &mut *core;
         core.router.handle_timeout(now, &mut core.out);
+        core.intranet.handle_timeout(now);
+        core.from_intranet_host(now);
         core.dispatch(now);
     }
 }

@@ -26,6 +26,8 @@ pub struct ServerStats {
     pub to_clients: ToClients,
     /// Packets for the intranet dropped because the intranet link's queue was full.
     pub intranet_queue_drops: u64,
+    /// Fragments the internal network's firewall dropped, both ways.
+    pub intranet_filtered: u64,
     /// Bytes of tunnel payload received from clients.
     pub bytes_in: u64,
     /// Bytes of tunnel payload sent to clients.

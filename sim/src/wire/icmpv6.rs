@@ -16,6 +16,8 @@ pub mod kind {
     pub const PACKET_TOO_BIG: u8 = 2;
     /// Time Exceeded.
     pub const TIME_EXCEEDED: u8 = 3;
+    /// Parameter Problem.
+    pub const PARAMETER_PROBLEM: u8 = 4;
     /// Echo Request.
     pub const ECHO_REQUEST: u8 = 128;
     /// Echo Reply.
@@ -147,6 +149,15 @@ pub enum Message<'a> {
     TimeExceeded {
         /// Code.
         code: u8,
+        /// The quoted invoking packet.
+        invoking: &'a [u8],
+    },
+    /// Parameter Problem.
+    ParameterProblem {
+        /// Code.
+        code: u8,
+        /// Offset in the invoking packet of the field in error.
+        pointer: u32,
         /// The quoted invoking packet.
         invoking: &'a [u8],
     },
@@ -283,6 +294,14 @@ pub fn parse<'a>(pkt: &ipv6::Ipv6Packet<'a>) -> Result<Message<'a>, Icmpv6Error>
                 invoking: &body[8..],
             }
         }
+        kind::PARAMETER_PROBLEM => {
+            need(8)?;
+            Message::ParameterProblem {
+                code,
+                pointer: u32_at(4),
+                invoking: &body[8..],
+            }
+        }
         other => Message::Other { kind: other },
     })
 }
@@ -415,8 +434,8 @@ pub fn neighbor_advertisement(
     packet(src, dst, 255, &body)
 }
 
-/// An ICMPv6 error (Destination Unreachable, Packet Too Big, Time Exceeded) about
-/// `invoking`, quoting as much of it as fits in the minimum MTU (RFC 4443 2.4(c)).
+/// An ICMPv6 error (Destination Unreachable, Packet Too Big, Time Exceeded, Parameter
+/// Problem) about `invoking`, quoting as much of it as fits in the minimum MTU (RFC 4443 2.4(c)).
 pub fn error(
     t: u8,
     code: u8,

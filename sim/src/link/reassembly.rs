@@ -1,0 +1,447 @@
+//! Reassembly of IPv6 fragments at their destination (RFC 8200 4.5), sans-IO.
+//!
+//! Fragments are held per (source, destination, identification). A datagram is handed
+//! up when its pieces cover it from 0 to the end the last fragment set. The rules:
+//!
+//! - 60 seconds after its first fragment arrived, an incomplete datagram is given up;
+//!   if its first fragment (offset 0) had arrived, ICMPv6 Time Exceeded code 1 goes to
+//!   its source, quoting that fragment.
+//! - A fragment overlapping another discards the whole datagram, and the fragments of it
+//!   still to come (RFC 5722). An exact duplicate is dropped alone (RFC 8200 4.5 allows it).
+//! - An atomic fragment (offset 0, M clear) is a whole datagram, handled on its own,
+//!   whatever else is held under its identification (RFC 6946).
+//! - A first fragment without the whole header chain up to the upper-layer header is
+//!   dropped with Parameter Problem code 3 (RFC 7112 5).
+//! - A non-last fragment whose length is not a multiple of 8 gets Parameter Problem code 0
+//!   pointing at Payload Length, one that would reassemble beyond 65,535 bytes code 0
+//!   pointing at its Fragment Offset (RFC 8200 4.5).
+//! - The memory held for incomplete datagrams is bounded per host: past the bound, the
+//!   oldest datagram of the source holding the most is dropped and counted, so a source
+//!   that floods loses its own datagrams first.
+//!
+//! etherparse's `defrag` module is not used for the buffers: its `IpDefragBuf` merges
+//! overlapping fragments (RFC 5722 says discard) and keeps neither the unfragmentable part
+//! nor the first fragment needed for Time Exceeded, and its pool has no timeout or bound.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::Ipv6Addr;
+use std::time::{Duration, Instant};
+
+use crate::wire::frag::{self, Fragment, MAX_PAYLOAD};
+use crate::wire::icmpv6::{self, kind};
+use crate::wire::ipv6::{self, HEADER_LEN, PROTO_ICMPV6};
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What a datagram in reassembly costs besides its buffers (the table entry, its ranges).
+const ENTRY_OVERHEAD: usize = 160;
+/// The bytes of the first fragment kept to quote in Time Exceeded (RFC 4443 2.4(c)).
+const QUOTE: usize = ipv6::MIN_MTU - HEADER_LEN - 8;
+
+/// Reassembly limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReassemblyConfig {
+    /// How long an incomplete datagram is held (RFC 8200: 60 seconds).
+    pub timeout: Duration,
+    /// Most bytes held for incomplete datagrams by one host.
+    pub max_bytes: usize,
+}
+
+impl Default for ReassemblyConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+            max_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Reassembly counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReassemblyStats {
+    /// Fragments received.
+    pub fragments: u64,
+    /// Datagrams put back together.
+    pub reassembled: u64,
+    /// Atomic fragments, handled as whole datagrams.
+    pub atomic: u64,
+    /// Datagrams given up after the timeout.
+    pub timed_out: u64,
+    /// Time Exceeded (code 1) messages sent for them.
+    pub time_exceeded_sent: u64,
+    /// Datagrams discarded because fragments overlapped (RFC 5722).
+    pub overlapping: u64,
+    /// Exact duplicate fragments dropped.
+    pub duplicates: u64,
+    /// First fragments without the whole header chain (RFC 7112).
+    pub incomplete_chain: u64,
+    /// Fragments refused for their length, offset or end, or after their datagram was
+    /// discarded.
+    pub invalid: u64,
+    /// Datagrams dropped to keep within the memory bound.
+    pub evicted: u64,
+}
+
+/// What became of a fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Kept until the rest arrives.
+    Held,
+    /// The datagram is whole: the packet, without its Fragment header.
+    Whole(Vec<u8>),
+    /// Dropped (counted in [`ReassemblyStats`]).
+    Dropped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    id: u32,
+}
+
+#[derive(Debug)]
+struct First {
+    unfragmentable: Vec<u8>,
+    next_header_at: usize,
+    next_header: u8,
+    quote: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    deadline: Instant,
+    /// Byte ranges received, sorted by start, never overlapping.
+    ranges: Vec<(usize, usize)>,
+    data: Vec<u8>,
+    end: Option<usize>,
+    first: Option<First>,
+    /// Overlap or a conflicting end was seen: the rest is dropped until the timeout.
+    discarded: bool,
+    cost: usize,
+}
+
+impl Entry {
+    fn measure(&self) -> usize {
+        ENTRY_OVERHEAD
+            + self.data.capacity()
+            + self.ranges.capacity() * std::mem::size_of::<(usize, usize)>()
+            + self
+                .first
+                .as_ref()
+                .map_or(0, |f| f.unfragmentable.capacity() + f.quote.capacity())
+    }
+
+    fn complete(&self) -> bool {
+        let Some(end) = self.end else {
+            return false;
+        };
+        self.first.is_some() && self.ranges.iter().map(|(s, e)| e - s).sum::<usize>() == end
+    }
+}
+
+#[derive(Debug, Default)]
+struct SourceUse {
+    bytes: usize,
+    gens: BTreeSet<u64>,
+}
+
+/// One host's reassembly buffers.
+#[derive(Debug)]
+pub struct Reassembler {
+    config: ReassemblyConfig,
+    entries: Map<Key, Entry>,
+    /// Every datagram held, oldest first (generation numbers grow with time).
+    order: BTreeMap<u64, Key>,
+    sources: Map<Ipv6Addr, SourceUse>,
+    next_gen: u64,
+    held: usize,
+    stats: ReassemblyStats,
+}
+
+impl Reassembler {
+    /// Empty buffers with these limits.
+    pub fn new(config: ReassemblyConfig) -> Self {
+        Self {
+            config,
+            entries: Map::default(),
+            order: BTreeMap::new(),
+            sources: Map::default(),
+            next_gen: 0,
+            held: 0,
+            stats: ReassemblyStats::default(),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &ReassemblyStats {
+        &self.stats
+    }
+
+    /// Bytes held for incomplete datagrams (what the bound applies to).
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Datagrams in reassembly.
+    pub fn pending(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// When [`Reassembler::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let (_, key) = self.order.first_key_value()?;
+        self.entries.get(key).map(|e| e.deadline)
+    }
+
+    /// Gives up the datagrams whose time is out, queueing Time Exceeded where the first
+    /// fragment had arrived.
+    pub fn handle_timeout(&mut self, now: Instant, errors: &mut VecDeque<Vec<u8>>) {
+        while let Some((_, &key)) = self.order.first_key_value() {
+            if self.entries.get(&key).is_some_and(|e| e.deadline > now) {
+                return;
+            }
+            let Some(e) = self.remove(key) else {
+                continue;
+            };
+            if e.discarded {
+                continue;
+            }
+            self.stats.timed_out += 1;
+            tracing::debug!(src = %key.src, id = key.id, "fragment reassembly time exceeded");
+            if let Some(first) = e.first
+                && let Some(p) = error_to(key, kind::TIME_EXCEEDED, 1, 0, &first.quote)
+            {
+                self.stats.time_exceeded_sent += 1;
+                errors.push_back(p);
+            }
+        }
+    }
+
+    /// Handles one fragment of `packet` (found by [`frag::find`]) addressed to this host.
+    /// ICMPv6 errors it calls for are queued on `errors`.
+    pub fn push(
+        &mut self,
+        packet: &[u8],
+        f: &Fragment<'_>,
+        now: Instant,
+        errors: &mut VecDeque<Vec<u8>>,
+    ) -> Outcome {
+        self.stats.fragments += 1;
+        let Some(p) = ipv6::Ipv6Packet::new(packet) else {
+            self.stats.invalid += 1;
+            return Outcome::Dropped;
+        };
+        let key = Key {
+            src: p.src(),
+            dst: p.dst(),
+            id: f.id(),
+        };
+        let (offset, len) = (f.offset(), f.data.len());
+        if f.more() && (len == 0 || len % 8 != 0) {
+            self.stats.invalid += 1;
+            if len > 0 {
+                self.error(key, packet, 0, 4, errors);
+            }
+            return Outcome::Dropped;
+        }
+        if f.unfragmentable.len() - HEADER_LEN + offset + len > MAX_PAYLOAD {
+            self.stats.invalid += 1;
+            self.error(key, packet, 0, f.header_at() as u32 + 2, errors);
+            return Outcome::Dropped;
+        }
+        if offset == 0 && !frag::chain_complete(f.header.next_header.0, f.data) {
+            self.stats.incomplete_chain += 1;
+            self.error(key, packet, 3, 0, errors);
+            return Outcome::Dropped;
+        }
+        if f.is_atomic() {
+            self.stats.atomic += 1;
+            return Outcome::Whole(f.rebuild(f.data));
+        }
+        if !self.entries.contains_key(&key) {
+            self.insert(key, now);
+        }
+        let grows = self.add(key, packet, f);
+        let Some(grows) = grows else {
+            return Outcome::Dropped;
+        };
+        if grows && !self.within_bound(key) {
+            return Outcome::Dropped;
+        }
+        if self.entries.get(&key).is_some_and(Entry::complete) {
+            let e = self.remove(key).expect("checked above");
+            let first = e.first.expect("complete means the first fragment is in");
+            let mut whole = first.unfragmentable;
+            whole[first.next_header_at] = first.next_header;
+            let end = e.end.expect("complete means the end is known");
+            whole.extend_from_slice(&e.data[..end]);
+            let plen = u16::try_from(whole.len() - HEADER_LEN).unwrap_or(u16::MAX);
+            whole[4..6].copy_from_slice(&plen.to_be_bytes());
+            self.stats.reassembled += 1;
+            return Outcome::Whole(whole);
+        }
+        Outcome::Held
+    }
+
+    fn insert(&mut self, key: Key, now: Instant) {
+        let seq = self.next_gen;
+        self.next_gen += 1;
+        let e = Entry {
+            seq,
+            deadline: now + self.config.timeout,
+            ranges: Vec::new(),
+            data: Vec::new(),
+            end: None,
+            first: None,
+            discarded: false,
+            cost: ENTRY_OVERHEAD,
+        };
+        self.held += e.cost;
+        let s = self.sources.entry(key.src).or_default();
+        s.bytes += e.cost;
+        s.gens.insert(seq);
+        self.order.insert(seq, key);
+        super::reserve_for_churn(&mut self.entries);
+        self.entries.insert(key, e);
+    }
+
+    /// Adds the fragment's bytes to its datagram: `Some(grew)` when kept, `None` when
+    /// dropped (the datagram may have been discarded with it).
+    fn add(&mut self, key: Key, packet: &[u8], f: &Fragment<'_>) -> Option<bool> {
+        let (start, end) = (f.offset(), f.offset() + f.data.len());
+        let e = self.entries.get_mut(&key).expect("inserted before");
+        if e.discarded {
+            self.stats.invalid += 1;
+            return None;
+        }
+        if e.ranges.contains(&(start, end)) {
+            self.stats.duplicates += 1;
+            return None;
+        }
+        let overlaps = e.ranges.iter().any(|&(s, t)| start < t && s < end);
+        let beyond =
+            |limit: usize, ranges: &[(usize, usize)]| ranges.iter().any(|&(_, t)| t > limit);
+        let conflicting = match (e.end, f.more()) {
+            (Some(known), false) => known != end,
+            (Some(known), true) => end > known,
+            (None, false) => beyond(end, &e.ranges),
+            (None, true) => false,
+        };
+        if overlaps || conflicting {
+            if overlaps {
+                self.stats.overlapping += 1;
+            } else {
+                self.stats.invalid += 1;
+            }
+            tracing::debug!(src = %key.src, id = key.id, overlaps, "fragmented datagram discarded");
+            e.discarded = true;
+            e.ranges = Vec::new();
+            e.data = Vec::new();
+            e.first = None;
+            self.recost(key);
+            return None;
+        }
+        if e.data.len() < end {
+            e.data.reserve_exact(end - e.data.len());
+            e.data.resize(end, 0);
+        }
+        e.data[start..end].copy_from_slice(f.data);
+        let at = e.ranges.partition_point(|&(s, _)| s < start);
+        e.ranges.insert(at, (start, end));
+        if !f.more() {
+            e.end = Some(end);
+        }
+        if start == 0 {
+            e.first = Some(First {
+                unfragmentable: f.unfragmentable.to_vec(),
+                next_header_at: f.next_header_at,
+                next_header: f.header.next_header.0,
+                quote: packet[..packet.len().min(QUOTE)].to_vec(),
+            });
+        }
+        Some(self.recost(key))
+    }
+
+    /// Brings the held total up to date with the entry's cost; whether it grew.
+    fn recost(&mut self, key: Key) -> bool {
+        let Some(e) = self.entries.get_mut(&key) else {
+            return false;
+        };
+        let (old, new) = (e.cost, e.measure());
+        e.cost = new;
+        self.held = self.held - old + new;
+        let s = self
+            .sources
+            .get_mut(&key.src)
+            .expect("every entry has its source");
+        s.bytes = s.bytes - old + new;
+        new > old
+    }
+
+    /// Drops the oldest datagrams of the sources holding the most until the total is
+    /// within the bound; whether `key`'s datagram survived.
+    fn within_bound(&mut self, key: Key) -> bool {
+        let mut alive = true;
+        while self.held > self.config.max_bytes {
+            let Some(victim) = self
+                .sources
+                .values()
+                .max_by_key(|s| s.bytes)
+                .and_then(|s| s.gens.first())
+                .and_then(|g| self.order.get(g).copied())
+            else {
+                break;
+            };
+            self.remove(victim);
+            self.stats.evicted += 1;
+            alive &= victim != key;
+        }
+        alive
+    }
+
+    fn remove(&mut self, key: Key) -> Option<Entry> {
+        let e = self.entries.remove(&key)?;
+        self.order.remove(&e.seq);
+        self.held -= e.cost;
+        if let Some(s) = self.sources.get_mut(&key.src) {
+            s.bytes -= e.cost;
+            s.gens.remove(&e.seq);
+            if s.gens.is_empty() {
+                self.sources.remove(&key.src);
+            }
+        }
+        Some(e)
+    }
+
+    fn error(
+        &mut self,
+        key: Key,
+        packet: &[u8],
+        code: u8,
+        pointer: u32,
+        errors: &mut VecDeque<Vec<u8>>,
+    ) {
+        if let Some(p) = error_to(key, kind::PARAMETER_PROBLEM, code, pointer, packet) {
+            errors.push_back(p);
+        }
+    }
+}
+
+/// An ICMPv6 error from the fragments' destination to their source, unless RFC 4443
+/// 2.4(e) forbids it: never to a multicast or unspecified source, never from a multicast
+/// destination, never about an ICMPv6 error message.
+fn error_to(key: Key, t: u8, code: u8, param: u32, invoking: &[u8]) -> Option<Vec<u8>> {
+    if key.src.is_unspecified() || key.src.is_multicast() || key.dst.is_multicast() {
+        return None;
+    }
+    if let Ok(Some(f)) = frag::find(invoking)
+        && f.offset() == 0
+        && f.header.next_header.0 == PROTO_ICMPV6
+        && f.data.first().is_some_and(|&t| icmpv6::is_error(t))
+    {
+        return None;
+    }
+    Some(icmpv6::error(t, code, param, key.dst, key.src, invoking))
+}
