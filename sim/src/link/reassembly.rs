@@ -445,3 +445,295 @@ fn error_to(key: Key, t: u8, code: u8, param: u32, invoking: &[u8]) -> Option<Ve
     }
     Some(icmpv6::error(t, code, param, key.dst, key.src, invoking))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::wire::frag::{PROTO_FRAGMENT, fragment};
+    use crate::wire::ipv6::Ipv6Packet;
+    use crate::wire::{icmpv6::Message, udp};
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn datagram(len: usize) -> Vec<u8> {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        udp::build(a("2001:db8:1:1000::5"), a("2001:db8:1::10"), 4000, 9, &data)
+    }
+
+    fn push(
+        r: &mut Reassembler,
+        p: &[u8],
+        now: Instant,
+        errors: &mut VecDeque<Vec<u8>>,
+    ) -> Outcome {
+        let f = frag::find(p).unwrap().expect("a fragment");
+        r.push(p, &f, now, errors)
+    }
+
+    /// A fragment built by hand: `data` at `offset`, with the M flag.
+    fn piece(id: u32, offset: usize, more: bool, data: &[u8]) -> Vec<u8> {
+        let whole = datagram(0);
+        let mut p = whole[..40].to_vec();
+        p[6] = PROTO_FRAGMENT;
+        let h = etherparse::Ipv6FragmentHeader::new(
+            etherparse::IpNumber(crate::wire::ipv6::PROTO_UDP),
+            etherparse::IpFragOffset::try_new((offset / 8) as u16).unwrap(),
+            more,
+            id,
+        );
+        p.extend_from_slice(&h.to_bytes());
+        p.extend_from_slice(data);
+        let len = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+        p
+    }
+
+    fn errors_of(q: &VecDeque<Vec<u8>>) -> Vec<(u8, u8, u32)> {
+        q.iter()
+            .map(|p| {
+                let v = Ipv6Packet::new(p).unwrap();
+                let body = v.payload();
+                let param = u32::from_be_bytes(body[4..8].try_into().unwrap());
+                assert!(matches!(
+                    icmpv6::parse(&v),
+                    Ok(Message::TimeExceeded { .. } | Message::ParameterProblem { .. })
+                ));
+                (body[0], body[1], param)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fragments_in_any_order_give_the_datagram_back() {
+        let d = datagram(4000);
+        let mut frags = fragment(&d, 1280, 7).unwrap();
+        frags.reverse();
+        let (mut r, mut q, now) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        let n = frags.len();
+        for (i, f) in frags.iter().enumerate() {
+            let out = push(&mut r, f, now, &mut q);
+            if i + 1 < n {
+                assert_eq!(out, Outcome::Held);
+            } else {
+                assert_eq!(out, Outcome::Whole(d.clone()));
+            }
+        }
+        assert_eq!((r.pending(), r.held_bytes()), (0, 0));
+        assert_eq!(r.stats().reassembled, 1);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn the_timeout_sends_time_exceeded_only_when_the_first_fragment_came() {
+        let d = datagram(3000);
+        let frags = fragment(&d, 1280, 1).unwrap();
+        let (mut r, mut q, t0) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        // datagram 1: first fragment only; datagram 2: last fragment only
+        push(&mut r, &frags[0], t0, &mut q);
+        let other = fragment(&d, 1280, 2).unwrap();
+        push(&mut r, &other[2], t0 + Duration::from_secs(1), &mut q);
+        assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+        r.handle_timeout(t0 + Duration::from_millis(59_999), &mut q);
+        assert!(q.is_empty(), "nothing before 60 s");
+        r.handle_timeout(t0 + Duration::from_secs(60), &mut q);
+        assert_eq!(errors_of(&q), vec![(kind::TIME_EXCEEDED, 1, 0)]);
+        let te = Ipv6Packet::new(&q[0]).unwrap();
+        assert_eq!(
+            (te.src(), te.dst()),
+            (a("2001:db8:1::10"), a("2001:db8:1:1000::5"))
+        );
+        // it quotes the first fragment
+        assert_eq!(&te.payload()[8..48], &frags[0][..40]);
+        q.clear();
+        r.handle_timeout(t0 + Duration::from_secs(61), &mut q);
+        assert!(q.is_empty(), "no first fragment, no Time Exceeded");
+        assert_eq!(r.stats().timed_out, 2);
+        assert_eq!(r.stats().time_exceeded_sent, 1);
+        assert_eq!((r.pending(), r.held_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn overlap_discards_the_datagram_and_what_follows_but_duplicates_do_not() {
+        let (mut r, mut q, now) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        let head = piece(5, 0, true, &[1; 16]);
+        assert_eq!(push(&mut r, &head, now, &mut q), Outcome::Held);
+        assert_eq!(push(&mut r, &head, now, &mut q), Outcome::Dropped);
+        assert_eq!(r.pending(), 1, "an exact duplicate is dropped alone");
+        assert_eq!(r.stats().duplicates, 1);
+        // 8..24 overlaps 0..16
+        assert_eq!(
+            push(&mut r, &piece(5, 8, true, &[2; 16]), now, &mut q),
+            Outcome::Dropped
+        );
+        assert_eq!(r.stats().overlapping, 1);
+        // the rest of that datagram is dropped too, though it would have completed it
+        assert_eq!(
+            push(&mut r, &piece(5, 16, false, &[3; 8]), now, &mut q),
+            Outcome::Dropped
+        );
+        // until the timeout, with no Time Exceeded for a discarded datagram
+        r.handle_timeout(now + Duration::from_secs(60), &mut q);
+        assert!(q.is_empty());
+        assert_eq!(r.pending(), 0);
+        // afterwards the identification is free again
+        let t = now + Duration::from_secs(61);
+        push(&mut r, &piece(5, 0, true, &[1; 16]), t, &mut q);
+        assert!(matches!(
+            push(&mut r, &piece(5, 16, false, &[3; 8]), t, &mut q),
+            Outcome::Whole(_)
+        ));
+    }
+
+    #[test]
+    fn atomic_fragments_stand_alone() {
+        let (mut r, mut q, now) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        push(&mut r, &piece(9, 0, true, &[1; 16]), now, &mut q);
+        let d = datagram(8);
+        let atomic = piece(9, 0, false, &d[40..]);
+        assert_eq!(push(&mut r, &atomic, now, &mut q), Outcome::Whole(d));
+        assert_eq!(
+            r.pending(),
+            1,
+            "the datagram held under the same identification stays"
+        );
+        assert_eq!(r.stats().atomic, 1);
+    }
+
+    #[test]
+    fn bad_first_fragments_lengths_and_offsets_get_parameter_problem() {
+        let (mut r, mut q, now) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        // a first fragment that ends inside the UDP header (RFC 7112)
+        assert_eq!(
+            push(&mut r, &piece(1, 0, true, &[0; 0]), now, &mut q),
+            Outcome::Dropped
+        );
+        let short = piece(1, 0, false, &[0; 4]);
+        assert_eq!(push(&mut r, &short, now, &mut q), Outcome::Dropped);
+        // a non-last fragment not a multiple of 8
+        assert_eq!(
+            push(&mut r, &piece(2, 0, true, &[0; 12]), now, &mut q),
+            Outcome::Dropped
+        );
+        // beyond 65,535 once reassembled
+        assert_eq!(
+            push(&mut r, &piece(3, 65528, false, &[0; 16]), now, &mut q),
+            Outcome::Dropped
+        );
+        assert_eq!(
+            errors_of(&q),
+            vec![
+                (kind::PARAMETER_PROBLEM, 3, 0),
+                (kind::PARAMETER_PROBLEM, 0, 4),
+                (kind::PARAMETER_PROBLEM, 0, 42),
+            ]
+        );
+        assert_eq!(r.stats().incomplete_chain, 1);
+        assert_eq!(r.stats().invalid, 3);
+        assert_eq!(r.pending(), 0);
+    }
+
+    #[test]
+    fn a_flooding_source_loses_its_own_datagrams_first() {
+        let cfg = ReassemblyConfig {
+            max_bytes: 64 * 1024,
+            ..ReassemblyConfig::default()
+        };
+        let (mut r, mut q, now) = (Reassembler::new(cfg), VecDeque::new(), Instant::now());
+        let honest = fragment(&datagram(3000), 1280, 1).unwrap();
+        push(&mut r, &honest[0], now, &mut q);
+        // a hostile source: first fragments that never complete
+        let mut bad = piece(0, 0, true, &[0; 1200]);
+        bad[8..24].copy_from_slice(&a("2001:db8:1:1000::666").octets());
+        for id in 0..500u32 {
+            bad[44..48].copy_from_slice(&id.to_be_bytes());
+            let _ = push(&mut r, &bad, now, &mut q);
+            assert!(r.held_bytes() <= cfg.max_bytes, "bound kept");
+        }
+        assert!(r.stats().evicted > 400, "{:?}", r.stats());
+        // the honest datagram was not evicted: its other fragments complete it
+        push(&mut r, &honest[1], now, &mut q);
+        assert!(matches!(
+            push(&mut r, &honest[2], now, &mut q),
+            Outcome::Whole(_)
+        ));
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<(u8, u16, bool, u16, u64)>> {
+        // (id, offset in 8-byte units, M, length, milliseconds later)
+        proptest::collection::vec(
+            (0u8..4, 0u16..40, any::<bool>(), 0u16..400, 0u64..20_000),
+            1..80,
+        )
+    }
+
+    proptest! {
+        /// Any fragment sequence: no panic, the bound holds, every datagram handed up is
+        /// a well-formed packet without a Fragment header, and after the timeout nothing
+        /// is held.
+        #[test]
+        fn any_fragment_sequence_is_bounded_and_ends(seq in ops()) {
+            let cfg = ReassemblyConfig { max_bytes: 16 * 1024, ..ReassemblyConfig::default() };
+            let (mut r, mut q) = (Reassembler::new(cfg), VecDeque::new());
+            let mut now = Instant::now();
+            for (id, off, more, len, later) in seq {
+                now += Duration::from_millis(later);
+                r.handle_timeout(now, &mut q);
+                let p = piece(u32::from(id), usize::from(off) * 8, more, &vec![id; usize::from(len)]);
+                if let Outcome::Whole(w) = push(&mut r, &p, now, &mut q) {
+                    let v = Ipv6Packet::new(&w).unwrap();
+                    prop_assert_eq!(v.payload_len() + 40, w.len());
+                    prop_assert_eq!(v.next_header(), crate::wire::ipv6::PROTO_UDP);
+                }
+                prop_assert!(r.held_bytes() <= cfg.max_bytes);
+            }
+            r.handle_timeout(now + cfg.timeout, &mut q);
+            prop_assert_eq!((r.pending(), r.held_bytes()), (0, 0));
+        }
+
+        /// The fragments of a real datagram, shuffled and some duplicated, give it back.
+        #[test]
+        fn shuffled_fragments_reassemble(len in 0usize..9000, mtu in 1280usize..1500, seed in any::<u64>()) {
+            let d = datagram(len);
+            let mut frags = fragment(&d, mtu, 3).unwrap();
+            if frags.len() < 2 {
+                return Ok(());
+            }
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
+            rand::seq::SliceRandom::shuffle(frags.as_mut_slice(), &mut rng);
+            let dup = frags[0].clone();
+            frags.insert(1, dup);
+            let (mut r, mut q, now) = (Reassembler::new(ReassemblyConfig::default()), VecDeque::new(), Instant::now());
+            let got: Vec<_> = frags.iter().filter_map(|f| match push(&mut r, f, now, &mut q) {
+                Outcome::Whole(w) => Some(w),
+                _ => None,
+            }).collect();
+            prop_assert_eq!(got, vec![d]);
+        }
+    }
+}

@@ -1392,3 +1392,131 @@ fn a_churned_table_reaches_its_size_early_and_keeps_it() {
         );
     }
 }
+
+#[test]
+fn a_big_ping_to_the_intranet_is_answered_after_the_first_packet_too_big() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let intranet = a("2001:db8:1::10");
+    let g = w.hosts[0].1.global().unwrap();
+    w.hosts[0].1.send_ping(intranet, 1, 1, 1400, w.now).unwrap();
+    w.up();
+    let replies = |ev: &[HostEvent]| {
+        ev.iter()
+            .filter(|e| matches!(e, HostEvent::EchoReply { .. }))
+            .count()
+    };
+    // the request went in two fragments and was reassembled and answered; the 1448-byte
+    // answer did not fit the IP-HTTPS link
+    assert_eq!(replies(&w.events(0)), 0);
+    assert_eq!(w.hosts[0].1.ip_stats().paths.fragmented, 1);
+    let s = w.intranet.stats();
+    assert_eq!((s.echo_replies_sent, s.ip.reassembly.reassembled), (1, 1));
+    assert_eq!(s.packet_too_big, vec![1280]);
+    assert_eq!(w.router.stats().dropped(DropReason::TooBig), 1);
+    assert_eq!(w.intranet.ip().paths().learnt(w.now), vec![(g, 1280)]);
+    // the next answers are fragmented to fit
+    for seq in 2..=3 {
+        w.hosts[0]
+            .1
+            .send_ping(intranet, 1, seq, 1400, w.now)
+            .unwrap();
+    }
+    w.up();
+    assert_eq!(replies(&w.events(0)), 2);
+    assert_eq!(w.hosts[0].1.ip_stats().reassembly.reassembled, 2);
+    assert_eq!(w.router.stats().dropped(DropReason::TooBig), 1);
+    // the largest ping without a jumbogram
+    w.hosts[0]
+        .1
+        .send_ping(intranet, 1, 4, 65_527, w.now)
+        .unwrap();
+    w.up();
+    assert_eq!(replies(&w.events(0)), 1);
+    // ten minutes on, the path MTU is tried again (RFC 8201)
+    w.run(Duration::from_secs(60), 10);
+    assert!(w.intranet.ip().paths().learnt(w.now).is_empty());
+}
+
+#[test]
+fn clients_ping_each_other_in_fragments_and_udp_datagrams_reassemble() {
+    let mut w = World::new(2, |_| {});
+    w.up();
+    let g1 = w.hosts[1].1.global().unwrap();
+    w.hosts[0].1.send_ping(g1, 1, 1, 3000, w.now).unwrap();
+    w.up();
+    assert!(w.events(0).contains(&HostEvent::EchoReply {
+        from: g1,
+        id: 1,
+        seq: 1
+    }));
+    assert_eq!(w.router.stats().dropped(DropReason::TooBig), 0);
+    w.hosts[0]
+        .1
+        .send_udp(a("2001:db8:1::10"), 4000, 9, &[7; 4000], w.now)
+        .unwrap();
+    w.up();
+    let s = w.intranet.stats();
+    assert_eq!((s.discarded_packets, s.discarded_bytes), (1, 4000));
+}
+
+#[test]
+fn the_router_forwards_fragments_and_drops_spoofed_ones() {
+    let mut w = World::new(2, |_| {});
+    w.up();
+    let g1 = w.hosts[1].1.global().unwrap();
+    let big = udp::build(g1, a("2001:db8:1::10"), 1, 9, &[0; 3000]);
+    let frags = crate::wire::frag::fragment(&big, 1280, 77).unwrap();
+    for f in &frags {
+        // client 0 sends fragments with client 1's address
+        w.router
+            .handle_from_client(w.hosts[0].0, Bytes::from(f.clone()), w.now, &mut w.out);
+    }
+    w.pump();
+    assert_eq!(
+        w.router.stats().dropped(DropReason::Spoofed),
+        frags.len() as u64
+    );
+    assert_eq!(w.intranet.stats().ip.reassembly.fragments, 0);
+    for f in &frags {
+        w.router
+            .handle_from_client(w.hosts[1].0, Bytes::from(f.clone()), w.now, &mut w.out);
+    }
+    w.pump();
+    let s = w.intranet.stats();
+    assert_eq!(
+        (s.ip.reassembly.fragments, s.discarded_packets),
+        (frags.len() as u64, 1)
+    );
+    w.router.stats().reconcile().unwrap();
+}
+
+#[test]
+fn a_lost_last_fragment_comes_back_as_time_exceeded_after_60_seconds() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    w.hosts[0]
+        .1
+        .send_udp(a("2001:db8:1::10"), 4000, 9, &[7; 4000], w.now)
+        .unwrap();
+    // what the client sends, minus its last fragment
+    let mut frags: Vec<Vec<u8>> = std::iter::from_fn(|| w.hosts[0].1.poll_transmit()).collect();
+    assert_eq!(frags.len(), 4);
+    frags.pop();
+    for f in frags {
+        w.router
+            .handle_from_client(w.hosts[0].0, Bytes::from(f), w.now, &mut w.out);
+    }
+    w.run(Duration::from_secs(1), 59);
+    let te = |ev: Vec<HostEvent>| {
+        ev.iter()
+            .filter(|e| {
+                matches!(e, HostEvent::IcmpError { kind: kind::TIME_EXCEEDED, code: 1, from } if *from == a("2001:db8:1::10"))
+            })
+            .count()
+    };
+    assert_eq!(te(w.events(0)), 0, "not before 60 s");
+    w.run(Duration::from_secs(1), 2);
+    assert_eq!(te(w.events(0)), 1);
+    assert_eq!(w.intranet.stats().ip.reassembly.timed_out, 1);
+}
