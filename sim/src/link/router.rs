@@ -6,6 +6,10 @@
 //! Router Advertisements built from the published routes, sends them unsolicited, forwards
 //! between clients and to the intranet prefix, sends ICMPv6 errors (RFC 4443), applies the
 //! AuthMode=None rules of [MS-IPHTTPS] 3.2.5.2.2 and drops spoofed sources.
+//!
+//! It never reassembles: a fragment is forwarded as any packet, its source checked like
+//! any other (RFC 8200 4.5 leaves reassembly to the destination). The ICMPv6 errors it
+//! originates are rate-limited per recipient with a token bucket (RFC 4443 2.4(f)).
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -92,6 +96,10 @@ pub struct RouterConfig {
     pub rs_burst: u32,
     /// One more Router Solicitation is allowed per this interval.
     pub rs_interval: Duration,
+    /// ICMPv6 errors the router may send one client (or the intranet) in a burst.
+    pub icmp_error_burst: u32,
+    /// One more ICMPv6 error is allowed per this interval.
+    pub icmp_error_interval: Duration,
 }
 
 impl RouterConfig {
@@ -119,6 +127,8 @@ impl RouterConfig {
             max_addresses_per_client: 16,
             rs_burst: 4,
             rs_interval: Duration::from_secs(1),
+            icmp_error_burst: 10,
+            icmp_error_interval: Duration::from_millis(100),
         }
     }
 
@@ -186,11 +196,15 @@ pub enum DropReason {
     Unhandled,
     /// A Router Solicitation over the client's rate limit.
     RsRateLimited,
+    /// An ICMPv6 error the router did not send: over its rate limit (RFC 4443 2.4(f)).
+    /// Counted among all drops, never among a client's packets (the packet that called
+    /// for the error is counted under its own reason).
+    IcmpRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Spoofed,
         DropReason::Multicast,
         DropReason::LinkLocal,
@@ -203,6 +217,7 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::Unhandled,
         DropReason::RsRateLimited,
+        DropReason::IcmpRateLimited,
     ];
 
     /// A stable snake_case name for reports and metrics.
@@ -220,6 +235,7 @@ impl DropReason {
             DropReason::TooBig => "packet_too_big",
             DropReason::Unhandled => "unhandled_local",
             DropReason::RsRateLimited => "rs_rate_limited",
+            DropReason::IcmpRateLimited => "icmp_error_rate_limited",
         }
     }
 
@@ -336,34 +352,46 @@ pub struct TableFull(pub usize);
 #[derive(Debug, Default)]
 struct ClientEntry {
     addresses: Vec<Ipv6Addr>,
-    /// Router Solicitations the client may still send now, and when the bucket last refilled.
-    rs_tokens: u32,
-    rs_refilled: Option<Instant>,
+    /// Router Solicitations the client may send.
+    rs: TokenBucket,
+    /// ICMPv6 errors the router may send the client.
+    icmp: TokenBucket,
 }
 
-impl ClientEntry {
-    /// Takes one Router Solicitation from the client's token bucket.
-    fn take_rs(&mut self, now: Instant, burst: u32, interval: Duration) -> bool {
-        match self.rs_refilled {
+/// A token bucket: `burst` at first, one more per `interval`, never more than `burst`.
+#[derive(Debug, Default, Clone, Copy)]
+struct TokenBucket {
+    tokens: u32,
+    /// When it was last refilled; `None` before first use (it starts full).
+    refilled: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// Takes one token if there is one.
+    fn take(&mut self, now: Instant, burst: u32, interval: Duration) -> bool {
+        match self.refilled {
             None => {
-                self.rs_tokens = burst;
-                self.rs_refilled = Some(now);
+                self.tokens = burst;
+                self.refilled = Some(now);
             }
             Some(at) => {
                 let n = now.saturating_duration_since(at).as_nanos() / interval.as_nanos().max(1);
                 if n > 0 {
-                    self.rs_tokens = burst.min(
-                        self.rs_tokens
-                            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX)),
-                    );
-                    self.rs_refilled = Some(now);
+                    let n = u32::try_from(n).unwrap_or(u32::MAX);
+                    self.tokens = burst.min(self.tokens.saturating_add(n));
+                    // keep the fraction of an interval already elapsed
+                    self.refilled = Some(if self.tokens == burst {
+                        now
+                    } else {
+                        at + interval * n
+                    });
                 }
             }
         }
-        if self.rs_tokens == 0 {
+        if self.tokens == 0 {
             return false;
         }
-        self.rs_tokens -= 1;
+        self.tokens -= 1;
         true
     }
 }
@@ -377,6 +405,8 @@ pub struct Router {
     next_id: ClientId,
     next_ra: Option<Instant>,
     stats: RouterStats,
+    /// ICMPv6 errors the router may send toward the intranet.
+    intranet_icmp: TokenBucket,
 }
 
 impl Router {
@@ -389,6 +419,7 @@ impl Router {
             next_id: 1,
             next_ra: None,
             stats: RouterStats::default(),
+            intranet_icmp: TokenBucket::default(),
         }
     }
 
@@ -577,12 +608,11 @@ impl Router {
         if !self.config.forwarding {
             return self.discard(DropReason::ForwardingDisabled, src, dst);
         }
-        self.forward(Origin::Client(id), &packet, &pkt, out)
+        self.forward(Origin::Client(id), &packet, &pkt, now, out)
     }
 
     /// Handles one packet from the internal network.
     pub fn handle_from_intranet(&mut self, packet: Bytes, now: Instant, out: &mut Vec<Output>) {
-        let _ = now;
         self.stats.from_intranet += 1;
         let Some(pkt) = Ipv6Packet::new(&packet) else {
             return;
@@ -594,7 +624,7 @@ impl Router {
             }
             return;
         }
-        let _ = self.forward(Origin::Intranet, &packet, &pkt, out);
+        let _ = self.forward(Origin::Intranet, &packet, &pkt, now, out);
     }
 
     /// Whether `src` may be used by client `id`: its own link-local address or an address
@@ -671,7 +701,7 @@ impl Router {
         if !self
             .clients
             .get_mut(&id)
-            .is_some_and(|c| c.take_rs(now, burst, interval))
+            .is_some_and(|c| c.rs.take(now, burst, interval))
         {
             self.stats.drops[DropReason::RsRateLimited.index()] += 1;
             tracing::debug!(client = id, "Router Solicitation over the rate limit");
@@ -741,12 +771,13 @@ impl Router {
         from: Origin,
         packet: &Bytes,
         pkt: &Ipv6Packet<'_>,
+        now: Instant,
         out: &mut Vec<Output>,
     ) -> Disposition {
         let (src, dst) = (pkt.src(), pkt.dst());
         if pkt.hop_limit() <= 1 {
             let d = self.discard(DropReason::HopLimit, src, dst);
-            self.icmp_error(from, kind::TIME_EXCEEDED, 0, 0, pkt, out);
+            self.icmp_error(from, (kind::TIME_EXCEEDED, 0, 0), pkt, now, out);
             return d;
         }
         let hop = pkt.hop_limit() - 1;
@@ -764,7 +795,7 @@ impl Router {
             } else {
                 0
             };
-            self.icmp_error(from, kind::DEST_UNREACHABLE, code, 0, pkt, out);
+            self.icmp_error(from, (kind::DEST_UNREACHABLE, code, 0), pkt, now, out);
             return d;
         };
         let mtu = match to {
@@ -773,7 +804,7 @@ impl Router {
         };
         if packet.len() > mtu {
             let d = self.discard(DropReason::TooBig, src, dst);
-            self.icmp_error(from, kind::PACKET_TOO_BIG, 0, mtu as u32, pkt, out);
+            self.icmp_error(from, (kind::PACKET_TOO_BIG, 0, mtu as u32), pkt, now, out);
             return d;
         }
         let frame = Frame::forwarded(packet.clone(), hop);
@@ -787,15 +818,15 @@ impl Router {
         Disposition::Forwarded
     }
 
-    /// Sends an ICMPv6 error back toward the sender of `pkt`, never about an ICMPv6 error
-    /// and never to a multicast or unspecified source (RFC 4443 2.4(e)).
+    /// Sends an ICMPv6 error `(type, code, parameter)` back toward the sender of `pkt`,
+    /// never about an ICMPv6 error and never to a multicast or unspecified source (RFC
+    /// 4443 2.4(e)), and at most as often as the recipient's token bucket allows (2.4(f)).
     fn icmp_error(
         &mut self,
         to: Origin,
-        t: u8,
-        code: u8,
-        param: u32,
+        (t, code, param): (u8, u8, u32),
         pkt: &Ipv6Packet<'_>,
+        now: Instant,
         out: &mut Vec<Output>,
     ) {
         let src = pkt.src();
@@ -805,6 +836,22 @@ impl Router {
         if pkt.next_header() == PROTO_ICMPV6
             && pkt.payload().first().is_some_and(|&t| icmpv6::is_error(t))
         {
+            return;
+        }
+        let (burst, interval) = (
+            self.config.icmp_error_burst,
+            self.config.icmp_error_interval,
+        );
+        let allowed = match to {
+            Origin::Client(id) => self
+                .clients
+                .get_mut(&id)
+                .is_some_and(|c| c.icmp.take(now, burst, interval)),
+            Origin::Intranet => self.intranet_icmp.take(now, burst, interval),
+        };
+        if !allowed {
+            self.stats.drops[DropReason::IcmpRateLimited.index()] += 1;
+            tracing::debug!(%src, kind = t, "ICMPv6 error over the rate limit");
             return;
         }
         let from = self.config.server_address();

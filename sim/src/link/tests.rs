@@ -749,6 +749,7 @@ fn drop_reasons_have_the_names_scenarios_and_metrics_use() {
             "packet_too_big",
             "unhandled_local",
             "rs_rate_limited",
+            "icmp_error_rate_limited",
         ]
     );
 }
@@ -1519,4 +1520,51 @@ fn a_lost_last_fragment_comes_back_as_time_exceeded_after_60_seconds() {
     w.run(Duration::from_secs(1), 2);
     assert_eq!(te(w.events(0)), 1);
     assert_eq!(w.intranet.stats().ip.reassembly.timed_out, 1);
+}
+
+#[test]
+fn icmp_errors_are_rate_limited_per_recipient() {
+    let mut w = World::new(2, |_| {});
+    w.up();
+    let (burst, interval) = (
+        w.router.config().icmp_error_burst,
+        w.router.config().icmp_error_interval,
+    );
+    let g0 = w.hosts[0].1.global().unwrap();
+    let g1 = w.hosts[1].1.global().unwrap();
+    let errors = |ev: Vec<HostEvent>| {
+        ev.iter()
+            .filter(|e| matches!(e, HostEvent::IcmpError { .. }))
+            .count() as u32
+    };
+    // client 0 floods an address nobody has: a burst of errors, then the limit
+    for seq in 0..200 {
+        let p = icmpv6::echo_request(g0, a("2001:db8:1:1000::77"), 1, seq, b"x");
+        w.router
+            .handle_from_client(w.hosts[0].0, Bytes::from(p), w.now, &mut w.out);
+    }
+    w.pump();
+    assert_eq!(errors(w.events(0)), burst);
+    assert_eq!(
+        w.router.stats().dropped(DropReason::IcmpRateLimited),
+        u64::from(200 - burst)
+    );
+    // each packet is still counted once, as no_route
+    assert_eq!(w.router.stats().dropped(DropReason::NoRoute), 200);
+    w.router.stats().reconcile().unwrap();
+    // the other client's errors have their own bucket
+    let p = icmpv6::echo_request(g1, a("2001:db8:1:1000::77"), 1, 1, b"x");
+    w.router
+        .handle_from_client(w.hosts[1].0, Bytes::from(p), w.now, &mut w.out);
+    w.pump();
+    assert_eq!(errors(w.events(1)), 1);
+    // one more per interval
+    w.now += interval * 3;
+    for seq in 0..10 {
+        let p = icmpv6::echo_request(g0, a("2001:db8:1:1000::77"), 1, seq, b"x");
+        w.router
+            .handle_from_client(w.hosts[0].0, Bytes::from(p), w.now, &mut w.out);
+    }
+    w.pump();
+    assert_eq!(errors(w.events(0)), 3);
 }
