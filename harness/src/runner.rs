@@ -219,6 +219,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             internal_prefix: s.internal_prefix,
             auth_mode: s.auth_mode,
             ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
+            reassembly_timeout: Some(Duration::from_millis(t.reassembly_timeout_ms)),
             ..DeploymentConfig::default()
         },
     })
@@ -254,6 +255,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             if let Some(cap) = cap {
                 c.reconnect_cap = cap;
             }
+            c.host.ip.reassembly.timeout = Duration::from_millis(t.reassembly_timeout_ms);
             if let Some(p) = &relay {
                 let host = c.url.host.clone();
                 c.resolve.retain(|(n, _)| !n.eq_ignore_ascii_case(&host));
@@ -460,6 +462,10 @@ async fn step(
                 .ok_or_else(|| StepError::Unexpected("the lab has no web proxy".into()))?;
             p.set_mode(mode.clone());
             Ok(format!("web proxy now {mode:?}"))
+        }
+        Action::FragmentFilter(f) => {
+            w.lab.server.set_fragment_filter(*f);
+            Ok(format!("the internal network's firewall now drops: {f}"))
         }
     }
 }
@@ -704,7 +710,7 @@ async fn udp(w: &World, plan: &UdpPlan, deadline: Duration) -> Result<String, St
     let start = Instant::now();
     let gap = (u.rate_pps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(u.rate_pps)));
     for i in 0..u.count {
-        c.send_udp(dst, 40000, 9, vec![(i % 251) as u8; u.size])
+        c.send_udp(dst, 40000, 9, vec![(i % 251) as u8; plan.size])
             .await;
         if let Some(g) = gap {
             tokio::time::sleep_until((start + g * (i + 1)).into()).await;
@@ -728,7 +734,7 @@ async fn udp(w: &World, plan: &UdpPlan, deadline: Duration) -> Result<String, St
     };
     let loss = 1.0 - got as f64 / f64::from(u.count);
     let secs = done_at.duration_since(start).as_secs_f64().max(1e-6);
-    let kbps = (got as f64 * u.size as f64 * 8.0) / secs / 1000.0;
+    let kbps = (got as f64 * plan.size as f64 * 8.0) / secs / 1000.0;
     let mut summary = format!(
         "{got}/{} delivered, loss {:.1}%, {kbps:.0} kbit/s",
         u.count,

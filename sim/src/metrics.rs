@@ -163,8 +163,31 @@ pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
         ("client_queue_full", s.server.to_clients.queue_full),
         ("client_session_ended", s.server.to_clients.session_ended),
         ("intranet_queue_full", s.server.intranet_queue_drops),
+        ("intranet_fragment_filter", s.server.intranet_filtered),
     ] {
         w.sample("iphttps_packets_dropped_total", &[("reason", reason)], n);
+    }
+    w.family(
+        "iphttps_intranet_fragments_total",
+        "counter",
+        "The built-in intranet host's IPv6 fragments and reassemblies, by event.",
+    );
+    let (r, p) = (&s.intranet.ip.reassembly, &s.intranet.ip.paths);
+    for (event, n) in [
+        ("received", r.fragments),
+        ("reassembled", r.reassembled),
+        ("atomic", r.atomic),
+        ("timed_out", r.timed_out),
+        ("time_exceeded_sent", r.time_exceeded_sent),
+        ("overlapping", r.overlapping),
+        ("duplicate", r.duplicates),
+        ("incomplete_chain", r.incomplete_chain),
+        ("invalid", r.invalid),
+        ("evicted", r.evicted),
+        ("sent", p.fragments_sent),
+        ("path_mtu_lowered", p.pmtu_lowered),
+    ] {
+        w.sample("iphttps_intranet_fragments_total", &[("event", event)], n);
     }
     w.single(
         "iphttps_deframer_errors_total",

@@ -35,6 +35,15 @@ pub enum ClientCond {
     FailuresAtLeast(u64),
     /// At most this many failures.
     FailuresAtMost(u64),
+    /// At least this many ICMPv6 errors of a type (and code, if given) received.
+    IcmpError {
+        /// ICMPv6 type.
+        kind: u8,
+        /// Code; any when `None`.
+        code: Option<u8>,
+        /// How many at least.
+        at_least: u64,
+    },
 }
 
 fn describe(s: &ClientStatus) -> String {
@@ -106,6 +115,40 @@ impl ClientCond {
                 "expected at most {n} failure(s), saw {}",
                 s.failures
             )),
+            ClientCond::IcmpError {
+                kind,
+                code,
+                at_least,
+            } => {
+                let got: u64 = s
+                    .icmp_errors
+                    .iter()
+                    .filter(|e| e.kind == *kind && code.is_none_or(|c| c == e.code))
+                    .map(|e| e.count)
+                    .sum();
+                if got >= *at_least {
+                    return Ok(());
+                }
+                let seen: Vec<String> = s
+                    .icmp_errors
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "type {} code {} x{} from {}",
+                            e.kind, e.code, e.count, e.from
+                        )
+                    })
+                    .collect();
+                Err(format!(
+                    "expected at least {at_least} ICMPv6 error(s) of type {kind}{}, saw {}",
+                    code.map_or(String::new(), |c| format!(" code {c}")),
+                    if seen.is_empty() {
+                        "none".to_string()
+                    } else {
+                        seen.join(", ")
+                    }
+                ))
+            }
             _ => Ok(()),
         }
     }

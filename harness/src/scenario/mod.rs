@@ -13,11 +13,14 @@ use std::time::Duration;
 use iphttps_sim::client::ClientState;
 use iphttps_sim::client_state::transition::{NetworkSituation, Transition};
 use iphttps_sim::fault::{Fault, close_names};
+use iphttps_sim::link::filter::FragmentFilter;
 use iphttps_sim::link::router::{AuthMode, DropReason};
 use iphttps_sim::windows::command::check_names;
 use iphttps_sim::windows::health::{self, HealthState};
 use iphttps_sim::windows::{client_target, server_target};
 use iphttps_sim::winerr::LastErrorCode;
+use iphttps_sim::wire::frag::MAX_PAYLOAD;
+use iphttps_sim::wire::icmpv6::kind;
 use ipnet::Ipv6Net;
 use toml::Spanned;
 
@@ -106,6 +109,8 @@ pub struct UdpPlan {
     pub step: UdpStep,
     /// Every datagram must be dropped by the router for this reason.
     pub dropped_by: Option<DropReason>,
+    /// Payload bytes per datagram.
+    pub size: usize,
 }
 
 /// What a step does.
@@ -140,6 +145,8 @@ pub enum Action {
     Sleep(Duration),
     /// Switch the built-in web proxy's mode.
     Proxy(ProxyMode),
+    /// Put a fragment-dropping firewall on the internal network (or take it away).
+    FragmentFilter(FragmentFilter),
 }
 
 /// A checked step.
@@ -260,6 +267,22 @@ impl Checker<'_> {
         Ok(ProxyMode::named(&v.get_ref().to_ascii_lowercase()).expect("checked"))
     }
 
+    /// A ping's or datagram's data size: what fits in an IPv6 packet without a jumbogram
+    /// (Payload Length is 16 bits) after an upper-layer header of `header` bytes.
+    fn payload_size(&self, v: &Spanned<usize>, header: usize) -> Result<usize, LoadError> {
+        let max = MAX_PAYLOAD - header;
+        let n = *v.get_ref();
+        if n > max {
+            return Err(self.at(
+                v.span(),
+                format!(
+                    "size = {n} is beyond the IPv6 maximum: {max} data bytes after the {header}-byte header                      make the 65,535-byte payload a packet can carry without a jumbogram"
+                ),
+            ));
+        }
+        Ok(n)
+    }
+
     fn fault(&self, v: &Spanned<String>) -> Result<Fault, LoadError> {
         v.get_ref()
             .parse::<Fault>()
@@ -336,6 +359,12 @@ const STATES: &[(&str, ClientState)] = &[
     ("Established", ClientState::Established),
     ("LinkUp", ClientState::LinkUp),
     ("Disabled", ClientState::Disabled),
+];
+const ICMP_ERRORS: &[(&str, u8)] = &[
+    ("destination-unreachable", kind::DEST_UNREACHABLE),
+    ("packet-too-big", kind::PACKET_TOO_BIG),
+    ("time-exceeded", kind::TIME_EXCEEDED),
+    ("parameter-problem", kind::PARAMETER_PROBLEM),
 ];
 const HEALTH: &[(&str, HealthState)] = &[
     ("OK", HealthState::Ok),
@@ -452,13 +481,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
             s.toxic.is_some(),
             s.sleep.is_some(),
             s.proxy.is_some(),
+            s.fragment_filter.is_some(),
         ]
         .iter()
         .filter(|x| **x)
         .count();
         if actions != 1 {
             return Err(c.at(s.name.span(), format!(
-                "step '{}' must have exactly one action (expect, inject, clear, run, ping, udp, exec, restart_server, toxic, proxy or sleep); it has {actions}",
+                "step '{}' must have exactly one action (expect, inject, clear, run, ping, udp, exec, restart_server, toxic, proxy, fragment_filter or sleep); it has {actions}",
                 s.name.get_ref()
             )));
         }
@@ -580,6 +610,13 @@ fn step_action(c: &Checker<'_>, s: &Step) -> Result<Action, LoadError> {
     if let Some(m) = &s.proxy {
         return Ok(Action::Proxy(c.proxy_mode(m)?));
     }
+    if let Some(f) = &s.fragment_filter {
+        return Ok(Action::FragmentFilter(c.named(
+            f,
+            "fragment filter",
+            &FragmentFilter::ALL.map(|(f, n)| (n, f)),
+        )?));
+    }
     unreachable!("exactly one action was checked")
 }
 
@@ -640,6 +677,18 @@ fn expectation(
         server.push(ServerCond::Dropped(c.drop_reason(&d.reason)?, d.at_least));
     }
     server.extend(e.server_clients.map(ServerCond::ServerClients));
+    if let Some(v) = &e.icmp_error {
+        let x = v.get_ref();
+        let at_least = x.at_least.unwrap_or(1);
+        if at_least == 0 {
+            return Err(c.at(v.span(), "icmp_error at_least = 0 cannot fail"));
+        }
+        client.push(ClientCond::IcmpError {
+            kind: c.named(&x.kind, "ICMPv6 error type", ICMP_ERRORS)?,
+            code: x.code,
+            at_least,
+        });
+    }
     if client.is_empty() && server.is_empty() {
         return Err(c.at(
             spanned.span(),
@@ -777,11 +826,15 @@ fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
             "round-trip bounds need replies; they do not go with reply = false",
         ));
     }
+    let size = match &p.size {
+        Some(v) => c.payload_size(v, 8)?,
+        None => 56,
+    };
     Ok(PingPlan {
         from,
         to,
         count: p.count.unwrap_or(1),
-        size: p.size.unwrap_or(56),
+        size,
         max_loss,
         no_reply,
         dropped_by,
@@ -830,6 +883,7 @@ fn udp(c: &Checker<'_>, s: &Step, u: &UdpStep) -> Result<UdpPlan, LoadError> {
     Ok(UdpPlan {
         step: u.clone(),
         dropped_by,
+        size: c.payload_size(&u.size, 8)?,
     })
 }
 

@@ -117,6 +117,8 @@ pub struct TimersSection {
     pub ops_refresh_ms: u64,
     /// Interval of unsolicited RAs.
     pub ra_interval_ms: u64,
+    /// How long every host holds an incomplete fragmented datagram (RFC 8200: 60000).
+    pub reassembly_timeout_ms: u64,
 }
 
 impl Default for TimersSection {
@@ -127,6 +129,7 @@ impl Default for TimersSection {
             connect_timeout_ms: 2000,
             ops_refresh_ms: 500,
             ra_interval_ms: 200_000,
+            reassembly_timeout_ms: 60_000,
         }
     }
 }
@@ -176,6 +179,9 @@ pub struct Step {
     pub sleep: Option<Spanned<String>>,
     /// Switch the built-in web proxy to `open`, `refuses` or `requires-auth`.
     pub proxy: Option<Spanned<String>>,
+    /// What the internal network's firewall drops between the server and the intranet:
+    /// `fragments`, `last-fragment` or `none`.
+    pub fragment_filter: Option<Spanned<String>>,
 }
 
 /// Conditions, checked until they all hold or the deadline passes.
@@ -216,6 +222,8 @@ pub struct Expect {
     pub dropped: Option<DropExpect>,
     /// Clients in the server's table.
     pub server_clients: Option<usize>,
+    /// An ICMPv6 error the clients received.
+    pub icmp_error: Option<Spanned<IcmpErrorExpect>>,
     /// How long every condition must hold without a break (`"1s"`).
     pub hold: Option<Spanned<String>>,
 }
@@ -230,6 +238,19 @@ pub struct OpsExpect {
     pub state: Spanned<String>,
     /// Text the Error or Causes must contain.
     pub text: Option<String>,
+}
+
+/// `icmp_error = { type, code, at_least }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpErrorExpect {
+    /// `destination-unreachable`, `packet-too-big`, `time-exceeded` or `parameter-problem`.
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// The code (any when left out).
+    pub code: Option<u8>,
+    /// At least this many (default 1).
+    pub at_least: Option<u64>,
 }
 
 /// A drop-counter expectation.
@@ -252,8 +273,9 @@ pub struct PingStep {
     pub to: Spanned<String>,
     /// Echo Requests per client (default 1).
     pub count: Option<u32>,
-    /// Data bytes (default 56).
-    pub size: Option<usize>,
+    /// Data bytes (default 56), up to 65,527 (the IPv6 maximum without a jumbogram);
+    /// above the path MTU the request and its answer travel in fragments.
+    pub size: Option<Spanned<usize>>,
     /// Whether replies are expected (default true: every one; false: none, and every
     /// request must have left an established tunnel from a configured address).
     pub reply: Option<bool>,
@@ -275,8 +297,8 @@ pub struct UdpStep {
     pub from: usize,
     /// Datagrams.
     pub count: u32,
-    /// Payload bytes.
-    pub size: usize,
+    /// Payload bytes, up to 65,527 (fragmented above the path MTU).
+    pub size: Spanned<usize>,
     /// Datagrams per second (0: as fast as possible).
     #[serde(default)]
     pub rate_pps: u32,

@@ -5,8 +5,8 @@
 mod kernel;
 
 pub use crate::client_state::{
-    ClientState, ClientStatus, ConnectError, NetshView, STATUS_ACTIVE, STATUS_CONNECTING,
-    STATUS_DISABLED, STATUS_FAILED, STATUS_INVALID_URL,
+    ClientState, ClientStatus, ConnectError, IcmpErrorSeen, NetshView, STATUS_ACTIVE,
+    STATUS_CONNECTING, STATUS_DISABLED, STATUS_FAILED, STATUS_INVALID_URL,
 };
 pub use crate::dial::{IphttpsUrl, ProxyUrl, UrlError, parse_resolve};
 pub use crate::port::KernelPort;
@@ -476,6 +476,7 @@ async fn link(
         while let Some(ev) = host.poll_event() {
             on_event(ev, &host, status, &mut pending, clock.now());
         }
+        note_counters(&host, status);
         let deadline = host.poll_timeout();
         tokio::select! {
             _ = stopped(shutdown) => {
@@ -490,7 +491,6 @@ async fn link(
                     while let Ok(p) = pkt_rx.try_recv() {
                         receive(config, &mut host, &p, now);
                     }
-                    note_misdelivered(&host, status);
                 }
                 None => return Err(reader.end().await),
             },
@@ -558,12 +558,14 @@ fn receive(config: &ClientConfig, host: &mut Host, p: &[u8], now: Instant) {
     host.handle_packet(p, now);
 }
 
-/// Copies the host's misdelivery counter into the status when it moved.
-fn note_misdelivered(host: &Host, status: &watch::Sender<ClientStatus>) {
+/// Copies the host's misdelivery and IP-layer counters into the status when they moved.
+fn note_counters(host: &Host, status: &watch::Sender<ClientStatus>) {
     let m = host.misdelivered();
+    let ip = host.ip_stats();
     status.send_if_modified(|s| {
-        let changed = s.misdelivered != m;
+        let changed = s.misdelivered != m || s.ip != ip;
         s.misdelivered = m;
+        s.ip = ip;
         changed
     });
 }
@@ -604,6 +606,10 @@ fn on_event(
                 s.mtu = host.mtu();
                 s.router_advert = Some(ra);
             });
+        }
+        HostEvent::IcmpError { from, kind, code } => {
+            tracing::debug!(%from, kind, code, "ICMPv6 error");
+            status.send_modify(|s| s.count_icmp_error(kind, code, from));
         }
         other => tracing::debug!(event = ?other, "host event"),
     }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
+use crate::link::ip::IpStats;
 use crate::winerr::LastErrorCode;
 use crate::wire::icmpv6::RouterAdvert;
 
@@ -68,6 +69,54 @@ pub struct ClientStatus {
     /// The TLS cipher suite of the last tunnel (`TLS_RSA_WITH_NULL_SHA256` when NULL
     /// encryption was negotiated).
     pub cipher_suite: Option<String>,
+    /// ICMPv6 errors received, per type and code, in the order first seen.
+    pub icmp_errors: Vec<IcmpErrorSeen>,
+    /// The host's IP layer: fragments sent and reassembled, path MTUs lowered.
+    pub ip: IpStats,
+}
+
+/// ICMPv6 errors of one type and code a client received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpErrorSeen {
+    /// ICMPv6 type (1 Destination Unreachable, 2 Packet Too Big, 3 Time Exceeded, 4
+    /// Parameter Problem).
+    pub kind: u8,
+    /// Code.
+    pub code: u8,
+    /// How many.
+    pub count: u64,
+    /// Who sent the last one.
+    pub from: Ipv6Addr,
+}
+
+impl ClientStatus {
+    /// Counts one ICMPv6 error.
+    pub fn count_icmp_error(&mut self, kind: u8, code: u8, from: Ipv6Addr) {
+        match self
+            .icmp_errors
+            .iter_mut()
+            .find(|e| e.kind == kind && e.code == code)
+        {
+            Some(e) => {
+                e.count += 1;
+                e.from = from;
+            }
+            None => self.icmp_errors.push(IcmpErrorSeen {
+                kind,
+                code,
+                count: 1,
+                from,
+            }),
+        }
+    }
+
+    /// ICMPv6 errors of this type and code received.
+    pub fn icmp_error_count(&self, kind: u8, code: u8) -> u64 {
+        self.icmp_errors
+            .iter()
+            .find(|e| e.kind == kind && e.code == code)
+            .map_or(0, |e| e.count)
+    }
 }
 
 impl ClientStatus {
@@ -89,6 +138,8 @@ impl ClientStatus {
             misdelivered: 0,
             received: 0,
             cipher_suite: None,
+            icmp_errors: Vec::new(),
+            ip: IpStats::default(),
         }
     }
 

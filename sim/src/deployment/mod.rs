@@ -88,6 +88,9 @@ pub struct DeploymentConfig {
     pub ra_interval: Option<Duration>,
     /// The server's idle timeout (default: HTTP.sys' 2 minutes).
     pub idle_timeout: Option<Duration>,
+    /// How long the intranet host holds an incomplete fragmented datagram (default: RFC
+    /// 8200's 60 seconds).
+    pub reassembly_timeout: Option<Duration>,
     /// The server runs TLS on OpenSSL and offers the NULL-encryption suites first (needs
     /// the `null-cipher` feature; the server's leaf gets an RSA key).
     pub null_cipher: bool,
@@ -109,6 +112,7 @@ impl Default for DeploymentConfig {
             auth_mode: AuthMode::None,
             ra_interval: None,
             idle_timeout: None,
+            reassembly_timeout: None,
             null_cipher: false,
         }
     }
@@ -227,6 +231,9 @@ impl Deployment {
         }
         if let Some(i) = config.idle_timeout {
             scfg.idle_timeout = i;
+        }
+        if let Some(t) = config.reassembly_timeout {
+            scfg.intranet_ip.reassembly.timeout = t;
         }
         scfg.null_cipher = config.null_cipher.then_some(true);
         (config.server)(&mut scfg);

@@ -20,7 +20,7 @@ pub const ECHO_PORT: u16 = 7;
 pub const DISCARD_PORT: u16 = 9;
 
 /// Counters of the intranet host.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IntranetStats {
     /// Echo Requests answered.
     pub echo_replies_sent: u64,

@@ -407,6 +407,7 @@ impl ServerHandle {
         Snapshot {
             server: core.stats.clone(),
             router: core.router.stats().clone(),
+            intranet: core.intranet.stats(),
             clients,
             uptime: self
                 .shared

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::link::intranet::IntranetStats;
 use crate::link::router::RouterStats;
 use crate::winerr::LastErrorCode;
 
@@ -155,6 +156,8 @@ pub struct Snapshot {
     pub server: ServerStats,
     /// The router's counters.
     pub router: RouterStats,
+    /// The built-in intranet host's counters.
+    pub intranet: IntranetStats,
     /// The connected clients.
     pub clients: Vec<ClientInfo>,
     /// Time since the server started.
