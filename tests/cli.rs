@@ -230,6 +230,99 @@ fn check_pcap(path: &std::path::Path) {
     }
 }
 
+/// Fragmented traffic (the shipped fragment scenarios: pings up to 65,000 bytes, a Packet
+/// Too Big, 4000-byte UDP datagrams) captured by the server reads clean in tshark with its
+/// IPv6 reassembly on: no malformed packet, no expert warning or error, every ICMPv6 and UDP
+/// checksum of the reassembled datagrams valid.
+#[test]
+fn fragmented_traffic_reads_clean_in_tshark() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        return common::skip(
+            "fragmented_traffic_reads_clean_in_tshark",
+            "tshark not runnable; .ci/run installs it",
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let out = iphttps()
+        .arg("run")
+        .arg(scenarios.join("fragments-path-mtu.toml"))
+        .arg(scenarios.join("fragments-between-clients.toml"))
+        .arg("--artifacts")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for (name, reassembled_at_least) in [
+        ("fragments-path-mtu", 10),
+        ("fragments-between-clients", 200),
+    ] {
+        let pcap = dir.path().join(format!("{name}.pcap"));
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args([
+                "-o",
+                "ipv6.defragment:TRUE",
+                "-o",
+                "udp.check_checksum:TRUE",
+            ])
+            .args(["-T", "fields", "-E", "separator=/t"])
+            .args([
+                "-e",
+                "ipv6.reassembled.length",
+                "-e",
+                "icmpv6.checksum.status",
+            ])
+            .args([
+                "-e",
+                "udp.checksum.status",
+                "-e",
+                "_ws.malformed",
+                "-e",
+                "_ws.expert.severity",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tshark: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut reassembled = 0;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let field = |i: usize| f.get(i).copied().unwrap_or("");
+            for (i, what) in [(1, "ICMPv6"), (2, "UDP")] {
+                assert!(
+                    field(i).is_empty() || field(i) == "1",
+                    "{name}: bad {what} checksum in {line:?}"
+                );
+            }
+            assert!(field(3).is_empty(), "{name}: malformed packet {line:?}");
+            // 0x00600000 warning, 0x00800000 error
+            assert!(
+                !field(4)
+                    .split(',')
+                    .any(|s| s.parse::<u32>().is_ok_and(|v| v >= 0x0060_0000)),
+                "{name}: expert warning or error {line:?}"
+            );
+            if !field(0).is_empty() {
+                reassembled += 1;
+            }
+        }
+        assert!(
+            reassembled >= reassembled_at_least,
+            "{name}: tshark reassembled {reassembled} datagrams"
+        );
+    }
+}
+
 #[test]
 fn serve_with_expired_cert_makes_connect_fail_with_0x800b0101() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,7 @@ use iphttps_sim::client::{self, ClientConfig, ClientState, STATUS_FAILED};
 use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::winerr::LastErrorCode;
-use iphttps_sim::wire::{icmpv6, ipv6, udp};
+use iphttps_sim::wire::{frag, icmpv6, ipv6, udp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -498,5 +498,111 @@ async fn the_admin_endpoint_needs_a_token_off_loopback() {
         &resp[..resp.len().min(200)]
     );
     assert_eq!(lab.admin().await, before);
+    lab.shutdown().await;
+}
+
+/// A fragment from `src` to `dst`: `data` at `offset`, with the M flag, for UDP.
+fn fragment(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    id: u32,
+    offset: usize,
+    more: bool,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut p = vec![0u8; 48];
+    ipv6::write_header(
+        &mut p,
+        (8 + data.len()) as u16,
+        frag::PROTO_FRAGMENT,
+        64,
+        src,
+        dst,
+    );
+    p[40] = ipv6::PROTO_UDP;
+    let fo = ((offset / 8) as u16) << 3 | u16::from(more);
+    p[42..44].copy_from_slice(&fo.to_be_bytes());
+    p[44..48].copy_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(data);
+    p
+}
+
+#[tokio::test]
+async fn fragment_floods_cost_the_flooder_its_own_datagrams_only() {
+    let lab = lab(|_| {}).await;
+    let pki = lab.pki().await;
+    let intranet = lab.server.intranet_address();
+    let honest = lab.client(0);
+    // the honest client's big pings work (the first answer meets Packet Too Big)
+    let _ = honest.ping(intranet, 3000, Duration::from_secs(1)).await;
+    honest
+        .ping(intranet, 3000, WAIT)
+        .await
+        .expect("big pings before the flood");
+    let mut raw = raw_tunnel(lab.server.local_addr(), "da.contoso.com", &pki).await;
+    let me: Ipv6Addr = "2001:db8:1:1000::f10d".parse().unwrap();
+    raw.write_all(&udp::build(me, intranet, 1, 9, b"claim"))
+        .await
+        .unwrap();
+    let mut udp_header = udp::build(me, intranet, 1, 9, &[0; 1224])[40..].to_vec();
+    udp_header.truncate(1232);
+    let mut flood = Vec::new();
+    let mut sent = 0u64;
+    for id in 0..6000u32 {
+        // never completed: a first fragment each
+        flood.extend(fragment(me, intranet, id, 0, true, &udp_header));
+        // tiny ones: 8 bytes far into a datagram that never starts
+        flood.extend(fragment(
+            me,
+            intranet,
+            100_000 + id,
+            8 * (1 + id as usize % 100),
+            true,
+            &[0; 8],
+        ));
+        // overlapping ones
+        flood.extend(fragment(me, intranet, 200_000 + id, 16, true, &[0; 16]));
+        flood.extend(fragment(me, intranet, 200_000 + id, 24, false, &[0; 16]));
+        sent += 4;
+        if flood.len() > 256 * 1024 {
+            raw.write_all(&flood).await.unwrap();
+            flood.clear();
+            // the honest client keeps reaching the intranet with fragmented pings
+            if id % 1200 == 0 {
+                honest
+                    .ping(intranet, 3000, WAIT)
+                    .await
+                    .expect("big pings during the flood");
+            }
+        }
+    }
+    // fragments that would reassemble beyond 65,535 bytes
+    flood.extend(fragment(me, intranet, 300_000, 65_528, false, &[0; 64]));
+    sent += 1;
+    raw.write_all(&flood).await.unwrap();
+    raw.flush().await.unwrap();
+    eventually("every fragment reached the intranet host", || {
+        lab.server.intranet_stats().ip.reassembly.fragments >= sent
+    })
+    .await;
+    let s = lab.server.intranet_stats().ip;
+    let limit = iphttps_sim::link::reassembly::ReassemblyConfig::default().max_bytes;
+    assert!(s.held_bytes <= limit, "memory bounded: {s:?}");
+    assert!(s.reassembly.evicted > 1000, "{s:?}");
+    assert_eq!(s.reassembly.overlapping, 6000, "{s:?}");
+    assert_eq!(s.reassembly.invalid, 1, "{s:?}");
+    honest
+        .ping(intranet, 3000, WAIT)
+        .await
+        .expect("big pings after the flood");
+    others_fine(&lab).await;
+    // a fragmented jumbogram ends the flooder's session at the deframer: its own loss
+    let mut jumbo = fragment(me, intranet, 7, 0, true, &[0; 64]);
+    jumbo[4..6].copy_from_slice(&0u16.to_be_bytes());
+    jumbo[6] = ipv6::PROTO_HOPOPT;
+    raw.write_all(&jumbo).await.unwrap();
+    raw.flush().await.unwrap();
+    assert!(closed_by_peer(&mut raw).await);
+    others_fine(&lab).await;
     lab.shutdown().await;
 }

@@ -65,6 +65,27 @@ const HEALTHY: Case = Case {
 };
 
 const CASES: &[Case] = &[
+    // The intranet host already knows the path MTU toward the client: the first answer is
+    // fragmented to fit, and the step that expects it lost to Packet Too Big must see it.
+    Case {
+        file: "fragments-path-mtu.toml",
+        step: "the first answer to a 1400-byte ping does not fit: the server sends Packet Too Big",
+        keep: &["the client is up"],
+        extra: "[[step]]\nname = \"learn the path MTU\"\nping = { from = 1, to = \"intranet\", count = 2, size = 1400, max_loss = 0.5 }\n",
+        because: "expected no reply",
+        ..HEALTHY
+    },
+    // No firewall drops the last fragment: the ping is answered.
+    Case {
+        file: "fragments-reassembly-timeout.toml",
+        step: "a 3000-byte ping is not answered: its last fragment never reaches the intranet",
+        keep: &[
+            "the client is up",
+            "while nothing filters fragments, a 3000-byte request is answered (its first answer meets Packet Too Big)",
+        ],
+        because: "expected no reply",
+        ..HEALTHY
+    },
     Case {
         file: "fault-advertising-disabled.toml",
         step: "no Router Advertisement, no global address",

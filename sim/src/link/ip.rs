@@ -28,6 +28,10 @@ pub struct IpStats {
     pub paths: PathStats,
     /// Packets whose header chain could not be read (cut short, a fragmented jumbogram).
     pub bad_chain: u64,
+    /// Bytes held now for incomplete datagrams (bounded by the reassembly limit).
+    pub held_bytes: usize,
+    /// Incomplete datagrams held now.
+    pub pending: usize,
 }
 
 /// A host's IP layer.
@@ -54,6 +58,8 @@ impl IpLayer {
             reassembly: self.reassembly.stats().clone(),
             paths: self.paths.stats().clone(),
             bad_chain: self.bad_chain,
+            held_bytes: self.reassembly.held_bytes(),
+            pending: self.reassembly.pending(),
         }
     }
 
