@@ -64,7 +64,7 @@ impl World {
     }
 
     /// Hands what the intranet host queued to the router.
-    fn from_intranet(&mut self) -> bool {
+    fn drain_intranet(&mut self) -> bool {
         let mut moved = false;
         while let Some(p) = self.intranet.poll_transmit() {
             moved = true;
@@ -96,7 +96,7 @@ impl World {
                     Output::ToIntranet(f) => self.intranet.handle_packet(&f.to_vec(), self.now),
                 }
             }
-            moved |= self.from_intranet();
+            moved |= self.drain_intranet();
             if !moved {
                 break;
             }

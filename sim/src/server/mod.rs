@@ -202,7 +202,7 @@ impl Core {
                         }
                         // the intranet host does not look at the hop limit: no copy needed
                         self.intranet.handle_packet(frame.raw(), now);
-                        self.from_intranet_host(now);
+                        self.route_intranet_host(now);
                     }
                 }
             }
@@ -210,14 +210,14 @@ impl Core {
     }
 
     /// Routes what the intranet host has queued.
-    fn from_intranet_host(&mut self, now: Instant) {
+    fn route_intranet_host(&mut self, now: Instant) {
         while let Some(p) = self.intranet.poll_transmit() {
-            self.from_intranet(Bytes::from(p), now);
+            self.route_intranet(Bytes::from(p), now);
         }
     }
 
     /// Routes one packet from the internal network, through its firewall.
-    fn from_intranet(&mut self, packet: Bytes, now: Instant) {
+    fn route_intranet(&mut self, packet: Bytes, now: Instant) {
         if self.filter.passes(&packet) {
             self.router.handle_from_intranet(packet, now, &mut self.out);
         } else {
@@ -259,7 +259,7 @@ impl Shared {
         let mut core = self.lock();
         let core = &mut *core;
         for p in packets {
-            core.from_intranet(p, now);
+            core.route_intranet(p, now);
         }
         core.dispatch(now);
     }
@@ -432,7 +432,7 @@ impl ServerHandle {
         let now = self.shared.clock.now();
         let mut core = self.shared.lock();
         core.intranet.ping(dst, seq, size, now);
-        core.from_intranet_host(now);
+        core.route_intranet_host(now);
         core.dispatch(now);
     }
 
@@ -659,7 +659,7 @@ async fn router_timer(shared: Arc<Shared>) {
         let core = &mut *core;
         core.router.handle_timeout(now, &mut core.out);
         core.intranet.handle_timeout(now);
-        core.from_intranet_host(now);
+        core.route_intranet_host(now);
         core.dispatch(now);
     }
 }
