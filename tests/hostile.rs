@@ -606,3 +606,58 @@ async fn fragment_floods_cost_the_flooder_its_own_datagrams_only() {
     others_fine(&lab).await;
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_flood_toward_an_unreachable_address_gets_a_bounded_number_of_errors() {
+    let lab = lab(|_| {}).await;
+    let pki = lab.pki().await;
+    let intranet = lab.server.intranet_address();
+    let mut raw = raw_tunnel(lab.server.local_addr(), "da.contoso.com", &pki).await;
+    let me: Ipv6Addr = "2001:db8:1:1000::e77".parse().unwrap();
+    let nobody: Ipv6Addr = "2001:db8:1:1000::dead".parse().unwrap();
+    let mut flood = udp::build(me, intranet, 1, 9, b"claim");
+    const N: u64 = 2000;
+    for seq in 0..N {
+        flood.extend(icmpv6::echo_request(me, nobody, 7, seq as u16, b"anyone?"));
+    }
+    let started = std::time::Instant::now();
+    raw.write_all(&flood).await.unwrap();
+    raw.flush().await.unwrap();
+    eventually("every request routed", || {
+        dropped(&lab, DropReason::NoRoute) >= N
+    })
+    .await;
+    let elapsed = started.elapsed();
+    // read what came back until the tunnel is quiet
+    let mut d = iphttps_sim::wire::deframe::Deframer::new(1280);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut unreachable = 0u64;
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), raw.read(&mut buf)).await
+    {
+        assert!(n > 0, "the tunnel stays up");
+        d.extend(&buf[..n]);
+        while let Ok(Some(p)) = d.next_packet() {
+            let v = ipv6::Ipv6Packet::new(&p).unwrap();
+            if let Ok(icmpv6::Message::DestUnreachable { code: 3, .. }) = icmpv6::parse(&v) {
+                unreachable += 1;
+            }
+        }
+    }
+    let cfg = iphttps_sim::link::router::RouterConfig::new(
+        "2001:db8:1:1000::/64".parse().unwrap(),
+        "2001:db8:1::/48".parse().unwrap(),
+    );
+    let refills = (elapsed.as_nanos() / cfg.icmp_error_interval.as_nanos()) as u64 + 1;
+    let bound = u64::from(cfg.icmp_error_burst) + refills;
+    assert!(
+        (u64::from(cfg.icmp_error_burst)..=bound).contains(&unreachable),
+        "{unreachable} Destination Unreachable for {N} requests in {elapsed:?} (bound {bound})"
+    );
+    assert_eq!(
+        dropped(&lab, DropReason::IcmpRateLimited),
+        N - unreachable,
+        "every error not sent is counted"
+    );
+    others_fine(&lab).await;
+    lab.shutdown().await;
+}

@@ -155,6 +155,7 @@ fn every_class_of_bad_file_is_refused_with_its_location() {
             6,
             "every condition here is also true before anything happened",
         ),
+        ("ping-too-big.toml", 4, "beyond the IPv6 maximum"),
     ];
     for (file, line, text) in cases {
         let e = scenario::load(&bad.join(file)).expect_err(file);
@@ -200,6 +201,53 @@ fn every_class_of_bad_file_is_refused_with_its_location() {
     ] {
         let e = scenario::parse(Path::new("inline.toml"), text).expect_err(text);
         assert!(e.message.contains(want), "{e}");
+    }
+}
+
+/// Ping and datagram sizes up to the IPv6 maximum without a jumbogram load; one byte more
+/// is an error at the value; the fragment keys name what they accept.
+#[test]
+fn sizes_and_fragment_keys_are_checked_where_they_stand() {
+    let step = |body: &str| format!("[clients]\ncount = 2\n\n[[step]]\nname = \"x\"\n{body}\n");
+    for body in [
+        "ping = { from = 1, to = \"intranet\", size = 65527 }",
+        "udp = { from = 1, count = 1, size = 65527, max_loss = 0.0 }",
+        "fragment_filter = \"last-fragment\"",
+        "expect = { icmp_error = { type = \"time-exceeded\", code = 1 } }",
+    ] {
+        let text = step(body);
+        scenario::parse(Path::new("inline.toml"), &text).unwrap_or_else(|e| panic!("{body}: {e}"));
+    }
+    for (body, column, want) in [
+        (
+            "ping = { from = 1, to = \"intranet\", size = 65528 }",
+            44,
+            "65528 is beyond the IPv6 maximum: 65527",
+        ),
+        (
+            "udp = { from = 1, count = 1, size = 100000, max_loss = 0.0 }",
+            37,
+            "beyond the IPv6 maximum",
+        ),
+        (
+            "fragment_filter = \"last\"",
+            19,
+            "did you mean last-fragment",
+        ),
+        (
+            "expect = { icmp_error = { type = \"time-exceded\" } }",
+            34,
+            "did you mean time-exceeded",
+        ),
+        (
+            "expect = { icmp_error = { type = \"time-exceeded\", at_least = 0 } }",
+            25,
+            "cannot fail",
+        ),
+    ] {
+        let e = scenario::parse(Path::new("inline.toml"), &step(body)).expect_err(body);
+        assert!(e.message.contains(want), "{body}: {e}");
+        assert_eq!((e.line, e.column), (6, column), "{body}: {e}");
     }
 }
 

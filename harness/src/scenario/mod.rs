@@ -276,7 +276,8 @@ impl Checker<'_> {
             return Err(self.at(
                 v.span(),
                 format!(
-                    "size = {n} is beyond the IPv6 maximum: {max} data bytes after the {header}-byte header                      make the 65,535-byte payload a packet can carry without a jumbogram"
+                    "size = {n} is beyond the IPv6 maximum: {max} data bytes after the {header}-byte header \
+                     make the 65,535-byte payload a packet can carry without a jumbogram"
                 ),
             ));
         }
