@@ -13,6 +13,7 @@ use iphttps_harness::lab::{Lab, LabConfig};
 use iphttps_sim::client::{self, ClientConfig, ClientState, STATUS_FAILED};
 use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::link::router::DropReason;
+use iphttps_sim::server::ListenerMode;
 use iphttps_sim::winerr::LastErrorCode;
 use iphttps_sim::wire::{frag, icmpv6, ipv6, udp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -659,5 +660,43 @@ async fn a_flood_toward_an_unreachable_address_gets_a_bounded_number_of_errors()
         "every error not sent is counted"
     );
     others_fine(&lab).await;
+    lab.shutdown().await;
+}
+
+/// A connection accepted before the listener closed (every client disconnected, as when
+/// the IP Helper service restarts) whose handshake finishes after is disconnected too: it
+/// must not survive as a tunnel from before the restart.
+#[tokio::test]
+async fn a_handshake_that_straddles_a_listener_close_is_disconnected() {
+    let lab = lab(|_| {}).await;
+    let pki = lab.pki().await;
+    let addr = lab.server.local_addr();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    // the accept happened: the server's session waits for a ClientHello
+    eventually("accepted", || lab.server.stats().accepted >= 2).await;
+    lab.server.set_listener(ListenerMode::Closed);
+    eventually("the listener closed", || {
+        std::net::TcpStream::connect(addr).is_err()
+    })
+    .await;
+    let cfg = iphttps_sim::tls::client_config(&pki.root_ca, None).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("da.contoso.com").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(&iphttps_sim::wire::head::request(
+        "/IPHTTPS",
+        "da.contoso.com",
+    ))
+    .await
+    .unwrap();
+    let (head, _) = read_head(&mut tls).await;
+    assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(
+        closed_by_peer(&mut tls).await,
+        "the tunnel from before the close is ended"
+    );
+    lab.server.set_listener(ListenerMode::Open);
     lab.shutdown().await;
 }

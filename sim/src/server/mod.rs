@@ -697,6 +697,9 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(
 
 async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
     let accepted = shared.clock.now();
+    // from accept on: a connection accepted before every client is disconnected is
+    // disconnected too, even if its handshake finishes after
+    let epoch = shared.epoch.subscribe();
     let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
     let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor().accept(tcp)).await {
         Ok(Ok(s)) => s,
@@ -775,7 +778,7 @@ async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
         }
     };
     tracing::info!(client = id, %peer, "client connected");
-    let result = tunnel(&shared, id, tls, leftover, rx).await;
+    let result = tunnel(&shared, id, tls, leftover, rx, epoch).await;
     {
         let mut core = shared.lock();
         core.router.remove_client(id);
@@ -793,6 +796,7 @@ async fn tunnel(
     mut tls: Tls<Stream>,
     leftover: Vec<u8>,
     mut rx: mpsc::Receiver<Frame>,
+    mut epoch: watch::Receiver<u64>,
 ) -> Result<(), SessionError> {
     let now = shared.clock.date();
     tls.write_all(&head::response(now))
@@ -826,8 +830,6 @@ async fn tunnel(
     let mtu = shared.lock().router.config().mtu;
     let mut deframer = Deframer::with_initial(mtu, &leftover);
     let mut shutdown = shared.shutdown.clone();
-    let mut epoch = shared.epoch.subscribe();
-    epoch.borrow_and_update();
     let mut n = leftover.len();
     let idle = tokio::time::sleep(shared.idle_timeout);
     tokio::pin!(idle);
