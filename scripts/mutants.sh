@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the protocol core: the stream deframer, the server's router, the
-# client's host and the client state machine, against the sim crate's own tests (its unit
+# client's host, the client state machine, and fragments (reassembly, path MTU and source
+# fragmentation), against the sim crate's own tests (its unit
 # and property tests: `cargo test -p iphttps-sim --lib`), which are the tests written for
 # those files and run in seconds. CI does not run this (a full run, 335 mutants, took 43
 # minutes on 2 cores); rerun it, and update the README's figures, whenever these files
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null 2>&1 || cargo install cargo-mutants --locked
 
 shard="${1:-}"
-files=(sim/src/wire/deframe.rs sim/src/link/router.rs sim/src/link/host.rs sim/src/client_state/machine.rs)
+files=(sim/src/wire/deframe.rs sim/src/link/router.rs sim/src/link/host.rs sim/src/client_state/machine.rs sim/src/link/reassembly.rs sim/src/link/path.rs sim/src/wire/frag.rs)
 if [ -n "${2:-}" ]; then files=("$2"); fi
 
 out="target/mutants/${shard//\//-of-}"
