@@ -603,6 +603,26 @@ mod tests {
     }
 
     #[test]
+    fn the_ip_layer_wakes_for_the_timeout_and_counts_bad_chains() {
+        let mut ip = crate::link::ip::IpLayer::new(Default::default(), 1280, 1);
+        let (mut q, now) = (VecDeque::new(), Instant::now());
+        assert_eq!(ip.poll_timeout(), None);
+        assert_eq!(ip.receive(&piece(1, 0, true, &[0; 16]), now, &mut q), None);
+        assert_eq!(ip.poll_timeout(), Some(now + Duration::from_secs(60)));
+        let mut cut = piece(2, 0, true, &[0; 16]);
+        cut.truncate(44);
+        cut[4..6].copy_from_slice(&4u16.to_be_bytes());
+        assert_eq!(ip.receive(&cut, now, &mut q), None);
+        assert_eq!(ip.stats().bad_chain, 1);
+        assert_eq!(
+            (ip.stats().pending, ip.stats().reassembly.fragments),
+            (1, 1)
+        );
+        ip.handle_timeout(now + Duration::from_secs(60), &mut q);
+        assert_eq!(errors_of(&q), vec![(kind::TIME_EXCEEDED, 1, 0)]);
+    }
+
+    #[test]
     fn atomic_fragments_stand_alone() {
         let (mut r, mut q, now) = (
             Reassembler::new(ReassemblyConfig::default()),

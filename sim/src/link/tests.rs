@@ -154,6 +154,11 @@ fn the_ra_mtu_option_sets_the_host_link_mtu() {
     let h = &w.hosts[0].1;
     assert_eq!(h.last_router_advert().unwrap().mtu, Some(1400));
     assert_eq!(h.mtu(), 1400);
+    assert_eq!(
+        h.ip().paths().link_mtu(),
+        1400,
+        "and its IP layer fragments to it"
+    );
 }
 
 #[test]

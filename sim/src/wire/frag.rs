@@ -325,6 +325,62 @@ mod tests {
     }
 
     #[test]
+    fn the_chain_walk_knows_each_header_length() {
+        // TCP needs its 20 bytes
+        assert!(!chain_complete(PROTO_TCP, &[0; 19]));
+        // an 8-byte Destination Options header, then 4 of UDP's 8 bytes
+        let mut d = vec![PROTO_UDP, 0, 1, 4, 0, 0, 0, 0];
+        d.extend_from_slice(&[0; 4]);
+        assert!(!chain_complete(PROTO_DSTOPTS, &d));
+        // AH counts in 4-byte units plus 2: length 1 is 12 bytes
+        let mut ah = vec![PROTO_UDP, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        ah.extend_from_slice(&[0; 8]);
+        assert!(chain_complete(PROTO_AH, &ah));
+        assert!(!chain_complete(PROTO_AH, &ah[..19]));
+        ah[1] = 2;
+        assert!(
+            !chain_complete(PROTO_AH, &ah),
+            "16 bytes of AH leave 4 of UDP"
+        );
+    }
+
+    #[test]
+    fn destination_options_travel_in_the_fragmentable_part() {
+        let inner = udp::build(a("2001:db8::1"), a("2001:db8::2"), 5, 9, &[1; 2000]);
+        let mut p = inner[..40].to_vec();
+        p[6] = PROTO_DSTOPTS;
+        p.extend_from_slice(&[PROTO_UDP, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend_from_slice(&inner[40..]);
+        let len = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+        let frags = fragment(&p, 1280, 1).unwrap();
+        let first = find(&frags[0]).unwrap().unwrap();
+        assert_eq!(first.unfragmentable.len(), 40);
+        assert_eq!(first.header.next_header.0, PROTO_DSTOPTS);
+        assert_eq!(&first.data[..8], &[PROTO_UDP, 0, 1, 4, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_payload_length_bounds_the_packet() {
+        // a bare fixed header with No Next Header is a packet
+        let mut bare = vec![0u8; 40];
+        bare[0] = 0x60;
+        bare[6] = PROTO_NONE;
+        assert_eq!(find(&bare), Ok(None));
+        assert_eq!(find(&bare[..39]), Err(ChainError::Truncated));
+        // bytes after the Payload Length are not part of the packet
+        let d = udp::build(a("2001:db8::1"), a("2001:db8::2"), 5, 9, &[3; 3000]);
+        let frags = fragment(&d, 1280, 4).unwrap();
+        let mut last = frags[2].clone();
+        let data_len = find(&last).unwrap().unwrap().data.len();
+        last.extend_from_slice(&[0xee; 100]);
+        assert_eq!(find(&last).unwrap().unwrap().data.len(), data_len);
+        let mut padded = d.clone();
+        padded.extend_from_slice(&[0xee; 100]);
+        assert_eq!(fragment(&padded, 1280, 4).unwrap(), frags);
+    }
+
+    #[test]
     fn jumbograms_and_cut_headers_are_refused() {
         let mut p = icmpv6::echo_request(a("::1"), a("::2"), 1, 1, &[0; 16]);
         p[6] = PROTO_HOPOPT;
