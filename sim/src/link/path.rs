@@ -186,3 +186,100 @@ fn quoted_destination(invoking: &[u8]) -> Option<Ipv6Addr> {
     let b: [u8; 16] = invoking.get(24..40)?.try_into().ok()?;
     Some(Ipv6Addr::from(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{frag, icmpv6, ipv6};
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn to(dst: &str, size: usize) -> Vec<u8> {
+        icmpv6::echo_request(a("2001:db8:1::10"), a(dst), 1, 1, &vec![0; size])
+    }
+
+    #[test]
+    fn packet_too_big_lowers_the_path_for_the_aging_time_and_fragments_follow() {
+        let mut p = Paths::new(PathConfig::default(), 1500, 1);
+        let (t0, mut out) = (Instant::now(), VecDeque::new());
+        p.send(to("2001:db8:1:1000::5", 1400), t0, &mut out);
+        assert_eq!(out.len(), 1, "1448 bytes fit 1500");
+        let big = out.pop_front().unwrap();
+        assert!(p.packet_too_big(&big, 1280, t0));
+        assert!(!p.packet_too_big(&big, 1400, t0), "never up");
+        assert!(!p.packet_too_big(&big, 1280, t0), "no change, not counted");
+        p.send(to("2001:db8:1:1000::5", 1400), t0, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|f| f.len() <= 1280));
+        let ids: Vec<u32> = out
+            .iter()
+            .map(|f| frag::find(f).unwrap().unwrap().id())
+            .collect();
+        assert_eq!(ids[0], ids[1]);
+        out.clear();
+        p.send(to("2001:db8:1:1000::5", 3000), t0, &mut out);
+        let next = frag::find(&out[0]).unwrap().unwrap().id();
+        assert_eq!(next, ids[0].wrapping_add(1), "a counter per destination");
+        assert_eq!(
+            p.stats(),
+            &PathStats {
+                fragmented: 2,
+                fragments_sent: 2 + 3,
+                pmtu_lowered: 1,
+                unsendable: 0
+            }
+        );
+        // below 1280 is taken as 1280 (RFC 8201, RFC 8021)
+        let mut q = Paths::new(PathConfig::default(), 1500, 1);
+        assert!(q.packet_too_big(&big, 600, t0));
+        assert_eq!(q.mtu_to(a("2001:db8:1:1000::5"), t0), 1280);
+        // aging: held until ten minutes, the link MTU from then on
+        let aging = PathConfig::default().aging;
+        let dst = a("2001:db8:1:1000::5");
+        assert_eq!(p.mtu_to(dst, t0 + aging - Duration::from_millis(1)), 1280);
+        assert_eq!(p.mtu_to(dst, t0 + aging), 1500);
+        assert!(p.learnt(t0 + aging).is_empty());
+    }
+
+    #[test]
+    fn the_destination_cache_forgets_the_least_recently_used() {
+        let cfg = PathConfig {
+            max_destinations: 2,
+            ..PathConfig::default()
+        };
+        let mut p = Paths::new(cfg, 1500, 1);
+        let t0 = Instant::now();
+        let dsts = ["2001:db8::1", "2001:db8::2", "2001:db8::3"];
+        for (i, d) in dsts.iter().enumerate() {
+            let quoted = to(d, 8);
+            assert!(p.packet_too_big(&quoted, 1280, t0 + Duration::from_secs(i as u64)));
+        }
+        let held: Vec<Ipv6Addr> = p.learnt(t0).into_iter().map(|(a, _)| a).collect();
+        assert_eq!(held, vec![a(dsts[1]), a(dsts[2])]);
+    }
+
+    #[test]
+    fn a_packet_whose_unfragmentable_part_fills_the_mtu_cannot_be_sent() {
+        let inner = to("2001:db8::9", 100);
+        // a Hop-by-Hop header of 1248 bytes: with the fixed header and a Fragment header
+        // no room for data is left in 1280
+        let mut p = inner[..40].to_vec();
+        p[6] = ipv6::PROTO_HOPOPT;
+        let mut hbh = vec![0u8; 1248];
+        hbh[0] = ipv6::PROTO_ICMPV6;
+        hbh[1] = (1248 / 8 - 1) as u8;
+        hbh[2] = 1; // PadN over the rest
+        hbh[3] = (1248 - 4) as u8;
+        p.extend_from_slice(&hbh);
+        p.extend_from_slice(&inner[40..]);
+        let len = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+        let mut paths = Paths::new(PathConfig::default(), 1280, 1);
+        let mut out = VecDeque::new();
+        paths.send(p, Instant::now(), &mut out);
+        assert!(out.is_empty());
+        assert_eq!(paths.stats().unsendable, 1);
+    }
+}
