@@ -622,6 +622,33 @@ mod tests {
         assert_eq!(errors_of(&q), vec![(kind::TIME_EXCEEDED, 1, 0)]);
     }
 
+    /// What a held datagram costs: its data, the unfragmentable part, the quote kept for
+    /// Time Exceeded (at most 1232 bytes), its ranges and a fixed overhead.
+    #[test]
+    fn a_held_datagram_is_counted_at_what_it_holds() {
+        let (mut r, mut q, now) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        let frags = fragment(&datagram(3000), 1500, 1).unwrap();
+        assert_eq!(frags[0].len(), 1496);
+        assert_eq!(push(&mut r, &frags[0], now, &mut q), Outcome::Held);
+        let data = 1448;
+        let at_least =
+            ENTRY_OVERHEAD + data + 40 + QUOTE + 4 * std::mem::size_of::<(usize, usize)>();
+        assert_eq!(QUOTE, 1232);
+        assert!(
+            (at_least..at_least + 64).contains(&r.held_bytes()),
+            "{} held, {at_least} expected",
+            r.held_bytes()
+        );
+        assert_eq!(r.stats().fragments, 1);
+        push(&mut r, &frags[1], now, &mut q);
+        push(&mut r, &frags[2], now, &mut q);
+        assert_eq!((r.stats().fragments, r.held_bytes()), (3, 0));
+    }
+
     #[test]
     fn atomic_fragments_stand_alone() {
         let (mut r, mut q, now) = (
