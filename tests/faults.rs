@@ -648,3 +648,61 @@ async fn client_views_through_the_command_path() {
     assert!(lab.run(Some(9), "ipconfig", &mut session).await.is_err());
     lab.shutdown().await;
 }
+
+/// Windows' `ping` on a client, through the command path: `-l 65500` works (the request
+/// and its answer travel in fragments; the first answer meets Packet Too Big at the
+/// server, as on a real DirectAccess server), and bad values get Windows' messages.
+#[tokio::test]
+async fn windows_ping_on_a_client_goes_through_the_tunnel() {
+    let lab = Lab::start(LabConfig {
+        clients: 1,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    lab.wait_all_active(WAIT).await.unwrap();
+    let intranet = lab.server.intranet_address();
+    let mut session = Session::default();
+    let out = lab
+        .run(
+            Some(1),
+            &format!("ping -6 -n 3 -w 1000 -l 65500 {intranet}"),
+            &mut session,
+        )
+        .await
+        .unwrap();
+    let t = out.to_text();
+    assert!(
+        t.contains(&format!("Pinging {intranet} with 65500 bytes of data:")),
+        "{t}"
+    );
+    assert!(t.contains("Request timed out."), "{t}");
+    assert_eq!(
+        t.matches(&format!("Reply from {intranet}: time")).count(),
+        2,
+        "{t}"
+    );
+    assert!(
+        t.contains("Packets: Sent = 3, Received = 2, Lost = 1 (33% loss),"),
+        "{t}"
+    );
+    assert_eq!(out.value["Received"], 2);
+    for (line, want) in [
+        (
+            format!("ping -l 65501 {intranet}"),
+            "Bad value for option -l, valid range is from 0 to 65500.",
+        ),
+        (
+            format!("ping -n 0 {intranet}"),
+            "Bad value for option -n, valid range is from 1 to 4294967295.",
+        ),
+        (
+            "ping intranethost".to_string(),
+            "Ping request could not find host intranethost.",
+        ),
+    ] {
+        let e = lab.run(Some(1), &line, &mut session).await.unwrap_err();
+        assert!(e.to_string().contains(want), "{line}: {e}");
+    }
+    lab.shutdown().await;
+}

@@ -452,16 +452,28 @@ impl Deployment {
                 })?;
                 let mut cfg = handle.config();
                 let status = handle.status();
-                let out = run_line(
-                    line,
-                    session,
-                    &mut ClientTarget {
-                        config: &mut cfg,
-                        status: &status,
-                    },
-                )?;
+                let mut target = ClientTarget {
+                    config: &mut cfg,
+                    status: &status,
+                    ping: None,
+                };
+                let out = run_line(line, session, &mut target)?;
+                let ping = target.ping.take();
                 handle.update(|c| *c = cfg);
-                Ok(out)
+                match ping {
+                    Some(p) => {
+                        let mut outcomes = Vec::new();
+                        for _ in 0..p.count {
+                            outcomes.push(handle.ping(p.dst, p.size, p.timeout).await);
+                        }
+                        let (value, text) = views::ping(p.dst, p.size, &outcomes);
+                        Ok(Output {
+                            value,
+                            render: views::Render::Text(text),
+                        })
+                    }
+                    None => Ok(out),
+                }
             }
         }
     }

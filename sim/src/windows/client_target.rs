@@ -1,5 +1,9 @@
 //! The commands run on a client (`iphttps ctl --client N`): its netsh and PowerShell
-//! views, its Trusted Root store, its hosts file and its IP-HTTPS URL.
+//! views, its Trusted Root store, its hosts file, its IP-HTTPS URL, and `ping` through its
+//! tunnel.
+
+use std::net::Ipv6Addr;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -91,6 +95,13 @@ pub static COMMANDS: CommandTable<ClientHandler> = CommandTable(&[
         run: |t, c, a| t.add_content(c, a),
     },
     CommandSpec {
+        name: "ping",
+        usage: &["ping [-6] [-n COUNT] [-l SIZE] [-w TIMEOUT_MS] ADDRESS"],
+        help: "Echo Requests through the tunnel, as Windows' ping (up to 65,500 bytes; above the MTU they travel in fragments)",
+        params: Params::Words,
+        run: |t, c, a| t.ping(c, a),
+    },
+    CommandSpec {
         name: "diagnose",
         usage: &["diagnose"],
         help: "the likely causes and fixes, from what this client sees",
@@ -115,7 +126,25 @@ pub struct ClientTarget<'a> {
     pub config: &'a mut ClientConfig,
     /// Its status (read by the views).
     pub status: &'a ClientStatus,
+    /// The pings `ping` asked for, sent by the caller (they need the running client).
+    pub ping: Option<PingRequest>,
 }
+
+/// What `ping` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PingRequest {
+    /// The address pinged.
+    pub dst: Ipv6Addr,
+    /// Echo Requests (`-n`, default 4).
+    pub count: u32,
+    /// Data bytes (`-l`, default 32, at most 65,500 as on Windows).
+    pub size: usize,
+    /// How long each waits for its reply (`-w`, default 4000 ms).
+    pub timeout: Duration,
+}
+
+/// The largest `-l` Windows' ping takes.
+pub const PING_MAX_SIZE: usize = 65_500;
 
 impl ClientTarget<'_> {
     fn import_root(&mut self, path: &str) -> Result<Output, CommandError> {
@@ -359,6 +388,60 @@ impl ClientTarget<'_> {
             value: json!({"Transition": s.transition, "IPHttpsInterfaceStatus": s.interface_status}),
             render: Render::List(None),
         })
+    }
+
+    /// `ping [-6] [-n COUNT] [-l SIZE] [-w TIMEOUT] ADDRESS`, with Windows' messages for
+    /// bad values; the pings themselves are sent by the caller ([`ClientTarget::ping`]).
+    fn ping(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        let usage = "usage: ping [-6] [-n COUNT] [-l SIZE] [-w TIMEOUT_MS] ADDRESS";
+        let (mut count, mut size, mut timeout_ms) = (4u64, 32u64, 4000u64);
+        // `-6` may come as a word (it reads as a negative number) or as a switch
+        let mut words: Vec<String> = args
+            .positional
+            .iter()
+            .filter(|w| *w != "-6")
+            .cloned()
+            .collect();
+        for (name, value) in &args.named {
+            let number = |lo: u64, hi: u64| {
+                value
+                    .as_deref()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|v| (lo..=hi).contains(v))
+                    .ok_or_else(|| {
+                        CommandError::Argument(format!(
+                            "Bad value for option -{name}, valid range is from {lo} to {hi}."
+                        ))
+                    })
+            };
+            match name.to_ascii_lowercase().as_str() {
+                "n" => count = number(1, u64::from(u32::MAX))?,
+                "l" => size = number(0, PING_MAX_SIZE as u64)?,
+                "w" => timeout_ms = number(1, 3_600_000)?,
+                // a switch: what the parser took for its value is the address
+                "6" => words.extend(value.clone()),
+                _ => {
+                    return Err(CommandError::Argument(format!(
+                        "Option -{name} is not supported here ({usage})"
+                    )));
+                }
+            }
+        }
+        let [target] = words.as_slice() else {
+            return Err(CommandError::Argument(usage.into()));
+        };
+        let dst: Ipv6Addr = target.trim_matches(['[', ']']).parse().map_err(|_| {
+            CommandError::Argument(format!(
+                "Ping request could not find host {target}. Please check the name and try again."
+            ))
+        })?;
+        self.ping = Some(PingRequest {
+            dst,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            size: usize::try_from(size).unwrap_or(PING_MAX_SIZE),
+            timeout: Duration::from_millis(timeout_ms),
+        });
+        Ok(Output::none())
     }
 
     fn diagnose(&mut self, _command: &str, _args: &Args) -> Result<Output, CommandError> {

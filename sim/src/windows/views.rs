@@ -324,3 +324,62 @@ mod tests {
         );
     }
 }
+
+/// What Windows' `ping` prints for these outcomes (one per Echo Request, in order), and
+/// its JSON twin: a reply's round trip, a request that timed out, or one that could not be
+/// sent (no usable address: Windows' "transmit failed").
+pub fn ping(
+    dst: std::net::Ipv6Addr,
+    size: usize,
+    outcomes: &[Result<std::time::Duration, crate::client::PingError>],
+) -> (Value, String) {
+    use crate::client::PingError;
+    use std::fmt::Write as _;
+    let ms = |d: &std::time::Duration| d.as_secs_f64() * 1000.0;
+    let mut text = format!("\nPinging {dst} with {size} bytes of data:\n");
+    let mut rtts = Vec::new();
+    for o in outcomes {
+        match o {
+            Ok(d) if ms(d) < 1.0 => {
+                let _ = writeln!(text, "Reply from {dst}: time<1ms");
+                rtts.push(ms(d));
+            }
+            Ok(d) => {
+                let _ = writeln!(text, "Reply from {dst}: time={}ms", ms(d).round());
+                rtts.push(ms(d));
+            }
+            Err(PingError::Timeout(_)) => text.push_str("Request timed out.\n"),
+            Err(PingError::NotUp | PingError::Stopped) => {
+                text.push_str("PING: transmit failed. General failure.\n")
+            }
+        }
+    }
+    let (sent, received) = (outcomes.len(), rtts.len());
+    let lost = sent - received;
+    let _ = write!(
+        text,
+        "\nPing statistics for {dst}:\n    Packets: Sent = {sent}, Received = {received}, Lost = {lost} ({}% loss),\n",
+        (lost * 100).checked_div(sent).unwrap_or(0)
+    );
+    if received > 0 {
+        let min = rtts.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = rtts.iter().copied().fold(0.0, f64::max);
+        let avg = rtts.iter().sum::<f64>() / received as f64;
+        let _ = writeln!(
+            text,
+            "Approximate round trip times in milli-seconds:\n    Minimum = {}ms, Maximum = {}ms, Average = {}ms",
+            min.round(),
+            max.round(),
+            avg.round()
+        );
+    }
+    let value = json!({
+        "Destination": dst.to_string(),
+        "BufferSize": size,
+        "Sent": sent,
+        "Received": received,
+        "Lost": lost,
+        "RoundTripMs": rtts,
+    });
+    (value, text)
+}
