@@ -307,24 +307,6 @@ pub fn operations_status(ops: &OperationsStatus) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_and_list_shapes() {
-        let rows = vec![json!({"ClientIPv6Prefix": "2001:db8:1:1000::/64"})];
-        assert_eq!(
-            format_table(&rows, &["ClientIPv6Prefix".to_string()]),
-            "\nClientIPv6Prefix\n----------------\n2001:db8:1:1000::/64\n\n"
-        );
-        assert_eq!(
-            format_list(&rows, None),
-            "\nClientIPv6Prefix : 2001:db8:1:1000::/64\n\n"
-        );
-    }
-}
-
 /// What Windows' `ping` prints for these outcomes (one per Echo Request, in order), and
 /// its JSON twin: a reply's round trip, a request that timed out, or one that could not be
 /// sent (no usable address: Windows' "transmit failed").
@@ -382,4 +364,22 @@ pub fn ping(
         "RoundTripMs": rtts,
     });
     (value, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_and_list_shapes() {
+        let rows = vec![json!({"ClientIPv6Prefix": "2001:db8:1:1000::/64"})];
+        assert_eq!(
+            format_table(&rows, &["ClientIPv6Prefix".to_string()]),
+            "\nClientIPv6Prefix\n----------------\n2001:db8:1:1000::/64\n\n"
+        );
+        assert_eq!(
+            format_list(&rows, None),
+            "\nClientIPv6Prefix : 2001:db8:1:1000::/64\n\n"
+        );
+    }
 }
