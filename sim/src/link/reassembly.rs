@@ -589,6 +589,7 @@ mod tests {
             push(&mut r, &piece(5, 16, false, &[3; 8]), now, &mut q),
             Outcome::Dropped
         );
+        assert_eq!(r.stats().invalid, 1, "counted as refused");
         // until the timeout, with no Time Exceeded for a discarded datagram
         r.handle_timeout(now + Duration::from_secs(60), &mut q);
         assert!(q.is_empty());
@@ -647,6 +648,35 @@ mod tests {
         push(&mut r, &frags[1], now, &mut q);
         push(&mut r, &frags[2], now, &mut q);
         assert_eq!((r.stats().fragments, r.held_bytes()), (3, 0));
+    }
+
+    #[test]
+    fn a_last_fragment_that_ends_before_what_was_held_discards_the_datagram() {
+        let (mut r, mut q, now) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        assert_eq!(
+            push(&mut r, &piece(4, 32, true, &[0; 16]), now, &mut q),
+            Outcome::Held
+        );
+        // says the datagram ends at 24, though bytes up to 48 arrived
+        assert_eq!(
+            push(&mut r, &piece(4, 8, false, &[0; 16]), now, &mut q),
+            Outcome::Dropped
+        );
+        assert_eq!(r.stats().invalid, 1);
+        // a last fragment of no data that ends where the data ends completes it
+        let d = datagram(8);
+        assert_eq!(
+            push(&mut r, &piece(5, 0, true, &d[40..]), now, &mut q),
+            Outcome::Held
+        );
+        assert_eq!(
+            push(&mut r, &piece(5, 16, false, &[]), now, &mut q),
+            Outcome::Whole(d)
+        );
     }
 
     #[test]
