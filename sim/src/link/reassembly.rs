@@ -667,14 +667,38 @@ mod tests {
             Outcome::Dropped
         );
         assert_eq!(r.stats().invalid, 1);
-        // a last fragment of no data that ends where the data ends completes it
-        let d = datagram(8);
+        // two last fragments that disagree on the end
         assert_eq!(
-            push(&mut r, &piece(5, 0, true, &d[40..]), now, &mut q),
+            push(&mut r, &piece(6, 16, false, &[0; 8]), now, &mut q),
             Outcome::Held
         );
         assert_eq!(
-            push(&mut r, &piece(5, 16, false, &[]), now, &mut q),
+            push(&mut r, &piece(6, 24, false, &[0; 8]), now, &mut q),
+            Outcome::Dropped
+        );
+        // a fragment with more to come, beyond the end a last fragment set
+        assert_eq!(
+            push(&mut r, &piece(7, 16, false, &[0; 8]), now, &mut q),
+            Outcome::Held
+        );
+        assert_eq!(
+            push(&mut r, &piece(7, 24, true, &[0; 16]), now, &mut q),
+            Outcome::Dropped
+        );
+        assert_eq!(r.stats().invalid, 3);
+        // a last fragment of no data that ends where the data ends completes it, whatever
+        // the order
+        let d = datagram(16);
+        assert_eq!(
+            push(&mut r, &piece(5, 0, true, &d[40..56]), now, &mut q),
+            Outcome::Held
+        );
+        assert_eq!(
+            push(&mut r, &piece(5, 24, false, &[]), now, &mut q),
+            Outcome::Held
+        );
+        assert_eq!(
+            push(&mut r, &piece(5, 16, true, &d[56..]), now, &mut q),
             Outcome::Whole(d)
         );
     }
