@@ -112,7 +112,7 @@ struct First {
 struct Entry {
     seq: u64,
     deadline: Instant,
-    /// Byte ranges received, sorted by start, never overlapping.
+    /// Byte ranges received, never overlapping.
     ranges: Vec<(usize, usize)>,
     data: Vec<u8>,
     end: Option<usize>,
@@ -263,13 +263,10 @@ impl Reassembler {
         if !self.entries.contains_key(&key) {
             self.insert(key, now);
         }
-        let grows = self.add(key, packet, f);
-        let Some(grows) = grows else {
+        let Some(grows) = self.add(key, packet, f) else {
             return Outcome::Dropped;
         };
-        if grows && !self.within_bound(key) {
-            return Outcome::Dropped;
-        }
+        // a datagram this fragment completes leaves at once: no need to make room for it
         if self.entries.get(&key).is_some_and(Entry::complete) {
             let e = self.remove(key).expect("checked above");
             let first = e.first.expect("complete means the first fragment is in");
@@ -281,6 +278,9 @@ impl Reassembler {
             whole[4..6].copy_from_slice(&plen.to_be_bytes());
             self.stats.reassembled += 1;
             return Outcome::Whole(whole);
+        }
+        if grows && !self.within_bound(key) {
+            return Outcome::Dropped;
         }
         Outcome::Held
     }
@@ -348,8 +348,7 @@ impl Reassembler {
             e.data.resize(end, 0);
         }
         e.data[start..end].copy_from_slice(f.data);
-        let at = e.ranges.partition_point(|&(s, _)| s < start);
-        e.ranges.insert(at, (start, end));
+        e.ranges.push((start, end));
         if !f.more() {
             e.end = Some(end);
         }
@@ -783,6 +782,43 @@ mod tests {
             push(&mut r, &honest[2], now, &mut q),
             Outcome::Whole(_)
         ));
+    }
+
+    /// The bound evicts by what each source holds now: a source whose datagrams are big
+    /// pays before one whose single datagram grew in many small steps.
+    #[test]
+    fn eviction_goes_by_what_each_source_holds_now() {
+        let cfg = ReassemblyConfig {
+            // three big first fragments and the small datagram's first 16 steps fit
+            max_bytes: 9000,
+            ..ReassemblyConfig::default()
+        };
+        let (mut r, mut q, now) = (Reassembler::new(cfg), VecDeque::new(), Instant::now());
+        let mut big = fragment(&datagram(3000), 1280, 0).unwrap().remove(0);
+        big[8..24].copy_from_slice(&a("2001:db8:1:1000::b").octets());
+        for id in 0..3u32 {
+            big[44..48].copy_from_slice(&id.to_be_bytes());
+            assert_eq!(push(&mut r, &big, now, &mut q), Outcome::Held);
+        }
+        assert_eq!(r.stats().evicted, 0);
+        // another source's datagram, 8 bytes at a time
+        let d = datagram(160);
+        let n = (d.len() - 40) / 8;
+        for i in 0..n - 1 {
+            let part = &d[40 + i * 8..48 + i * 8];
+            assert_eq!(
+                push(&mut r, &piece(9, i * 8, true, part), now, &mut q),
+                Outcome::Held
+            );
+        }
+        assert!(r.stats().evicted > 0, "the bound was reached");
+        let last = piece(9, (n - 1) * 8, false, &d[d.len() - 8..]);
+        assert_eq!(
+            push(&mut r, &last, now, &mut q),
+            Outcome::Whole(d),
+            "the big datagrams' source paid: {:?}",
+            r.stats()
+        );
     }
 
     fn ops() -> impl Strategy<Value = Vec<(u8, u16, bool, u16, u64)>> {
