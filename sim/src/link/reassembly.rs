@@ -644,9 +644,31 @@ mod tests {
             r.held_bytes()
         );
         assert_eq!(r.stats().fragments, 1);
+        let held = r.held_bytes();
         push(&mut r, &frags[1], now, &mut q);
         push(&mut r, &frags[2], now, &mut q);
         assert_eq!((r.stats().fragments, r.held_bytes()), (3, 0));
+        // a bound of exactly that much holds it; one byte less does not, and the fragment
+        // that was too much is reported dropped
+        for (max_bytes, kept) in [(held, true), (held - 1, false)] {
+            let cfg = ReassemblyConfig {
+                max_bytes,
+                ..ReassemblyConfig::default()
+            };
+            let mut r = Reassembler::new(cfg);
+            let want = if kept {
+                Outcome::Held
+            } else {
+                Outcome::Dropped
+            };
+            assert_eq!(
+                push(&mut r, &frags[0], now, &mut q),
+                want,
+                "bound {max_bytes}"
+            );
+            assert_eq!(r.pending(), usize::from(kept));
+            assert_eq!(r.stats().evicted, u64::from(!kept));
+        }
     }
 
     #[test]
