@@ -724,6 +724,87 @@ mod tests {
         );
     }
 
+    /// RFC 4443 2.4(e): no error to an unspecified or multicast source, none about a
+    /// datagram sent to a multicast group, none about an ICMPv6 error.
+    #[test]
+    fn no_time_exceeded_where_rfc_4443_forbids_it() {
+        let (mut r, mut q, t0) = (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        );
+        let unicast = piece(1, 0, true, &[0; 16]);
+        for (src, dst) in [
+            ("::", "2001:db8:1::10"),
+            ("ff02::1", "2001:db8:1::10"),
+            ("2001:db8:1:1000::5", "ff02::1"),
+        ] {
+            let mut p = unicast.clone();
+            p[8..24].copy_from_slice(&a(src).octets());
+            p[24..40].copy_from_slice(&a(dst).octets());
+            assert_eq!(push(&mut r, &p, t0, &mut q), Outcome::Held);
+        }
+        // an ICMPv6 error in fragments (a Time Exceeded of 1232 bytes and more)
+        let te = icmpv6::error(
+            kind::TIME_EXCEEDED,
+            0,
+            0,
+            a("2001:db8:1:1000::5"),
+            a("2001:db8:1::10"),
+            &[0; 1300],
+        );
+        let mut big = te[..40].to_vec();
+        big.extend_from_slice(&te[40..]);
+        big.extend_from_slice(&[0; 200]);
+        let len = (big.len() - 40) as u16;
+        big[4..6].copy_from_slice(&len.to_be_bytes());
+        let first = fragment(&big, 1280, 5).unwrap().remove(0);
+        assert_eq!(push(&mut r, &first, t0, &mut q), Outcome::Held);
+        r.handle_timeout(t0 + Duration::from_secs(60), &mut q);
+        assert_eq!(r.stats().timed_out, 4);
+        assert!(q.is_empty(), "{} error(s) sent", q.len());
+    }
+
+    /// A source's count falls when its datagrams leave: one that completed a big datagram
+    /// does not look big afterwards.
+    #[test]
+    fn a_completed_datagram_no_longer_counts_against_its_source() {
+        let (mut q, now) = (VecDeque::new(), Instant::now());
+        let small = datagram(8);
+        let big = fragment(&datagram(3000), 1280, 7).unwrap();
+        let mut other = big[0].clone();
+        other[8..24].copy_from_slice(&a("2001:db8:1:1000::b").octets());
+        // room for the small datagram's first half with the big one's first two
+        // fragments, or with one of the other source's, not with two of those
+        let cfg = ReassemblyConfig {
+            max_bytes: 5000,
+            ..ReassemblyConfig::default()
+        };
+        let mut r = Reassembler::new(cfg);
+        assert_eq!(
+            push(&mut r, &piece(2, 0, true, &small[40..48]), now, &mut q),
+            Outcome::Held
+        );
+        for f in &big[..2] {
+            assert_eq!(push(&mut r, f, now, &mut q), Outcome::Held);
+        }
+        assert!(matches!(
+            push(&mut r, &big[2], now, &mut q),
+            Outcome::Whole(_)
+        ));
+        assert_eq!(r.stats().evicted, 0);
+        // the other source's second datagram goes over the bound: it holds the most now,
+        // and its older datagram goes
+        assert_eq!(push(&mut r, &other, now, &mut q), Outcome::Held);
+        other[44..48].copy_from_slice(&8u32.to_be_bytes());
+        assert_eq!(push(&mut r, &other, now, &mut q), Outcome::Held);
+        assert_eq!(r.stats().evicted, 1);
+        assert_eq!(
+            push(&mut r, &piece(2, 8, false, &small[48..]), now, &mut q),
+            Outcome::Whole(small)
+        );
+    }
+
     #[test]
     fn atomic_fragments_stand_alone() {
         let (mut r, mut q, now) = (
