@@ -707,6 +707,21 @@ mod tests {
             Outcome::Dropped
         );
         assert_eq!(r.stats().invalid, 3);
+        // a last fragment of no data right after the data completes it
+        let d8 = datagram(8);
+        assert_eq!(
+            push(&mut r, &piece(8, 0, true, &d8[40..]), now, &mut q),
+            Outcome::Held
+        );
+        assert_eq!(
+            push(&mut r, &piece(8, 16, false, &[]), now, &mut q),
+            Outcome::Whole(d8)
+        );
+        // not an IPv6 packet
+        let mut v4 = piece(10, 8, true, &[0; 8]);
+        v4[0] = 0x45;
+        assert_eq!(push(&mut r, &v4, now, &mut q), Outcome::Dropped);
+        assert_eq!(r.stats().invalid, 4);
         // a last fragment of no data that ends where the data ends completes it, whatever
         // the order
         let d = datagram(16);
