@@ -37,6 +37,18 @@ async fn lab_with(fault: Fault) -> Lab {
     .expect("lab starts")
 }
 
+/// A lab with no fault and `clients` clients, all up with an address.
+async fn healthy_lab(clients: usize) -> Lab {
+    let lab = Lab::start(LabConfig {
+        clients,
+        ..LabConfig::default()
+    })
+    .await
+    .expect("lab starts");
+    lab.wait_all_active(WAIT).await.expect("every client up");
+    lab
+}
+
 async fn run_fix(lab: &Lab, fault: Fault) {
     let url = format!(
         "https://da.contoso.com:{}/IPHTTPS",
@@ -446,13 +458,7 @@ async fn a_client_trusting_another_root_fails_the_handshake_with_0x800b0109() {
 /// and the clients reconnect (Stop-Service then Start-Service does the same, slower).
 #[tokio::test]
 async fn restarting_the_ip_helper_service_drops_every_tunnel() {
-    let lab = Lab::start(LabConfig {
-        clients: 1,
-        ..LabConfig::default()
-    })
-    .await
-    .unwrap();
-    lab.wait_all_active(WAIT).await.unwrap();
+    let lab = healthy_lab(1).await;
     assert_eq!(lab.client(0).status().connects, 1);
     lab.run(None, "Restart-Service iphlpsvc", &mut Session::default())
         .await
@@ -478,13 +484,7 @@ async fn ip_address_url() {
 
 #[tokio::test]
 async fn injected_into_a_running_lab_it_acts_on_live_clients() {
-    let lab = Lab::start(LabConfig {
-        clients: 2,
-        ..LabConfig::default()
-    })
-    .await
-    .unwrap();
-    lab.wait_all_active(WAIT).await.unwrap();
+    let lab = healthy_lab(2).await;
     let intranet = lab.server.intranet_address();
     lab.client(0).ping(intranet, 56, WAIT).await.unwrap();
     let mut session = Session::default();
@@ -654,13 +654,7 @@ async fn client_views_through_the_command_path() {
 /// server, as on a real DirectAccess server), and bad values get Windows' messages.
 #[tokio::test]
 async fn windows_ping_on_a_client_goes_through_the_tunnel() {
-    let lab = Lab::start(LabConfig {
-        clients: 1,
-        ..LabConfig::default()
-    })
-    .await
-    .unwrap();
-    lab.wait_all_active(WAIT).await.unwrap();
+    let lab = healthy_lab(1).await;
     let intranet = lab.server.intranet_address();
     let mut session = Session::default();
     let out = lab
