@@ -1573,3 +1573,72 @@ fn icmp_errors_are_rate_limited_per_recipient() {
     w.pump();
     assert_eq!(errors(w.events(0)), 3);
 }
+
+#[test]
+fn an_ra_that_came_before_the_link_local_address_stops_solicitation() {
+    let t0 = Instant::now();
+    let mut h = Host::new(HostConfig::fast(5), t0);
+    let mut ra = default_ra();
+    ra.router_lifetime = 0;
+    // the RA arrives while the link-local address is still tentative
+    h.handle_packet(
+        &icmpv6::router_advertisement(a(ROUTER_LL), ipv6::ALL_NODES, &ra),
+        t0,
+    );
+    while h.poll_transmit().is_some() {}
+    h.handle_timeout(t0 + Duration::from_secs(1));
+    h.handle_timeout(t0 + Duration::from_secs(10));
+    let rs = sent(&mut h).into_iter().filter(|p| {
+        let v = ipv6::Ipv6Packet::new(p).unwrap();
+        icmpv6::parse(&v) == Ok(icmpv6::Message::RouterSolicitation)
+    });
+    assert_eq!(rs.count(), 0, "an RA already came: no solicitation");
+    assert!(h.link_local().is_some());
+}
+
+#[test]
+fn router_advertisements_from_a_global_address_are_ignored() {
+    let t0 = Instant::now();
+    let mut h = Host::new(HostConfig::fast(6), t0);
+    h.handle_timeout(t0 + Duration::from_millis(20));
+    let ra = default_ra();
+    h.handle_packet(
+        &icmpv6::router_advertisement(a("2001:db8:1:1000::1"), ipv6::ALL_NODES, &ra),
+        t0 + Duration::from_millis(30),
+    );
+    assert!(h.last_router_advert().is_none(), "RFC 4861 6.1.2");
+}
+
+#[test]
+fn the_client_host_learns_a_smaller_path_mtu_from_packet_too_big() {
+    let t0 = Instant::now();
+    let mut ra = default_ra();
+    ra.mtu = Some(1400);
+    let mut h = host_after(&ra, t0);
+    let g = h.global().unwrap();
+    let dst = a("2001:db8:1::10");
+    h.send_ping(dst, 1, 1, 1300, t0).unwrap();
+    let first = sent(&mut h);
+    assert_eq!(first.len(), 1, "1348 bytes fit the link's 1400");
+    let ptb = icmpv6::error(
+        kind::PACKET_TOO_BIG,
+        0,
+        1280,
+        a("2001:db8:1:1000::1"),
+        g,
+        &first[0],
+    );
+    h.handle_packet(&ptb, t0);
+    assert!(h.poll_event().is_some_and(|e| matches!(
+        e,
+        HostEvent::IcmpError {
+            kind: kind::PACKET_TOO_BIG,
+            ..
+        }
+    )));
+    h.send_ping(dst, 1, 2, 1300, t0).unwrap();
+    let next = sent(&mut h);
+    assert_eq!(next.len(), 2);
+    assert!(next.iter().all(|p| p.len() <= 1280));
+    assert_eq!(h.ip().paths().learnt(t0), vec![(dst, 1280)]);
+}
