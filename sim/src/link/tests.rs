@@ -1642,3 +1642,72 @@ fn the_client_host_learns_a_smaller_path_mtu_from_packet_too_big() {
     assert!(next.iter().all(|p| p.len() <= 1280));
     assert_eq!(h.ip().paths().learnt(t0), vec![(dst, 1280)]);
 }
+
+#[test]
+fn the_icmp_error_bucket_keeps_the_part_of_an_interval_already_elapsed() {
+    let mut w = World::new(1, |_| {});
+    w.up();
+    let g0 = w.hosts[0].1.global().unwrap();
+    let t0 = w.now;
+    let mut flood = |w: &mut World, at: Duration, n: u16| {
+        w.now = t0 + at;
+        for seq in 0..n {
+            let p = icmpv6::echo_request(g0, a("2001:db8:1:1000::77"), 1, seq, b"x");
+            w.router
+                .handle_from_client(w.hosts[0].0, Bytes::from(p), w.now, &mut w.out);
+        }
+        w.pump();
+        w.events(0)
+            .iter()
+            .filter(|e| matches!(e, HostEvent::IcmpError { .. }))
+            .count()
+    };
+    assert_eq!(flood(&mut w, Duration::ZERO, 20), 10, "the burst");
+    // 150 ms on: one token (the half interval left over counts toward the next)
+    assert_eq!(flood(&mut w, Duration::from_millis(150), 5), 1);
+    // 200 ms: a second full interval since the bucket started, so one more
+    assert_eq!(flood(&mut w, Duration::from_millis(200), 5), 1);
+    assert_eq!(flood(&mut w, Duration::from_millis(250), 5), 0);
+}
+
+#[test]
+fn neighbor_discovery_in_fragments_is_ignored_and_other_fragments_are_not() {
+    let t0 = Instant::now();
+    let mut h = host_after(&default_ra(), t0);
+    let g = h.global().unwrap();
+    let peer = a("fe80::99");
+    // an atomic fragment: the Fragment header inserted after the fixed header
+    let atomic = |p: &[u8]| {
+        let mut f = p[..40].to_vec();
+        f[6] = crate::wire::frag::PROTO_FRAGMENT;
+        f.extend_from_slice(&[p[6], 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&p[40..]);
+        let len = (f.len() - 40) as u16;
+        f[4..6].copy_from_slice(&len.to_be_bytes());
+        f
+    };
+    let ns = icmpv6::neighbor_solicitation(peer, g, g);
+    h.handle_packet(&atomic(&ns), t0);
+    assert!(
+        sent(&mut h).is_empty(),
+        "RFC 6980: no answer to ND in a fragment"
+    );
+    h.handle_packet(&ns, t0);
+    assert_eq!(sent(&mut h).len(), 1, "the same NS whole is answered");
+    // a datagram that only looks like ND in its first byte (UDP from port 34304: 0x86)
+    let udp = udp::build(a("2001:db8:1::10"), g, 0x8600, 9, &[1; 3000]);
+    for f in crate::wire::frag::fragment(&udp, 1280, 3).unwrap() {
+        h.handle_packet(&f, t0);
+    }
+    let got = std::iter::from_fn(|| h.poll_event()).any(|e| {
+        matches!(
+            e,
+            HostEvent::Udp {
+                src_port: 0x8600,
+                len: 3000,
+                ..
+            }
+        )
+    });
+    assert!(got, "a reassembled UDP datagram is delivered");
+}
