@@ -862,6 +862,8 @@ fn unsolicited_ras_are_due_one_interval_after_the_first_client_and_each_other() 
     assert_eq!(r.client_count(), 3);
     assert_eq!(r.poll_timeout(), Some(t0 + interval));
     let mut out = Vec::new();
+    r.handle_timeout(t0 + interval - Duration::from_millis(1), &mut out);
+    assert!(out.is_empty(), "nothing before it is due");
     r.handle_timeout(t0 + interval, &mut out);
     assert_eq!(out.len(), 3, "one RA to each client");
     assert_eq!(r.poll_timeout(), Some(t0 + interval * 2));
