@@ -1651,7 +1651,7 @@ fn the_icmp_error_bucket_keeps_the_part_of_an_interval_already_elapsed() {
     w.up();
     let g0 = w.hosts[0].1.global().unwrap();
     let t0 = w.now;
-    let mut flood = |w: &mut World, at: Duration, n: u16| {
+    let flood = |w: &mut World, at: Duration, n: u16| {
         w.now = t0 + at;
         for seq in 0..n {
             let p = icmpv6::echo_request(g0, a("2001:db8:1:1000::77"), 1, seq, b"x");
