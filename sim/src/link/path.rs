@@ -265,17 +265,10 @@ mod tests {
         let inner = to("2001:db8::9", 100);
         // a Hop-by-Hop header of 1248 bytes: with the fixed header and a Fragment header
         // no room for data is left in 1280
-        let mut p = inner[..40].to_vec();
-        p[6] = ipv6::PROTO_HOPOPT;
         let mut hbh = vec![0u8; 1248];
         hbh[0] = ipv6::PROTO_ICMPV6;
         hbh[1] = (1248 / 8 - 1) as u8;
-        hbh[2] = 1; // PadN over the rest
-        hbh[3] = (1248 - 4) as u8;
-        p.extend_from_slice(&hbh);
-        p.extend_from_slice(&inner[40..]);
-        let len = (p.len() - 40) as u16;
-        p[4..6].copy_from_slice(&len.to_be_bytes());
+        let p = frag::with_extension(&inner, ipv6::PROTO_HOPOPT, &hbh);
         let mut paths = Paths::new(PathConfig::default(), 1280, 1);
         let mut out = VecDeque::new();
         paths.send(p, Instant::now(), &mut out);

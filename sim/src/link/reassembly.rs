@@ -270,12 +270,13 @@ impl Reassembler {
         if self.entries.get(&key).is_some_and(Entry::complete) {
             let e = self.remove(key).expect("checked above");
             let first = e.first.expect("complete means the first fragment is in");
-            let mut whole = first.unfragmentable;
-            whole[first.next_header_at] = first.next_header;
             let end = e.end.expect("complete means the end is known");
-            whole.extend_from_slice(&e.data[..end]);
-            let plen = u16::try_from(whole.len() - HEADER_LEN).unwrap_or(u16::MAX);
-            whole[4..6].copy_from_slice(&plen.to_be_bytes());
+            let whole = frag::join(
+                first.unfragmentable,
+                first.next_header_at,
+                first.next_header,
+                &e.data[..end],
+            );
             self.stats.reassembled += 1;
             return Outcome::Whole(whole);
         }
@@ -460,6 +461,15 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Buffers with the default limits, an empty error queue and the time.
+    fn fresh() -> (Reassembler, VecDeque<Vec<u8>>, Instant) {
+        (
+            Reassembler::new(ReassemblyConfig::default()),
+            VecDeque::new(),
+            Instant::now(),
+        )
+    }
+
     fn datagram(len: usize) -> Vec<u8> {
         let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
         udp::build(a("2001:db8:1:1000::5"), a("2001:db8:1::10"), 4000, 9, &data)
@@ -488,8 +498,7 @@ mod tests {
         );
         p.extend_from_slice(&h.to_bytes());
         p.extend_from_slice(data);
-        let len = (p.len() - 40) as u16;
-        p[4..6].copy_from_slice(&len.to_be_bytes());
+        crate::wire::ipv6::set_payload_len(&mut p);
         p
     }
 
@@ -513,11 +522,7 @@ mod tests {
         let d = datagram(4000);
         let mut frags = fragment(&d, 1280, 7).unwrap();
         frags.reverse();
-        let (mut r, mut q, now) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, now) = fresh();
         let n = frags.len();
         for (i, f) in frags.iter().enumerate() {
             let out = push(&mut r, f, now, &mut q);
@@ -536,11 +541,7 @@ mod tests {
     fn the_timeout_sends_time_exceeded_only_when_the_first_fragment_came() {
         let d = datagram(3000);
         let frags = fragment(&d, 1280, 1).unwrap();
-        let (mut r, mut q, t0) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, t0) = fresh();
         // datagram 1: first fragment only; datagram 2: last fragment only
         push(&mut r, &frags[0], t0, &mut q);
         let other = fragment(&d, 1280, 2).unwrap();
@@ -567,11 +568,7 @@ mod tests {
 
     #[test]
     fn overlap_discards_the_datagram_and_what_follows_but_duplicates_do_not() {
-        let (mut r, mut q, now) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, now) = fresh();
         let head = piece(5, 0, true, &[1; 16]);
         assert_eq!(push(&mut r, &head, now, &mut q), Outcome::Held);
         assert_eq!(push(&mut r, &head, now, &mut q), Outcome::Dropped);
@@ -626,11 +623,7 @@ mod tests {
     /// Time Exceeded (at most 1232 bytes), its ranges and a fixed overhead.
     #[test]
     fn a_held_datagram_is_counted_at_what_it_holds() {
-        let (mut r, mut q, now) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, now) = fresh();
         let frags = fragment(&datagram(3000), 1500, 1).unwrap();
         assert_eq!(frags[0].len(), 1496);
         assert_eq!(push(&mut r, &frags[0], now, &mut q), Outcome::Held);
@@ -673,11 +666,7 @@ mod tests {
 
     #[test]
     fn a_last_fragment_that_ends_before_what_was_held_discards_the_datagram() {
-        let (mut r, mut q, now) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, now) = fresh();
         assert_eq!(
             push(&mut r, &piece(4, 32, true, &[0; 16]), now, &mut q),
             Outcome::Held
@@ -743,11 +732,7 @@ mod tests {
     /// datagram sent to a multicast group, none about an ICMPv6 error.
     #[test]
     fn no_time_exceeded_where_rfc_4443_forbids_it() {
-        let (mut r, mut q, t0) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, t0) = fresh();
         let unicast = piece(1, 0, true, &[0; 16]);
         for (src, dst) in [
             ("::", "2001:db8:1::10"),
@@ -771,8 +756,7 @@ mod tests {
         let mut big = te[..40].to_vec();
         big.extend_from_slice(&te[40..]);
         big.extend_from_slice(&[0; 200]);
-        let len = (big.len() - 40) as u16;
-        big[4..6].copy_from_slice(&len.to_be_bytes());
+        crate::wire::ipv6::set_payload_len(&mut big);
         let first = fragment(&big, 1280, 5).unwrap().remove(0);
         assert_eq!(push(&mut r, &first, t0, &mut q), Outcome::Held);
         r.handle_timeout(t0 + Duration::from_secs(60), &mut q);
@@ -822,11 +806,7 @@ mod tests {
 
     #[test]
     fn atomic_fragments_stand_alone() {
-        let (mut r, mut q, now) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, now) = fresh();
         push(&mut r, &piece(9, 0, true, &[1; 16]), now, &mut q);
         let d = datagram(8);
         let atomic = piece(9, 0, false, &d[40..]);
@@ -841,11 +821,7 @@ mod tests {
 
     #[test]
     fn bad_first_fragments_lengths_and_offsets_get_parameter_problem() {
-        let (mut r, mut q, now) = (
-            Reassembler::new(ReassemblyConfig::default()),
-            VecDeque::new(),
-            Instant::now(),
-        );
+        let (mut r, mut q, now) = fresh();
         // a first fragment that ends inside the UDP header (RFC 7112)
         assert_eq!(
             push(&mut r, &piece(1, 0, true, &[0; 0]), now, &mut q),
@@ -983,7 +959,7 @@ mod tests {
             rand::seq::SliceRandom::shuffle(frags.as_mut_slice(), &mut rng);
             let dup = frags[0].clone();
             frags.insert(1, dup);
-            let (mut r, mut q, now) = (Reassembler::new(ReassemblyConfig::default()), VecDeque::new(), Instant::now());
+            let (mut r, mut q, now) = fresh();
             let got: Vec<_> = frags.iter().filter_map(|f| match push(&mut r, f, now, &mut q) {
                 Outcome::Whole(w) => Some(w),
                 _ => None,

@@ -1678,15 +1678,10 @@ fn neighbor_discovery_in_fragments_is_ignored_and_other_fragments_are_not() {
     let mut h = host_after(&default_ra(), t0);
     let g = h.global().unwrap();
     let peer = a("fe80::99");
-    // an atomic fragment: the Fragment header inserted after the fixed header
+    // an atomic fragment: a Fragment header (offset 0, M clear) after the fixed header
     let atomic = |p: &[u8]| {
-        let mut f = p[..40].to_vec();
-        f[6] = crate::wire::frag::PROTO_FRAGMENT;
-        f.extend_from_slice(&[p[6], 0, 0, 0, 0, 0, 0, 1]);
-        f.extend_from_slice(&p[40..]);
-        let len = (f.len() - 40) as u16;
-        f[4..6].copy_from_slice(&len.to_be_bytes());
-        f
+        use crate::wire::frag;
+        frag::with_extension(p, frag::PROTO_FRAGMENT, &[p[6], 0, 0, 0, 0, 0, 0, 1])
     };
     let ns = icmpv6::neighbor_solicitation(peer, g, g);
     h.handle_packet(&atomic(&ns), t0);

@@ -7,7 +7,7 @@
 
 use etherparse::{IpFragOffset, IpNumber, Ipv6FragmentHeader};
 
-use super::ipv6::{HEADER_LEN, PROTO_HOPOPT, PROTO_ICMPV6, PROTO_UDP};
+use super::ipv6::{HEADER_LEN, PROTO_HOPOPT, PROTO_ICMPV6, PROTO_UDP, set_payload_len};
 
 /// Next Header value for the Fragment header.
 pub const PROTO_FRAGMENT: u8 = 44;
@@ -113,14 +113,42 @@ impl Fragment<'_> {
     /// fragmentable part: this fragment's unfragmentable part with the Fragment header
     /// taken out of the chain and Payload Length set.
     pub fn rebuild(&self, data: &[u8]) -> Vec<u8> {
-        let mut p = Vec::with_capacity(self.unfragmentable.len() + data.len());
-        p.extend_from_slice(self.unfragmentable);
-        p[self.next_header_at] = self.header.next_header.0;
-        p.extend_from_slice(data);
-        let len = u16::try_from(p.len() - HEADER_LEN).unwrap_or(u16::MAX);
-        p[4..6].copy_from_slice(&len.to_be_bytes());
-        p
+        let mut unfragmentable = Vec::with_capacity(self.unfragmentable.len() + data.len());
+        unfragmentable.extend_from_slice(self.unfragmentable);
+        join(
+            unfragmentable,
+            self.next_header_at,
+            self.header.next_header.0,
+            data,
+        )
     }
+}
+
+/// A datagram put back together: its unfragmentable part, whose Next Header field at
+/// `next_header_at` now names what the Fragment header named (`next_header`), then the
+/// whole fragmentable part, with Payload Length set.
+pub fn join(
+    mut unfragmentable: Vec<u8>,
+    next_header_at: usize,
+    next_header: u8,
+    data: &[u8],
+) -> Vec<u8> {
+    unfragmentable[next_header_at] = next_header;
+    unfragmentable.extend_from_slice(data);
+    set_payload_len(&mut unfragmentable);
+    unfragmentable
+}
+
+/// `packet` with an extension header of type `nh` (the bytes `header`, its own Next
+/// Header byte included) put right after the fixed header.
+#[cfg(test)]
+pub(crate) fn with_extension(packet: &[u8], nh: u8, header: &[u8]) -> Vec<u8> {
+    let mut p = packet[..HEADER_LEN].to_vec();
+    p[6] = nh;
+    p.extend_from_slice(header);
+    p.extend_from_slice(&packet[HEADER_LEN..]);
+    set_payload_len(&mut p);
+    p
 }
 
 /// Walks the header chain of `packet` to its Fragment header: `Ok(None)` when it has none.
@@ -228,8 +256,7 @@ pub fn fragment(packet: &[u8], mtu: usize, id: u32) -> Result<Vec<Vec<u8>>, Chai
         f[field] = PROTO_FRAGMENT;
         f.extend_from_slice(&h.to_bytes());
         f.extend_from_slice(chunk);
-        let len = u16::try_from(f.len() - HEADER_LEN).unwrap_or(u16::MAX);
-        f[4..6].copy_from_slice(&len.to_be_bytes());
+        set_payload_len(&mut f);
         out.push(f);
     }
     Ok(out)
@@ -285,12 +312,7 @@ mod tests {
     fn a_hop_by_hop_header_stays_in_every_fragment() {
         let inner = udp::build(a("2001:db8::1"), a("2001:db8::2"), 5, 9, &[1; 2000]);
         // put an empty Hop-by-Hop header (8 bytes: next header UDP, padding) in front
-        let mut p = inner[..40].to_vec();
-        p[6] = PROTO_HOPOPT;
-        p.extend_from_slice(&[PROTO_UDP, 0, 1, 4, 0, 0, 0, 0]);
-        p.extend_from_slice(&inner[40..]);
-        let len = (p.len() - 40) as u16;
-        p[4..6].copy_from_slice(&len.to_be_bytes());
+        let p = with_extension(&inner, PROTO_HOPOPT, &[PROTO_UDP, 0, 1, 4, 0, 0, 0, 0]);
         let frags = fragment(&p, 1280, 1).unwrap();
         assert_eq!(frags.len(), 2);
         for f in &frags {
@@ -347,12 +369,7 @@ mod tests {
     #[test]
     fn destination_options_travel_in_the_fragmentable_part() {
         let inner = udp::build(a("2001:db8::1"), a("2001:db8::2"), 5, 9, &[1; 2000]);
-        let mut p = inner[..40].to_vec();
-        p[6] = PROTO_DSTOPTS;
-        p.extend_from_slice(&[PROTO_UDP, 0, 1, 4, 0, 0, 0, 0]);
-        p.extend_from_slice(&inner[40..]);
-        let len = (p.len() - 40) as u16;
-        p[4..6].copy_from_slice(&len.to_be_bytes());
+        let p = with_extension(&inner, PROTO_DSTOPTS, &[PROTO_UDP, 0, 1, 4, 0, 0, 0, 0]);
         let frags = fragment(&p, 1280, 1).unwrap();
         let first = find(&frags[0]).unwrap().unwrap();
         assert_eq!(first.unfragmentable.len(), 40);

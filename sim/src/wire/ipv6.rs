@@ -78,6 +78,13 @@ fn addr_at(b: &[u8], at: usize) -> Ipv6Addr {
     Ipv6Addr::from(a)
 }
 
+/// Sets the Payload Length of the packet in `p` to what follows its fixed header
+/// (saturating at 65,535).
+pub fn set_payload_len(p: &mut [u8]) {
+    let len = u16::try_from(p.len().saturating_sub(HEADER_LEN)).unwrap_or(u16::MAX);
+    p[4..6].copy_from_slice(&len.to_be_bytes());
+}
+
 /// Writes a fixed IPv6 header into `out` (which must hold 40 bytes).
 pub fn write_header(
     out: &mut [u8],
