@@ -8,8 +8,11 @@ use anyhow::{Context, Result};
 /// The arguments of `iphttps bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Seconds spent on each figure.
-    #[arg(long, default_value_t = 4.0)]
+    /// Tunnel/baseline pairs per figure (at least; each figure is their median).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pairs: u32,
+    /// Seconds per figure at least: more pairs are run until they have passed.
+    #[arg(long, default_value_t = 0.0)]
     duration: f64,
     /// As one JSON object.
     #[arg(long)]
@@ -27,6 +30,7 @@ impl BenchArgs {
     /// Runs the command; the exit code is the command's verdict.
     pub async fn run(self) -> Result<ExitCode> {
         let Self {
+            pairs,
             duration,
             json,
             clients,
@@ -39,7 +43,12 @@ impl BenchArgs {
                 bench::clients(&bin, n).await?
             }
             None => {
-                bench::figures(Duration::from_secs_f64(duration.max(0.1)), only.as_deref()).await?
+                let plan = bench::Plan {
+                    pairs: pairs as usize,
+                    duration: Duration::from_secs_f64(duration.max(0.0)),
+                    only,
+                };
+                bench::figures(&plan).await?
             }
         };
         let report = bench::Report {
@@ -49,28 +58,44 @@ impl BenchArgs {
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            let m = &report.machine;
+            println!("{}", report.machine);
             println!(
-                "machine: {} cores, {} memory, {}",
-                m.cores,
-                m.memory_bytes.map_or("unknown".into(), |b| format!(
-                    "{:.1} GiB",
-                    b as f64 / (1u64 << 30) as f64
-                )),
-                m.os
-            );
-            println!(
-                "{:<36} {:>12} {:>12} {:>8}  unit",
-                "figure", "value", "baseline", "ratio"
+                "{:<36} {:>10} {:>10} {:>8} {:>13}  unit",
+                "figure", "value", "baseline", "ratio", "spread"
             );
             for f in &report.figures {
+                let ratio = match (f.ratio, f.baseline_suspect) {
+                    (Some(r), _) => format!("{r:.2}x"),
+                    (None, true) => "suspect".into(),
+                    (None, false) => "-".into(),
+                };
+                let spread = match (f.ratio_low, f.ratio_high) {
+                    (Some(l), Some(h)) => {
+                        format!("{l:.2}-{h:.2}{}", if f.noisy { " noisy" } else { "" })
+                    }
+                    _ => "-".into(),
+                };
                 println!(
-                    "{:<36} {:>12.1} {:>12} {:>8}  {}",
+                    "{:<36} {:>10.1} {:>10} {:>8} {:>13}  {}",
                     f.name,
                     f.value,
                     f.baseline.map_or("-".into(), |b| format!("{b:.1}")),
-                    f.ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+                    ratio,
+                    spread,
                     f.unit
+                );
+            }
+            if report.figures.iter().any(|f| f.pairs > 0) {
+                println!(
+                    "each figure: the median of {} or more interleaved tunnel/baseline pairs; \
+                     spread: the lowest and highest pair's ratio",
+                    pairs
+                );
+            }
+            if report.figures.iter().any(|f| f.baseline_suspect) {
+                println!(
+                    "suspect: the tunnel beat a baseline that should be its limit; \
+                     the ratio is withheld"
                 );
             }
         }

@@ -29,19 +29,43 @@ async fn every_transfer_and_its_baseline_move_all_the_bytes() {
 fn bench_json_has_machine_and_figures_with_ratios() {
     let v = common::bench_json("tunnel_latency");
     assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(!v["machine"]["cpu"].as_str().unwrap().is_empty());
     let figs = v["figures"].as_array().unwrap();
     let names: Vec<&str> = figs.iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["tunnel_latency_p50", "tunnel_latency_p99"]);
     for f in figs {
-        for key in ["name", "unit", "value", "baseline", "ratio"] {
+        for key in [
+            "name",
+            "unit",
+            "value",
+            "baseline",
+            "ratio",
+            "ratio_low",
+            "ratio_high",
+            "noisy",
+            "baseline_suspect",
+            "pairs",
+        ] {
             assert!(f.get(key).is_some(), "{key}");
         }
-        let (value, baseline, ratio) = (
+        // the default is five interleaved pairs; the figure is their median
+        assert_eq!(f["pairs"], 5);
+        let (low, high) = (
+            f["ratio_low"].as_f64().unwrap(),
+            f["ratio_high"].as_f64().unwrap(),
+        );
+        assert!(low > 0.0 && low <= high);
+        assert_eq!(f["noisy"], high > low * 1.25);
+        let (value, baseline) = (
             f["value"].as_f64().unwrap(),
             f["baseline"].as_f64().unwrap(),
-            f["ratio"].as_f64().unwrap(),
         );
-        assert!((ratio - value / baseline).abs() < 1e-9);
+        // a time the tunnel cannot beat: when it does, the ratio is withheld
+        assert_eq!(f["baseline_suspect"], value < baseline);
+        match f["ratio"].as_f64() {
+            Some(r) => assert!(low <= r && r <= high, "{r} outside {low}-{high}"),
+            None => assert_eq!(f["baseline_suspect"], true),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::fixtures::served::{Served, ServedError};
+use crate::perf::spread::{self, Bound, Pair};
 use crate::perf::{self, Direction};
 use serde::Serialize;
 
@@ -15,35 +16,94 @@ pub struct Figure {
     pub name: String,
     /// Its unit.
     pub unit: String,
-    /// The tunnel's value.
+    /// The tunnel's value (the median of its runs).
     pub value: f64,
-    /// The baseline's value, when there is one.
+    /// The baseline's value (the median of its runs), when there is one.
     pub baseline: Option<f64>,
-    /// value / baseline.
+    /// The median of the pairs' tunnel / baseline ratios; `None` without a baseline or
+    /// when the baseline is suspect.
     pub ratio: Option<f64>,
+    /// The lowest pair's ratio.
+    pub ratio_low: Option<f64>,
+    /// The highest pair's ratio.
+    pub ratio_high: Option<f64>,
+    /// The extreme pairs' ratios differ by more than 25%.
+    pub noisy: bool,
+    /// The tunnel beat its baseline, which is meant to be the limit of the figure: the
+    /// ratio is withheld.
+    pub baseline_suspect: bool,
+    /// How many tunnel/baseline pairs were run (0: a figure without a baseline).
+    pub pairs: usize,
 }
 
 impl Figure {
-    fn new(name: &str, unit: &str, value: f64, baseline: Option<f64>) -> Self {
+    /// A figure without a baseline.
+    pub fn alone(name: &str, unit: &str, value: f64) -> Self {
         Self {
             name: name.into(),
             unit: unit.into(),
             value,
-            baseline,
-            ratio: baseline.filter(|b| *b > 0.0).map(|b| value / b),
+            baseline: None,
+            ratio: None,
+            ratio_low: None,
+            ratio_high: None,
+            noisy: false,
+            baseline_suspect: false,
+            pairs: 0,
         }
+    }
+
+    /// A figure from its interleaved pairs.
+    pub fn from_pairs(
+        name: &str,
+        unit: &str,
+        pairs: &[Pair],
+        bound: Bound,
+    ) -> Result<Self, perf::PerfError> {
+        let s = spread::summarize(pairs, bound)
+            .ok_or_else(|| perf::PerfError::Stalled(format!("{name}: no pair measured")))?;
+        Ok(Self {
+            name: name.into(),
+            unit: unit.into(),
+            value: s.value,
+            baseline: Some(s.baseline),
+            ratio: (!s.baseline_suspect).then_some(s.ratio),
+            ratio_low: Some(s.low),
+            ratio_high: Some(s.high),
+            noisy: s.noisy,
+            baseline_suspect: s.baseline_suspect,
+            pairs: s.pairs,
+        })
     }
 }
 
 /// The machine the figures were measured on.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
+    /// The CPU model, as the operating system names it.
+    pub cpu: String,
     /// Cores available to this process.
     pub cores: usize,
     /// Total memory in bytes, where known.
     pub memory_bytes: Option<u64>,
     /// The operating system.
     pub os: String,
+}
+
+impl std::fmt::Display for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "machine: {}, {} cores, {} memory, {}",
+            self.cpu,
+            self.cores,
+            self.memory_bytes.map_or("unknown".into(), |b| format!(
+                "{:.1} GiB",
+                b as f64 / (1u64 << 30) as f64
+            )),
+            self.os
+        )
+    }
 }
 
 /// The whole report.
@@ -64,7 +124,17 @@ pub fn machine() -> Machine {
             .and_then(|k| k.parse::<u64>().ok())
             .map(|k| k * 1024)
     });
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| format!("unknown {} CPU", std::env::consts::ARCH));
     Machine {
+        cpu,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory_bytes,
         os: std::env::consts::OS.into(),
@@ -73,16 +143,86 @@ pub fn machine() -> Machine {
 
 const MB: f64 = 1_000_000.0;
 
-/// Throughput, latency and setup figures, each given about `duration`; `only` keeps the
-/// figures whose name starts with it. Tunnel and baseline runs alternate, and the best
-/// of each is kept, so a noisy neighbour hurts both alike.
-pub async fn figures(
-    duration: Duration,
-    only: Option<&str>,
-) -> Result<Vec<Figure>, perf::PerfError> {
-    let want = |name: &str| only.is_none_or(|o| name.starts_with(o));
-    let total = 64 * 1024 * 1024;
-    let packet = 1280;
+/// How `figures` runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Tunnel/baseline pairs per figure, at least.
+    pub pairs: usize,
+    /// Time per figure, at least: more pairs are run until it has passed.
+    pub duration: Duration,
+    /// Keep only the figures whose name starts with this.
+    pub only: Option<String>,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            pairs: 5,
+            duration: Duration::ZERO,
+            only: None,
+        }
+    }
+}
+
+/// Bytes per bulk run: large enough that the 1 ms resolution of the clock points is
+/// well under 1% of a run on a fast machine.
+const BULK: usize = 256 * 1024 * 1024;
+const PACKET: usize = 1280;
+
+/// Runs `tunnel` and `baseline` alternately (tunnel first in even pairs, baseline first
+/// in odd ones, so drift hurts both alike) until there are `plan.pairs` pairs and
+/// `plan.duration` has passed.
+async fn interleave<OT, OB, T, B, FT, FB>(
+    plan: &Plan,
+    mut tunnel: FT,
+    mut baseline: FB,
+) -> Result<Vec<(OT, OB)>, perf::PerfError>
+where
+    FT: FnMut() -> T,
+    FB: FnMut() -> B,
+    T: Future<Output = Result<OT, perf::PerfError>>,
+    B: Future<Output = Result<OB, perf::PerfError>>,
+{
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < plan.pairs.max(1) || t0.elapsed() < plan.duration {
+        if out.len() % 2 == 0 {
+            let t = tunnel().await?;
+            out.push((t, baseline().await?));
+        } else {
+            let b = baseline().await?;
+            out.push((tunnel().await?, b));
+        }
+    }
+    Ok(out)
+}
+
+/// [`interleave`] for runs that each give one value.
+async fn pairs<T, B, FT, FB>(
+    plan: &Plan,
+    tunnel: FT,
+    baseline: FB,
+) -> Result<Vec<Pair>, perf::PerfError>
+where
+    FT: FnMut() -> T,
+    FB: FnMut() -> B,
+    T: Future<Output = Result<f64, perf::PerfError>>,
+    B: Future<Output = Result<f64, perf::PerfError>>,
+{
+    Ok(interleave(plan, tunnel, baseline)
+        .await?
+        .into_iter()
+        .map(|(tunnel, baseline)| Pair { tunnel, baseline })
+        .collect())
+}
+
+/// Throughput, latency and setup figures, each from interleaved tunnel/baseline pairs.
+pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
+    let want = |name: &str| plan.only.as_deref().is_none_or(|o| name.starts_with(o));
+    let tunnel = perf::Tunnel::start().await?;
+    let bare = perf::Bare::start().await?;
+    let rate = |bytes: u64, d: Duration| bytes as f64 / d.as_secs_f64() / MB;
+    let bulk = (BULK / PACKET * PACKET) as u64;
     let mut out = Vec::new();
     for (name, dir) in [
         ("tunnel_throughput", Direction::Upload),
@@ -95,117 +235,141 @@ pub async fn figures(
         if !want(name) {
             continue;
         }
-        let t0 = Instant::now();
-        let (mut t, mut b) = (Duration::MAX, Duration::MAX);
-        while t == Duration::MAX || t0.elapsed() < duration {
-            t = t.min(perf::tunnel_transfer(dir, total, packet).await?);
-            b = b.min(perf::bare_transfer(dir, total, packet).await?);
+        let p = pairs(
+            plan,
+            || async { Ok(rate(bulk, tunnel.transfer(dir, BULK, PACKET).await?)) },
+            || async { Ok(rate(bulk, bare.transfer(dir, BULK, PACKET).await?)) },
+        )
+        .await?;
+        out.push(Figure::from_pairs(name, "MB/s", &p, Bound::Ceiling)?);
+    }
+    for clients in [16usize, 64] {
+        let name = format!("tunnel_throughput_clients_{clients}");
+        if !want(&name) {
+            continue;
         }
-        let bytes = (total / packet * packet) as f64;
-        out.push(Figure::new(
-            name,
-            "MB/s",
-            bytes / t.as_secs_f64() / MB,
-            Some(bytes / b.as_secs_f64() / MB),
-        ));
+        let p = pairs(
+            plan,
+            || async { Ok(rate(bulk, tunnel.upload(clients, bulk, PACKET).await?)) },
+            || async { Ok(rate(bulk, bare.upload(clients, bulk, PACKET).await?)) },
+        )
+        .await?;
+        out.push(Figure::from_pairs(&name, "MB/s", &p, Bound::Ceiling)?);
     }
     if want("tunnel_latency") {
-        let n = ((duration.as_secs_f64() * 1000.0) as usize).clamp(200, 5000);
-        let t = perf::tunnel_rtts(n).await?;
-        let b = perf::bare_rtts(n).await?;
+        let n = 500;
         let us = |d: Duration| d.as_secs_f64() * 1e6;
-        out.push(Figure::new(
+        // p50 and p99 come from the same runs
+        let runs = interleave(plan, || tunnel.rtts(n), || bare.rtts(n)).await?;
+        let at = |p: f64| -> Vec<Pair> {
+            runs.iter()
+                .map(|(t, b)| Pair {
+                    tunnel: us(perf::percentile(t, p)),
+                    baseline: us(perf::percentile(b, p)),
+                })
+                .collect()
+        };
+        let (p50, p99) = (at(50.0), at(99.0));
+        out.push(Figure::from_pairs(
             "tunnel_latency_p50",
             "us",
-            us(perf::percentile(&t, 50.0)),
-            Some(us(perf::percentile(&b, 50.0))),
-        ));
-        out.push(Figure::new(
+            &p50,
+            Bound::Floor,
+        )?);
+        out.push(Figure::from_pairs(
             "tunnel_latency_p99",
             "us",
-            us(perf::percentile(&t, 99.0)),
-            Some(us(perf::percentile(&b, 99.0))),
-        ));
+            &p99,
+            Bound::Floor,
+        )?);
     }
     if want("setup_rate") {
         let conns = 200;
-        let t0 = Instant::now();
-        let (mut t, mut b) = (0.0f64, 0.0f64);
-        while t == 0.0 || t0.elapsed() < duration {
-            t = t.max(perf::tunnel_setup_rate(conns).await?);
-            b = b.max(perf::bare_setup_rate(conns).await?);
-        }
-        out.push(Figure::new("setup_rate", "per second", t, Some(b)));
+        let per_s = |d: Duration| conns as f64 / d.as_secs_f64();
+        let p = pairs(
+            plan,
+            || async { Ok(per_s(tunnel.setup(conns).await?)) },
+            || async { Ok(per_s(bare.setup(conns).await?)) },
+        )
+        .await?;
+        out.push(Figure::from_pairs(
+            "setup_rate",
+            "per second",
+            &p,
+            Bound::Ceiling,
+        )?);
     }
+    tunnel.shutdown().await;
     #[cfg(feature = "null-cipher")]
     if want("tunnel_throughput_null") || want("cpu_per_gb") {
-        out.extend(null_figures(duration).await?);
+        out.extend(null_figures(plan).await?);
     }
     Ok(out)
 }
 
-/// NULL-SHA256 against AES-GCM on the same OpenSSL tunnel (upload, 1280-byte packets):
-/// throughput, and CPU seconds per GB on the client and on the server. The best of the
-/// runs is kept for each.
+/// NULL-SHA256 against AES-GCM on the same OpenSSL tunnel (upload, 1280-byte packets),
+/// in interleaved pairs: throughput, and CPU seconds per GB on the client and on the
+/// server. AES-GCM is a reference here, not a limit.
 #[cfg(feature = "null-cipher")]
-async fn null_figures(duration: Duration) -> Result<Vec<Figure>, perf::PerfError> {
+async fn null_figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
     use crate::perf::null::null_transfer;
     use iphttps_sim::tls::NullCipher;
     let total = 256 * 1024 * 1024;
     let packet = 1280;
     let bytes = (total / packet * packet) as f64;
     let gb = bytes / 1e9;
-    #[derive(Default)]
-    struct Best {
-        rate: f64,
-        client: Option<f64>,
-        server: Option<f64>,
+    let runs = interleave(
+        plan,
+        || null_transfer(NullCipher::Prefer, total, packet),
+        || null_transfer(NullCipher::Off, total, packet),
+    )
+    .await?;
+    if let Some((n, a)) = runs
+        .iter()
+        .find(|(n, a)| !n.suite.contains("NULL") || a.suite.contains("NULL"))
+    {
+        return Err(perf::PerfError::Stalled(format!(
+            "unexpected suites: {} and {}",
+            n.suite, a.suite
+        )));
     }
-    let keep = |best: &mut Best, c: &perf::null::NullCost| {
-        best.rate = best.rate.max(bytes / c.elapsed.as_secs_f64() / MB);
-        let per_gb = |d: Option<Duration>| d.map(|d| d.as_secs_f64() / gb);
-        let min = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        best.client = min(best.client, per_gb(c.client_cpu));
-        best.server = min(best.server, per_gb(c.server_cpu));
-    };
-    let (mut null, mut aes) = (Best::default(), Best::default());
-    let t0 = Instant::now();
-    while null.rate == 0.0 || t0.elapsed() < duration {
-        let n = null_transfer(NullCipher::Prefer, total, packet).await?;
-        let a = null_transfer(NullCipher::Off, total, packet).await?;
-        if !n.suite.contains("NULL") || a.suite.contains("NULL") {
-            return Err(perf::PerfError::Stalled(format!(
-                "unexpected suites: {} and {}",
-                n.suite, a.suite
-            )));
-        }
-        keep(&mut null, &n);
-        keep(&mut aes, &a);
-    }
-    let mut out = vec![Figure::new(
+    let rate = |c: &perf::null::NullCost| bytes / c.elapsed.as_secs_f64() / MB;
+    let throughput: Vec<Pair> = runs
+        .iter()
+        .map(|(n, a)| Pair {
+            tunnel: rate(n),
+            baseline: rate(a),
+        })
+        .collect();
+    let mut out = vec![Figure::from_pairs(
         "tunnel_throughput_null",
         "MB/s",
-        null.rate,
-        Some(aes.rate),
-    )];
-    if let (Some(n), Some(a)) = (null.client, aes.client) {
-        out.push(Figure::new(
-            "cpu_per_gb_null_client",
-            "CPU s/GB",
-            n,
-            Some(a),
-        ));
-    }
-    if let (Some(n), Some(a)) = (null.server, aes.server) {
-        out.push(Figure::new(
-            "cpu_per_gb_null_server",
-            "CPU s/GB",
-            n,
-            Some(a),
-        ));
+        &throughput,
+        Bound::Reference,
+    )?];
+    type Side = fn(&perf::null::NullCost) -> Option<Duration>;
+    let sides: [(&str, Side); 2] = [
+        ("cpu_per_gb_null_client", |c| c.client_cpu),
+        ("cpu_per_gb_null_server", |c| c.server_cpu),
+    ];
+    for (name, side) in sides {
+        let cpu: Vec<Pair> = runs
+            .iter()
+            .filter_map(|(n, a)| {
+                Some(Pair {
+                    tunnel: side(n)?.as_secs_f64() / gb,
+                    baseline: side(a)?.as_secs_f64() / gb,
+                })
+            })
+            .collect();
+        if !cpu.is_empty() {
+            out.push(Figure::from_pairs(
+                name,
+                "CPU s/GB",
+                &cpu,
+                Bound::Reference,
+            )?);
+        }
     }
     Ok(out)
 }
@@ -265,13 +429,12 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
         h.shutdown().await;
     }
     drop(served);
-    let mut figs = vec![Figure::new("clients_linkup_seconds", "s", linkup, None)];
+    let mut figs = vec![Figure::alone("clients_linkup_seconds", "s", linkup)];
     if let (Some(b), Some(a)) = (before, after) {
-        figs.push(Figure::new(
+        figs.push(Figure::alone(
             "server_rss_per_client_kib",
             "KiB",
             a.saturating_sub(b) as f64 / n as f64,
-            None,
         ));
     }
     Ok(figs)

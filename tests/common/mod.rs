@@ -177,7 +177,7 @@ pub fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
 /// Runs `iphttps bench --json --duration 0.1 --only ONLY` and returns its report.
 pub fn bench_json(only: &str) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_iphttps"))
-        .args(["bench", "--json", "--duration", "0.1", "--only", only])
+        .args(["bench", "--json", "--only", only])
         .output()
         .unwrap();
     assert!(

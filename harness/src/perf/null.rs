@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use super::{PerfError, exchange_heads, lab_config, upload};
+use super::PerfError;
+use super::tunnel::{exchange_heads, lab_config, upload};
 use crate::lab::{Lab, LabConfig};
 use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::tls::{self, NullCipher};

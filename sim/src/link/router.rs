@@ -529,7 +529,9 @@ impl Router {
 
     fn advertised(&self, a: Ipv6Addr) -> bool {
         self.config.routes.iter().any(|r| {
-            r.publish != Publish::No && r.prefix.prefix_len() == 64 && r.prefix.contains(&a)
+            r.publish != Publish::No
+                && r.prefix.prefix_len() == 64
+                && ipv6::prefix_contains(&r.prefix, a)
         })
     }
 
@@ -608,7 +610,10 @@ impl Router {
         if !self.config.forwarding {
             return self.discard(DropReason::ForwardingDisabled, src, dst);
         }
-        self.forward(Origin::Client(id), &packet, &pkt, now, out)
+        match self.route(Origin::Client(id), &pkt, now, out) {
+            Ok((to, hop)) => self.deliver(to, packet, hop, out),
+            Err(d) => d,
+        }
     }
 
     /// Handles one packet from the internal network.
@@ -624,7 +629,9 @@ impl Router {
             }
             return;
         }
-        let _ = self.forward(Origin::Intranet, &packet, &pkt, now, out);
+        if let Ok((to, hop)) = self.route(Origin::Intranet, &pkt, now, out) {
+            let _ = self.deliver(to, packet, hop, out);
+        }
     }
 
     /// Whether `src` may be used by client `id`: its own link-local address or an address
@@ -766,48 +773,53 @@ impl Router {
         }
     }
 
-    fn forward(
+    /// Where a packet to forward goes and with which hop limit, or why it does not.
+    fn route(
         &mut self,
         from: Origin,
-        packet: &Bytes,
         pkt: &Ipv6Packet<'_>,
         now: Instant,
         out: &mut Vec<Output>,
-    ) -> Disposition {
+    ) -> Result<(Dest, u8), Disposition> {
         let (src, dst) = (pkt.src(), pkt.dst());
         if pkt.hop_limit() <= 1 {
             let d = self.discard(DropReason::HopLimit, src, dst);
             self.icmp_error(from, (kind::TIME_EXCEEDED, 0, 0), pkt, now, out);
-            return d;
+            return Err(d);
         }
         let hop = pkt.hop_limit() - 1;
-        let to = if self.config.client_prefix.contains(&dst) {
+        let to = if ipv6::prefix_contains(&self.config.client_prefix, dst) {
             self.neighbors.get(&dst).copied().map(Dest::Client)
-        } else if self.config.intranet_prefix.contains(&dst) {
+        } else if ipv6::prefix_contains(&self.config.intranet_prefix, dst) {
             Some(Dest::Intranet)
         } else {
             None
         };
         let Some(to) = to else {
             let d = self.discard(DropReason::NoRoute, src, dst);
-            let code = if self.config.client_prefix.contains(&dst) {
+            let code = if ipv6::prefix_contains(&self.config.client_prefix, dst) {
                 3
             } else {
                 0
             };
             self.icmp_error(from, (kind::DEST_UNREACHABLE, code, 0), pkt, now, out);
-            return d;
+            return Err(d);
         };
         let mtu = match to {
             Dest::Client(_) => self.config.mtu,
             Dest::Intranet => self.config.intranet_mtu,
         };
-        if packet.len() > mtu {
+        if pkt.as_bytes().len() > mtu {
             let d = self.discard(DropReason::TooBig, src, dst);
             self.icmp_error(from, (kind::PACKET_TOO_BIG, 0, mtu as u32), pkt, now, out);
-            return d;
+            return Err(d);
         }
-        let frame = Frame::forwarded(packet.clone(), hop);
+        Ok((to, hop))
+    }
+
+    /// Forwards `packet` (already routed to `to`): the packet itself moves on, uncopied.
+    fn deliver(&mut self, to: Dest, packet: Bytes, hop: u8, out: &mut Vec<Output>) -> Disposition {
+        let frame = Frame::forwarded(packet, hop);
         match to {
             Dest::Client(c) => self.emit_client(c, frame, out),
             Dest::Intranet => {

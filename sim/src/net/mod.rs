@@ -9,7 +9,8 @@ mod transport;
 pub use clock::Clock;
 pub use head_reader::{ReadHeadError, Reads, read_head};
 pub use transport::{
-    BoxFuture, ByteStream, HeldPort, Listener, MemoryNetwork, Stream, Tcp, Transport, tcp,
+    BoxFuture, ByteStream, HeldPort, LISTEN_BACKLOG, Listener, MemoryNetwork, Stream, Tcp,
+    Transport, listen, tcp,
 };
 
 use tokio::sync::watch;

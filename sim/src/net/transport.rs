@@ -85,10 +85,7 @@ impl Listener for TcpBound {
 
 impl Transport for Tcp {
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>> {
-        Box::pin(async move {
-            let l = TcpListener::bind(addr).await?;
-            Ok(Box::new(TcpBound(l)) as Box<dyn Listener>)
-        })
+        Box::pin(async move { Ok(Box::new(TcpBound(listen(addr)?)) as Box<dyn Listener>) })
     }
 
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Stream>> {
@@ -154,6 +151,17 @@ impl Transport for Tcp {
             })
         })
     }
+}
+
+/// Connections the kernel queues for a listener before it accepts them. The standard
+/// library's 128 overflows when a few hundred clients connect at once (the kernel then
+/// drops SYNs and the clients retry a second later); a server meant for thousands of
+/// clients keeps a deep queue, as http.sys does. Linux caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A TCP listener on `addr` with a [`LISTEN_BACKLOG`]-deep accept queue.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    bound_socket(addr)?.listen(LISTEN_BACKLOG)
 }
 
 /// A TCP socket bound to `addr` (address reuse on, as listeners have it), not listening.

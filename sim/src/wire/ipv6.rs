@@ -205,6 +205,16 @@ pub fn is_solicited_node(a: Ipv6Addr) -> bool {
     o[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
 }
 
+/// Whether `net` contains `a`: one mask and compare on the address as a `u128` (the
+/// router asks this for every packet; `ipnet`'s own `contains` is several times slower).
+#[inline]
+pub fn prefix_contains(net: &ipnet::Ipv6Net, a: Ipv6Addr) -> bool {
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(net.prefix_len()))
+        .unwrap_or(0);
+    (u128::from(a) ^ u128::from(net.addr())) & mask == 0
+}
+
 /// An address made of a /64 prefix and a 64-bit interface identifier.
 pub fn with_interface_id(prefix: Ipv6Addr, iid: u64) -> Ipv6Addr {
     let p = u128::from(prefix) & !u128::from(u64::MAX);
@@ -214,6 +224,34 @@ pub fn with_interface_id(prefix: Ipv6Addr, iid: u64) -> Ipv6Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_contains_agrees_with_ipnet() {
+        let nets = [
+            "::/0",
+            "2001:db8::/32",
+            "2001:db8:1:1000::5/64",
+            "2001:db8::1/128",
+            "fe80::/10",
+        ];
+        let addrs = [
+            "::",
+            "2001:db8::1",
+            "2001:db8:1:1000::9",
+            "2001:db8:1:1001::9",
+            "2001:db9::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+        ];
+        for n in nets {
+            let n: ipnet::Ipv6Net = n.parse().unwrap();
+            for a in addrs {
+                let a: Ipv6Addr = a.parse().unwrap();
+                assert_eq!(prefix_contains(&n, a), n.contains(&a), "{n} {a}");
+            }
+        }
+    }
 
     #[test]
     fn checksum_of_built_packet_verifies_and_matches_etherparse() {
