@@ -34,6 +34,8 @@ pub struct Figure {
     pub baseline_suspect: bool,
     /// How many tunnel/baseline pairs were run (0: a figure without a baseline).
     pub pairs: usize,
+    /// Every pair as `[tunnel, baseline]`, in the order they ran.
+    pub runs: Vec<[f64; 2]>,
 }
 
 impl Figure {
@@ -50,6 +52,7 @@ impl Figure {
             noisy: false,
             baseline_suspect: false,
             pairs: 0,
+            runs: Vec::new(),
         }
     }
 
@@ -73,6 +76,7 @@ impl Figure {
             noisy: s.noisy,
             baseline_suspect: s.baseline_suspect,
             pairs: s.pairs,
+            runs: pairs.iter().map(|p| [p.tunnel, p.baseline]).collect(),
         })
     }
 }

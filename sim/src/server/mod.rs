@@ -158,6 +158,8 @@ struct Core {
     capture: Option<Capture>,
     stats: ServerStats,
     out: Vec<Output>,
+    /// The other half of `out` while `dispatch` works through it.
+    spare_out: Vec<Output>,
     /// Where intranet-bound packets go instead of the built-in host (a kernel TUN).
     intranet_link: Option<mpsc::Sender<Bytes>>,
     /// The internal network's firewall, on the link between the router and the intranet.
@@ -167,9 +169,11 @@ struct Core {
 impl Core {
     /// Carries out the router's outputs, including the intranet host's replies.
     fn dispatch(&mut self, now: Instant) {
+        // the router's output and a spare swap places, so neither is reallocated per call
+        let mut batch = std::mem::take(&mut self.spare_out);
         while !self.out.is_empty() {
-            let batch = std::mem::take(&mut self.out);
-            for o in batch {
+            std::mem::swap(&mut batch, &mut self.out);
+            for o in batch.drain(..) {
                 match o {
                     Output::ToClient(id, frame) => {
                         let Some(slot) = self.clients.get_mut(&id) else {
@@ -207,6 +211,7 @@ impl Core {
                 }
             }
         }
+        self.spare_out = batch;
     }
 
     /// Routes what the intranet host has queued.
@@ -318,6 +323,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             capture: config.pcap,
             stats: ServerStats::default(),
             out: Vec::new(),
+            spare_out: Vec::new(),
             intranet_link: None,
             filter: FragmentFilter::None,
         }),

@@ -59,7 +59,7 @@ pub fn frame_len(buf: &[u8], mtu: usize) -> Result<Option<usize>, FrameError> {
 }
 
 /// Room [`Deframer::buffer_mut`] keeps for one read: a TLS record's plaintext.
-pub const READ_SPACE: usize = 16 * 1024;
+pub const READ_SPACE: usize = 64 * 1024;
 
 /// A stateful deframer over a receive buffer.
 #[derive(Debug)]
