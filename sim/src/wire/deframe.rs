@@ -58,8 +58,12 @@ pub fn frame_len(buf: &[u8], mtu: usize) -> Result<Option<usize>, FrameError> {
     Ok((buf.len() >= len).then_some(len))
 }
 
-/// Room [`Deframer::buffer_mut`] keeps for one read: a TLS record's plaintext.
-pub const READ_SPACE: usize = 64 * 1024;
+/// Room [`Deframer::buffer_mut`] keeps for one read at first: a TLS record's plaintext.
+pub const READ_SPACE: usize = 16 * 1024;
+
+/// Room it keeps at most: a stream that fills whatever room it is given doubles it up to
+/// this, so a busy tunnel is handled in fewer, larger reads while an idle one stays small.
+pub const MAX_READ_SPACE: usize = 64 * 1024;
 
 /// A stateful deframer over a receive buffer.
 #[derive(Debug)]
@@ -68,6 +72,12 @@ pub struct Deframer {
     mtu: usize,
     /// Bytes of an over-MTU packet still to be skipped after [`Deframer::discard`].
     skip: usize,
+    /// The room kept for one read, between [`READ_SPACE`] and [`MAX_READ_SPACE`].
+    space: usize,
+    /// Bytes taken out of `buf` so far (packets and skipped bytes).
+    taken: u64,
+    /// Bytes received (taken + buffered) and room free at the last `buffer_mut`.
+    mark: (u64, usize),
 }
 
 /// How a stream ended.
@@ -86,6 +96,9 @@ impl Deframer {
             buf: BytesMut::new(),
             mtu,
             skip: 0,
+            space: READ_SPACE,
+            taken: 0,
+            mark: (0, usize::MAX),
         }
     }
 
@@ -97,13 +110,21 @@ impl Deframer {
     }
 
     /// The receive buffer, to read more stream bytes into (e.g. with `read_buf`). When
-    /// less than half of [`READ_SPACE`] is free it makes room for [`READ_SPACE`] more; it
-    /// leaves the buffer alone otherwise. Space is reclaimed once the packets handed out
-    /// from it are dropped, so a steady stream reuses one allocation.
+    /// less than half of the read room is free it makes room for that much more; it
+    /// leaves the buffer alone otherwise. The room starts at [`READ_SPACE`] and doubles,
+    /// up to [`MAX_READ_SPACE`], each time the bytes received since the last call filled
+    /// all the room there was. Space is reclaimed once the packets handed out from it are
+    /// dropped, so a steady stream reuses one allocation.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
-        if self.buf.capacity() - self.buf.len() < READ_SPACE / 2 {
-            self.buf.reserve(READ_SPACE);
+        let received = self.taken + self.buf.len() as u64;
+        let (then, free_then) = self.mark;
+        if received - then >= free_then as u64 && self.space < MAX_READ_SPACE {
+            self.space *= 2;
         }
+        if self.buf.capacity() - self.buf.len() < self.space / 2 {
+            self.buf.reserve(self.space);
+        }
+        self.mark = (received, self.buf.capacity() - self.buf.len());
         &mut self.buf
     }
 
@@ -120,9 +141,13 @@ impl Deframer {
             let n = self.skip.min(self.buf.len());
             let _ = self.buf.split_to(n);
             self.skip -= n;
+            self.taken += n as u64;
         }
         match frame_len(&self.buf, self.mtu)? {
-            Some(len) => Ok(Some(self.buf.split_to(len).freeze())),
+            Some(len) => {
+                self.taken += len as u64;
+                Ok(Some(self.buf.split_to(len).freeze()))
+            }
             None => Ok(None),
         }
     }
@@ -136,7 +161,10 @@ impl Deframer {
             FrameError::TooBig { len, .. } => {
                 self.skip = len;
             }
-            FrameError::NotIpv6 { .. } | FrameError::Jumbogram => self.buf.clear(),
+            FrameError::NotIpv6 { .. } | FrameError::Jumbogram => {
+                self.taken += self.buf.len() as u64;
+                self.buf.clear();
+            }
         }
     }
 
@@ -281,6 +309,43 @@ mod tests {
             assert_eq!(&got[..], &p[..]);
         }
         assert!(high <= 3 * 16 * 1024, "the allocation grew to {high}");
+    }
+
+    #[test]
+    fn a_stream_that_fills_its_room_gets_larger_reads_up_to_the_maximum() {
+        let p = packet(1240, 7);
+        // `reads` reads of the stream of back-to-back copies of `p`, each filling all the
+        // room there is (`full`) or bringing one packet; the room offered each time
+        let rooms = |reads: usize, full: bool| {
+            let mut d = Deframer::new(1280);
+            let mut at = 0usize;
+            let mut rooms = Vec::new();
+            for _ in 0..reads {
+                let b = d.buffer_mut();
+                let room = free(b);
+                rooms.push(room);
+                let mut n = if full { room } else { p.len() };
+                while n > 0 {
+                    let k = n.min(p.len() - at % p.len());
+                    b.extend_from_slice(&p[at % p.len()..at % p.len() + k]);
+                    at += k;
+                    n -= k;
+                }
+                while let Some(got) = d.next_packet().unwrap() {
+                    assert_eq!(&got[..], &p[..]);
+                }
+            }
+            rooms
+        };
+        let busy = rooms(40, true);
+        assert!(
+            busy[0] >= READ_SPACE && busy[0] < 2 * READ_SPACE,
+            "{busy:?}"
+        );
+        assert!(busy.iter().any(|&r| r >= MAX_READ_SPACE), "{busy:?}");
+        assert!(busy.iter().all(|&r| r <= 2 * MAX_READ_SPACE), "{busy:?}");
+        let idle = rooms(40, false);
+        assert!(idle.iter().all(|&r| r < 2 * READ_SPACE), "{idle:?}");
     }
 
     #[test]
