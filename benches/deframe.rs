@@ -1,7 +1,7 @@
 //! deframe: back-to-back IPv6 packets through the stream deframer, beside a plain copy
 //! of the same buffer (the memory-bandwidth limit), at 64, 576 and 1280 bytes.
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use iphttps_sim::wire::deframe::{Deframer, frame_len};
 use iphttps_sim::wire::ipv6;
 use std::hint::black_box;
@@ -63,4 +63,4 @@ fn deframe(c: &mut Criterion) {
 }
 
 criterion_group!(benches, deframe);
-criterion_main!(benches);
+iphttps_harness::bench_main!(benches);

@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use iphttps_sim::link::router::{Router, RouterConfig};
 use iphttps_sim::wire::udp;
 
@@ -97,4 +97,4 @@ fn router(c: &mut Criterion) {
 }
 
 criterion_group!(benches, router);
-criterion_main!(benches);
+iphttps_harness::bench_main!(benches);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use iphttps_harness::perf::{self, Direction};
 
 const TOTAL: usize = 64 * 1024 * 1024;
@@ -108,4 +108,4 @@ fn latency(c: &mut Criterion) {
 }
 
 criterion_group!(benches, tunnel, setup, latency);
-criterion_main!(benches);
+iphttps_harness::bench_main!(benches);

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::net::Ipv6Addr;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use iphttps_sim::wire::icmpv6::{self, PrefixInfo, RouterAdvert};
 use iphttps_sim::wire::ipv6::{self, Ipv6Packet};
 
@@ -117,4 +117,4 @@ fn wire(c: &mut Criterion) {
 }
 
 criterion_group!(benches, wire);
-criterion_main!(benches);
+iphttps_harness::bench_main!(benches);

@@ -126,6 +126,10 @@ async fn metrics_and_status_describe_the_running_server() {
         );
     }
     assert_eq!(value(&scrape, "iphttps_deframer_errors_total", &[]), 0.0);
+    // a client came up, so the server took its core lock; contention cannot exceed it
+    let taken = value(&scrape, "iphttps_core_lock_acquisitions_total", &[]);
+    assert!(taken > 0.0);
+    assert!(value(&scrape, "iphttps_core_lock_contended_total", &[]) <= taken);
     match &find(&scrape, "iphttps_handshake_duration_seconds", &[])
         .expect("histogram")
         .value

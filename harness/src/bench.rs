@@ -252,6 +252,7 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
         if !want(&name) {
             continue;
         }
+        let lock0 = tunnel.lab().server.core_lock_stats();
         let p = pairs(
             plan,
             || async { Ok(rate(bulk, tunnel.upload(clients, bulk, PACKET).await?)) },
@@ -259,6 +260,15 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
         )
         .await?;
         out.push(Figure::from_pairs(&name, "MB/s", &p, Bound::Ceiling)?);
+        // whether the one lock on the per-packet path is what limits the aggregate: the
+        // share of its acquisitions that found it held during these runs
+        let lock1 = tunnel.lab().server.core_lock_stats();
+        let taken = lock1.acquisitions - lock0.acquisitions;
+        out.push(Figure::alone(
+            &format!("core_lock_contended_clients_{clients}"),
+            "%",
+            100.0 * (lock1.contended - lock0.contended) as f64 / taken.max(1) as f64,
+        ));
     }
     if want("tunnel_latency") {
         let n = 500;
@@ -447,4 +457,19 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
 /// The binary to start for `--clients` (this executable).
 pub fn this_binary() -> Option<PathBuf> {
     std::env::current_exe().ok()
+}
+
+/// `criterion_main!` that first prints the machine (CPU model, cores, memory) on stderr,
+/// so criterion figures from different machines are never compared blind.
+#[macro_export]
+macro_rules! bench_main {
+    ($($group:path),+ $(,)?) => {
+        fn main() {
+            eprintln!("{}", $crate::bench::machine());
+            $($group();)+
+            ::criterion::Criterion::default()
+                .configure_from_args()
+                .final_summary();
+        }
+    };
 }

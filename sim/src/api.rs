@@ -201,6 +201,7 @@ async fn handle<M: Managed>(
                     "intranet": snap.intranet,
                     "intranet_path_mtus": lab.server.intranet_path_mtus(),
                     "heap_in_use_bytes": crate::metrics::heap_in_use(),
+                    "core_lock": snap.core_lock,
                     "faults": lab.faults().iter().map(|f| f.name()).collect::<Vec<_>>(),
                     "operations_status": ops,
                     "operations_status_text": views::operations_status(&ops),

@@ -190,6 +190,18 @@ pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
         w.sample("iphttps_intranet_fragments_total", &[("event", event)], n);
     }
     w.single(
+        "iphttps_core_lock_acquisitions_total",
+        "counter",
+        "Times the server took the lock around its router, client table and intranet host.",
+        s.core_lock.acquisitions,
+    );
+    w.single(
+        "iphttps_core_lock_contended_total",
+        "counter",
+        "Times that lock was already held and the taker waited.",
+        s.core_lock.contended,
+    );
+    w.single(
         "iphttps_deframer_errors_total",
         "counter",
         "Sessions ended because their byte stream could not be delimited into IPv6 packets.",

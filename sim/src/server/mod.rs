@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -27,7 +28,8 @@ use crate::wire::head;
 mod stats;
 
 pub use stats::{
-    ClientInfo, HANDSHAKE_BUCKETS, Histogram, ServerStats, ShellUnreconciled, Snapshot, ToClients,
+    ClientInfo, HANDSHAKE_BUCKETS, Histogram, LockStats, ServerStats, ShellUnreconciled, Snapshot,
+    ToClients,
 };
 
 use crate::net::{
@@ -233,6 +235,9 @@ impl Core {
 
 struct Shared {
     core: Mutex<Core>,
+    /// Times `core` was taken, and times it was found held.
+    core_taken: AtomicU64,
+    core_contended: AtomicU64,
     acceptor: std::sync::RwLock<Acceptor>,
     path: String,
     handshake_timeout: Duration,
@@ -248,7 +253,22 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Core> {
-        self.core.lock().unwrap_or_else(|e| e.into_inner())
+        self.core_taken.fetch_add(1, Ordering::Relaxed);
+        match self.core.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.core_contended.fetch_add(1, Ordering::Relaxed);
+                self.core.lock().unwrap_or_else(|e| e.into_inner())
+            }
+        }
+    }
+
+    fn lock_stats(&self) -> LockStats {
+        LockStats {
+            acquisitions: self.core_taken.load(Ordering::Relaxed),
+            contended: self.core_contended.load(Ordering::Relaxed),
+        }
     }
 
     fn acceptor(&self) -> Acceptor {
@@ -337,6 +357,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         mode: watch::channel(ListenerMode::Open).0,
         started: config.clock.now(),
         clock: config.clock,
+        core_taken: AtomicU64::new(0),
+        core_contended: AtomicU64::new(0),
     });
     let tasks = vec![
         tokio::spawn(accept_loop(
@@ -420,7 +442,13 @@ impl ServerHandle {
                 .clock
                 .now()
                 .saturating_duration_since(self.shared.started),
+            core_lock: self.shared.lock_stats(),
         }
+    }
+
+    /// How the core lock has been taken so far.
+    pub fn core_lock_stats(&self) -> LockStats {
+        self.shared.lock_stats()
     }
 
     /// The intranet host's counters.

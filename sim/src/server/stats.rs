@@ -162,6 +162,19 @@ pub struct Snapshot {
     pub clients: Vec<ClientInfo>,
     /// Time since the server started.
     pub uptime: Duration,
+    /// How the lock around the router, the client table and the intranet host is taken.
+    pub core_lock: LockStats,
+}
+
+/// How often the server's core lock was taken, and how often a taker found it held and
+/// had to wait: the measure of whether the one lock on the per-packet path limits many
+/// clients at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LockStats {
+    /// Times the lock was taken.
+    pub acquisitions: u64,
+    /// Times it was already held and the taker waited.
+    pub contended: u64,
 }
 
 #[cfg(test)]
