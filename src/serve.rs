@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// RSA key. Needs a build with `--features null-cipher`.
     #[arg(long)]
     null_cipher: bool,
+    /// Clients the server's table holds; one more is disconnected ([MS-IPHTTPS] 3.2.5.1).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_clients: usize,
     /// With --intranet-tun: the kernel's address on the device, in the internal prefix.
     #[arg(long, value_name = "ADDR", default_value_t = iphttps_sim::server::DEFAULT_INTRANET_HOST)]
     intranet_address: std::net::Ipv6Addr,
@@ -78,6 +81,7 @@ impl ServeArgs {
             ops_refresh,
             intranet_tun,
             null_cipher,
+            max_clients,
             intranet_address,
         } = self;
         let idle_timeout = Duration::from_secs_f64(idle_timeout.max(0.001));
@@ -105,6 +109,7 @@ impl ServeArgs {
                 path,
                 idle_timeout: Some(idle_timeout),
                 null_cipher,
+                max_clients: Some(max_clients),
                 ..DeploymentConfig::default()
             },
             |_| Vec::new(),

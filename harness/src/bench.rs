@@ -415,7 +415,8 @@ pub enum ClientsError {
 /// one; measures the time until all are LinkUp with an address and the server's resident
 /// memory per client.
 pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> {
-    let served = Served::start(bin, &[], &[])?;
+    let table = n.max(10_000).to_string();
+    let served = Served::start(bin, &["--max-clients", &table], &[])?;
     let pid = served.pid();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(pid);

@@ -86,6 +86,8 @@ pub struct DeploymentConfig {
     pub auth_mode: AuthMode,
     /// Interval of unsolicited Router Advertisements.
     pub ra_interval: Option<Duration>,
+    /// Clients the server's table holds (default 10,000); one more is disconnected.
+    pub max_clients: Option<usize>,
     /// The server's idle timeout (default: HTTP.sys' 2 minutes).
     pub idle_timeout: Option<Duration>,
     /// How long the intranet host holds an incomplete fragmented datagram (default: RFC
@@ -111,6 +113,7 @@ impl Default for DeploymentConfig {
             internal_prefix: None,
             auth_mode: AuthMode::None,
             ra_interval: None,
+            max_clients: None,
             idle_timeout: None,
             reassembly_timeout: None,
             null_cipher: false,
@@ -225,6 +228,9 @@ impl Deployment {
         if let Some(p) = config.internal_prefix {
             scfg.router.intranet_prefix = p;
             scfg.intranet_address = crate::wire::ipv6::with_interface_id(p.network(), 0x10);
+        }
+        if let Some(n) = config.max_clients {
+            scfg.router.max_clients = n;
         }
         if let Some(i) = config.ra_interval {
             scfg.router.ra_interval = i;
