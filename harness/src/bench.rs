@@ -271,10 +271,9 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
         ));
     }
     if want("tunnel_latency") {
-        let n = 500;
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         // p50 and p99 come from the same runs
-        let runs = interleave(plan, || tunnel.rtts(n), || bare.rtts(n)).await?;
+        let runs = latency_runs(plan.clone()).await?;
         let at = |p: f64| -> Vec<Pair> {
             runs.iter()
                 .map(|(t, b)| Pair {
@@ -319,6 +318,31 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
         out.extend(null_figures(plan).await?);
     }
     Ok(out)
+}
+
+/// Round trips, 500 per run, of the tunnel and of the echo, interleaved, with both on one
+/// thread of their own (a current-thread runtime): a round trip on a shared multi-thread
+/// runtime pays for waking a parked worker thread on each hop, tens of microseconds on a
+/// virtual machine and different from run to run depending on which thread each task
+/// lands on, which would measure the scheduler rather than the work.
+async fn latency_runs(plan: Plan) -> Result<Vec<(Vec<Duration>, Vec<Duration>)>, perf::PerfError> {
+    let n = 500;
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let tunnel = perf::Tunnel::start().await?;
+            let bare = perf::Bare::start().await?;
+            let runs = interleave(&plan, || tunnel.rtts(n), || bare.rtts(n)).await;
+            tunnel.shutdown().await;
+            runs
+        })
+    });
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .map_err(perf::PerfError::stalled)?
+        .map_err(|_| perf::PerfError::Stalled("the latency thread panicked".into()))?
 }
 
 /// NULL-SHA256 against AES-GCM on the same OpenSSL tunnel (upload, 1280-byte packets),

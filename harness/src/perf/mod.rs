@@ -46,7 +46,7 @@ pub enum PerfError {
 }
 
 impl PerfError {
-    fn stalled(e: impl std::fmt::Display) -> Self {
+    pub(crate) fn stalled(e: impl std::fmt::Display) -> Self {
         Self::Stalled(e.to_string())
     }
 }
