@@ -71,6 +71,19 @@ impl Frame {
         }
     }
 
+    /// The packet as it goes on the wire in three pieces, for a vectored write without a
+    /// copy: the bytes before the Hop Limit field, the hop limit, the bytes after it.
+    pub fn pieces(&self) -> [&[u8]; 3] {
+        if self.bytes.len() < 8 {
+            return [&self.bytes, &[], &[]];
+        }
+        [
+            &self.bytes[..7],
+            std::slice::from_ref(&self.hop_limit),
+            &self.bytes[8..],
+        ]
+    }
+
     /// The packet as it goes on the wire.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len());

@@ -26,6 +26,7 @@ use crate::wire::deframe::{Deframer, FrameError, StreamEnd};
 use crate::wire::head;
 
 mod stats;
+mod writer;
 
 pub use stats::{
     ClientInfo, HANDSHAKE_BUCKETS, Histogram, LockStats, ServerStats, ShellUnreconciled, Snapshot,
@@ -41,6 +42,9 @@ use crate::net::{
 const COALESCE: usize = 64 * 1024;
 /// What a client's write buffer shrinks back to when its queue is empty.
 const IDLE_BUFFER: usize = 4 * 1024;
+
+/// Frames an idle writer keeps room for.
+const IDLE_FRAMES: usize = 16;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -839,23 +843,29 @@ async fn tunnel(
     tls.flush().await.map_err(SessionError::Write)?;
     let (mut rd, mut wr) = tokio::io::split(tls);
     let writer = tokio::spawn(async move {
-        // grows with bursts, shrinks back when idle: an idle client costs little memory
-        let mut buf = Vec::new();
+        // both grow with bursts and shrink back when idle: an idle client costs little
+        let (mut frames, mut scratch) = (Vec::new(), Vec::new());
         while let Some(f) = rx.recv().await {
-            buf.clear();
-            f.write_to(&mut buf);
-            while buf.len() < COALESCE {
+            let mut bytes = f.len();
+            frames.push(f);
+            while bytes < COALESCE {
                 match rx.try_recv() {
-                    Ok(f) => f.write_to(&mut buf),
+                    Ok(f) => {
+                        bytes += f.len();
+                        frames.push(f);
+                    }
                     Err(_) => break,
                 }
             }
-            if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
+            let written = writer::write_frames(&mut wr, &frames, &mut scratch).await;
+            frames.clear();
+            if written.is_err() {
                 break;
             }
             if rx.is_empty() {
-                buf.clear();
-                buf.shrink_to(IDLE_BUFFER);
+                frames.shrink_to(IDLE_FRAMES);
+                scratch.clear();
+                scratch.shrink_to(IDLE_BUFFER);
             }
         }
         let _ = wr.shutdown().await;
