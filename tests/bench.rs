@@ -23,6 +23,22 @@ async fn every_transfer_and_its_baseline_move_all_the_bytes() {
     }
     assert_eq!(perf::tunnel_rtts(5).await.unwrap().len(), 5);
     assert_eq!(perf::bare_rtts(5).await.unwrap().len(), 5);
+    // many streams at once, and setup to "ready", on both sides
+    let tunnel = perf::Tunnel::start().await.unwrap();
+    let bare = perf::Bare::start().await.unwrap();
+    tunnel.upload(4, 1 << 20, 1280).await.unwrap();
+    bare.upload(4, 1 << 20, 1280).await.unwrap();
+    tunnel.setup(5).await.unwrap();
+    bare.setup(5).await.unwrap();
+    // the intranet host counted every packet of the four tunnels (and nothing is left
+    // over from them): the clock stopped on arrival, not on the last write
+    let before = tunnel.lab().server.intranet_stats().discarded_packets;
+    tunnel.upload(2, 2 * 1280 * 10, 1280).await.unwrap();
+    assert_eq!(
+        tunnel.lab().server.intranet_stats().discarded_packets - before,
+        20
+    );
+    tunnel.shutdown().await;
 }
 
 #[test]
