@@ -28,7 +28,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::{CHUNK_PACKETS, Direction, INTRANET_BATCH, PerfError, STALL, count_reads, poll_until};
+use super::{CHUNK_PACKETS, Direction, INTRANET_BATCH, PerfError, STALL, all_at_once, count_reads};
 use iphttps_sim::net;
 use iphttps_sim::pki::{Pki, PkiOptions};
 use iphttps_sim::tls;
@@ -170,25 +170,16 @@ impl Bare {
             conns.push(self.connect(role::SINK).await?);
         }
         let before = self.sunk.load(Ordering::Acquire);
-        let (start, started) = tokio::sync::watch::channel(false);
-        let mut writers = tokio::task::JoinSet::new();
-        for mut s in conns {
-            let mut started = started.clone();
-            writers.spawn(async move {
-                let _ = started.wait_for(|go| *go).await;
-                super::write_bytes(&mut s, each, CHUNK_PACKETS * packet).await?;
-                Ok::<_, std::io::Error>(s)
-            });
-        }
-        let t0 = Instant::now();
-        let _ = start.send(true);
         let want = each * streams as u64;
-        poll_until(|| self.sunk.load(Ordering::Acquire) - before >= want).await?;
-        let elapsed = t0.elapsed();
-        while let Some(r) = writers.join_next().await {
-            r.map_err(PerfError::stalled)??;
-        }
-        Ok(elapsed)
+        all_at_once(
+            conns,
+            move |mut s| async move {
+                super::write_bytes(&mut s, each, CHUNK_PACKETS * packet).await?;
+                Ok(s)
+            },
+            || self.sunk.load(Ordering::Acquire) - before >= want,
+        )
+        .await
     }
 
     /// Round trips of `n` 104-byte messages (an echo request of 56 data bytes is 104

@@ -173,6 +173,40 @@ pub async fn poll_until(mut done: impl FnMut() -> bool) -> Result<(), PerfError>
     Ok(())
 }
 
+/// Starts one task per stream that runs `write` on it, all held back until the clock
+/// starts, then releases them together; the time until `counted` holds (polled as
+/// [`poll_until`] does). Every writer must then have finished without error; what each
+/// returns (its stream) is kept open until then.
+pub async fn all_at_once<S, T, F, Fut>(
+    streams: Vec<S>,
+    write: F,
+    counted: impl FnMut() -> bool,
+) -> Result<Duration, PerfError>
+where
+    F: Fn(S) -> Fut,
+    Fut: Future<Output = std::io::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let (start, started) = tokio::sync::watch::channel(false);
+    let mut writers = tokio::task::JoinSet::new();
+    for s in streams {
+        let mut started = started.clone();
+        let write = write(s);
+        writers.spawn(async move {
+            let _ = started.wait_for(|go| *go).await;
+            write.await
+        });
+    }
+    let t0 = Instant::now();
+    let _ = start.send(true);
+    poll_until(counted).await?;
+    let elapsed = t0.elapsed();
+    while let Some(r) = writers.join_next().await {
+        r.map_err(PerfError::stalled)??;
+    }
+    Ok(elapsed)
+}
+
 /// The p-th percentile (0-100) of `v`.
 pub fn percentile(v: &[Duration], p: f64) -> Duration {
     let mut s = v.to_vec();

@@ -14,8 +14,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::{
-    CHUNK_PACKETS, Direction, INTRANET_BATCH, PerfError, STALL, WINDOW, count_reads, packets,
-    poll_until,
+    CHUNK_PACKETS, Direction, INTRANET_BATCH, PerfError, Progress, STALL, WINDOW, all_at_once,
+    count_reads, packets, poll_until,
 };
 use crate::lab::{Lab, LabConfig};
 use iphttps_sim::link::host::HostConfig;
@@ -100,6 +100,40 @@ async fn write_packets<S: AsyncWrite + Unpin>(
     s.flush().await
 }
 
+/// A sender's window toward a client: batches of packets, at most [`WINDOW`] of them
+/// sent and not yet counted by the receiver.
+struct Window {
+    count: usize,
+    batch: usize,
+    packet: usize,
+    sent: usize,
+}
+
+impl Window {
+    fn new(count: usize, batch: usize, packet: usize) -> Self {
+        Self {
+            count,
+            batch,
+            packet,
+            sent: 0,
+        }
+    }
+
+    /// How many packets to send next, once the window has room; `None` when all are sent.
+    async fn next(&mut self, got: &Progress) -> Result<Option<usize>, PerfError> {
+        if self.sent >= self.count {
+            return Ok(None);
+        }
+        if self.sent as u64 > WINDOW {
+            got.reach((self.sent as u64 - WINDOW) * self.packet as u64, STALL)
+                .await?;
+        }
+        let n = self.batch.min(self.count - self.sent);
+        self.sent += n;
+        Ok(Some(n))
+    }
+}
+
 /// A lab kept for several runs; every run gets fresh tunnels with fresh addresses.
 pub struct Tunnel {
     lab: Lab,
@@ -160,15 +194,9 @@ impl Tunnel {
                 ));
                 let (got, _reader) = count_reads(s);
                 let t0 = Instant::now();
-                let mut sent = 0usize;
-                while sent < count {
-                    if sent as u64 > WINDOW {
-                        got.reach((sent as u64 - WINDOW) * packet as u64, STALL)
-                            .await?;
-                    }
-                    let n = INTRANET_BATCH.min(count - sent);
+                let mut window = Window::new(count, INTRANET_BATCH, packet);
+                while let Some(n) = window.next(&got).await? {
                     self.lab.server.intranet_send((0..n).map(|_| one.clone()));
-                    sent += n;
                 }
                 got.reach(want, STALL).await?;
                 Ok(t0.elapsed())
@@ -179,15 +207,9 @@ impl Tunnel {
                 let chunk = packets(a_addr, b_addr, packet, CHUNK_PACKETS);
                 let (got, _reader) = count_reads(b);
                 let t0 = Instant::now();
-                let mut sent = 0usize;
-                while sent < count {
-                    if sent as u64 > WINDOW {
-                        got.reach((sent as u64 - WINDOW) * packet as u64, STALL)
-                            .await?;
-                    }
-                    let n = CHUNK_PACKETS.min(count - sent);
+                let mut window = Window::new(count, CHUNK_PACKETS, packet);
+                while let Some(n) = window.next(&got).await? {
                     a.write_all(&chunk[..n * packet]).await?;
-                    sent += n;
                 }
                 a.flush().await?;
                 got.reach(want, STALL).await?;
@@ -212,25 +234,16 @@ impl Tunnel {
             conns.push(self.tunnel().await?);
         }
         let before = self.lab.server.intranet_stats().discarded_packets;
-        let (start, started) = tokio::sync::watch::channel(false);
-        let mut writers = tokio::task::JoinSet::new();
-        for (mut s, src) in conns {
-            let mut started = started.clone();
-            writers.spawn(async move {
-                let _ = started.wait_for(|go| *go).await;
-                write_packets(&mut s, src, dst, packet, each).await?;
-                Ok::<_, std::io::Error>(s)
-            });
-        }
-        let t0 = Instant::now();
-        let _ = start.send(true);
         let want = (each * clients) as u64;
-        poll_until(|| self.lab.server.intranet_stats().discarded_packets - before >= want).await?;
-        let elapsed = t0.elapsed();
-        while let Some(r) = writers.join_next().await {
-            r.map_err(PerfError::stalled)??;
-        }
-        Ok(elapsed)
+        all_at_once(
+            conns,
+            move |(mut s, src)| async move {
+                write_packets(&mut s, src, dst, packet, each).await?;
+                Ok(s)
+            },
+            || self.lab.server.intranet_stats().discarded_packets - before >= want,
+        )
+        .await
     }
 
     /// Round trips of `n` pings (56 data bytes) from a full client to the intranet host,
