@@ -107,5 +107,8 @@ fn bench_clients_reports_linkup_time_and_memory_per_client() {
     if cfg!(target_os = "linux") {
         assert!(names.contains(&"server_rss_per_client_kib"));
     }
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        assert!(names.contains(&"server_heap_per_client_kib"));
+    }
     assert!(v["figures"][0]["baseline"].is_null());
 }

@@ -444,6 +444,7 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
     let pid = served.pid();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(pid);
+    let heap_before = heap_in_use(&served).await;
     let t0 = Instant::now();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -464,6 +465,7 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
     let linkup = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
+    let heap_after = heap_in_use(&served).await;
     for h in &handles {
         h.shutdown().await;
     }
@@ -476,7 +478,23 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
             a.saturating_sub(b) as f64 / n as f64,
         ));
     }
+    if let (Some(b), Some(a)) = (heap_before, heap_after) {
+        figs.push(Figure::alone(
+            "server_heap_per_client_kib",
+            "KiB",
+            a.saturating_sub(b) as f64 / 1024.0 / n as f64,
+        ));
+    }
     Ok(figs)
+}
+
+/// The server's live heap in bytes, from its `/status` (glibc only).
+async fn heap_in_use(served: &Served) -> Option<u64> {
+    iphttps_sim::api::client::get(served.admin, "/status")
+        .await
+        .ok()?
+        .get("heap_in_use_bytes")?
+        .as_u64()
 }
 
 /// The binary to start for `--clients` (this executable).
