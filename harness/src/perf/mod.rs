@@ -29,6 +29,7 @@ pub use bare::Bare;
 pub use tunnel::{Tunnel, raw_tunnel};
 
 use crate::lab::LabError;
+use iphttps_sim::net::AbortOnDrop;
 use iphttps_sim::wire::udp;
 
 /// Errors of a measurement.
@@ -125,8 +126,10 @@ impl Progress {
 /// How long any one run may take before it counts as stalled.
 pub const STALL: Duration = Duration::from_secs(60);
 
-/// Reads `stream` until it ends, counting every byte into the returned [`Progress`].
-pub fn count_reads<R>(mut stream: R) -> (Arc<Progress>, tokio::task::JoinHandle<()>)
+/// Reads `stream` until it ends, counting every byte into the returned [`Progress`]; the
+/// reader (and with it the stream) goes when the returned guard is dropped, so a run
+/// leaves no connection behind for the next.
+pub fn count_reads<R>(mut stream: R) -> (Arc<Progress>, AbortOnDrop)
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -138,7 +141,7 @@ where
             counted.add(n as u64);
         }
     });
-    (p, task)
+    (p, AbortOnDrop(task))
 }
 
 /// Writes `bytes` filler bytes in `write`-byte writes, then flushes.
