@@ -4,26 +4,33 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use iphttps_harness::bench::{self, Figure};
 
 /// The arguments of `iphttps bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Tunnel/baseline pairs per figure (at least; each figure is their median).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pairs: u32,
-    /// Seconds per figure at least: more pairs are run until they have passed.
-    #[arg(long, default_value_t = 0.0)]
-    duration: f64,
+    /// Tunnel/baseline pairs per figure (at least; each figure is their median). With
+    /// --peers: rounds, each measuring every path once each way [default: 5, with --peers 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pairs: Option<u32>,
+    /// Seconds per figure at least: more pairs are run until they have passed. With
+    /// --peers: seconds per iperf3 test [default: 0, with --peers 10].
+    #[arg(long)]
+    duration: Option<f64>,
     /// As one JSON object.
     #[arg(long)]
     json: bool,
     /// Instead: start N clients against a server in its own process and report the time
     /// to LinkUp and the server's memory per client.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "peers")]
     clients: Option<usize>,
     /// Only the figures whose name starts with this (e.g. tunnel_throughput), for profiling.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
+    /// Instead (Linux, root): the kernel-TUN tunnel beside the bare veth, openconnect with
+    /// ocserv and wireguard-go, in two network namespaces, with iperf3 and ping.
+    #[arg(long)]
+    peers: bool,
 }
 
 impl BenchArgs {
@@ -35,8 +42,12 @@ impl BenchArgs {
             json,
             clients,
             only,
+            peers,
         } = self;
-        use iphttps_harness::bench;
+        if peers {
+            return run_peers(pairs.unwrap_or(1), duration.unwrap_or(10.0), json).await;
+        }
+        let pairs = pairs.unwrap_or(5);
         let figures = match clients {
             Some(n) => {
                 let bin = bench::this_binary().context("cannot find this executable")?;
@@ -45,7 +56,7 @@ impl BenchArgs {
             None => {
                 let plan = bench::Plan {
                     pairs: pairs as usize,
-                    duration: Duration::from_secs_f64(duration.max(0.0)),
+                    duration: Duration::from_secs_f64(duration.unwrap_or(0.0).max(0.0)),
                     only,
                 };
                 bench::figures(&plan).await?
@@ -59,46 +70,125 @@ impl BenchArgs {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
             println!("{}", report.machine);
-            println!(
-                "{:<36} {:>10} {:>10} {:>8} {:>13}  unit",
-                "figure", "value", "baseline", "ratio", "spread"
-            );
-            for f in &report.figures {
-                let ratio = match (f.ratio, f.baseline_suspect) {
-                    (Some(r), _) => format!("{r:.2}x"),
-                    (None, true) => "suspect".into(),
-                    (None, false) => "-".into(),
-                };
-                let spread = match (f.ratio_low, f.ratio_high) {
-                    (Some(l), Some(h)) => {
-                        format!("{l:.2}-{h:.2}{}", if f.noisy { " noisy" } else { "" })
-                    }
-                    _ => "-".into(),
-                };
-                println!(
-                    "{:<36} {:>10.1} {:>10} {:>8} {:>13}  {}",
-                    f.name,
-                    f.value,
-                    f.baseline.map_or("-".into(), |b| format!("{b:.1}")),
-                    ratio,
-                    spread,
-                    f.unit
-                );
-            }
+            print_figures(&report.figures);
             if report.figures.iter().any(|f| f.pairs > 0) {
                 println!(
-                    "each figure: the median of {} or more interleaved tunnel/baseline pairs; \
-                     spread: the lowest and highest pair's ratio",
-                    pairs
-                );
-            }
-            if report.figures.iter().any(|f| f.baseline_suspect) {
-                println!(
-                    "suspect: the tunnel beat a baseline that should be its limit; \
-                     the ratio is withheld"
+                    "each figure: the median of {pairs} or more interleaved tunnel/baseline pairs; \
+                     spread: the lowest and highest pair's ratio"
                 );
             }
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The figure table.
+fn print_figures(figures: &[Figure]) {
+    println!(
+        "{:<36} {:>10} {:>10} {:>8} {:>13}  unit",
+        "figure", "value", "baseline", "ratio", "spread"
+    );
+    for f in figures {
+        let ratio = match (f.ratio, f.baseline_suspect) {
+            (Some(r), _) => format!("{r:.2}x"),
+            (None, true) => "suspect".into(),
+            (None, false) => "-".into(),
+        };
+        let spread = match (f.ratio_low, f.ratio_high) {
+            (Some(l), Some(h)) => {
+                format!("{l:.2}-{h:.2}{}", if f.noisy { " noisy" } else { "" })
+            }
+            _ => "-".into(),
+        };
+        println!(
+            "{:<36} {:>10} {:>10} {:>8} {:>13}  {}",
+            f.name,
+            number(f.value),
+            f.baseline.map_or("-".into(), number),
+            ratio,
+            spread,
+            f.unit
+        );
+    }
+    if figures.iter().any(|f| f.baseline_suspect) {
+        println!(
+            "suspect: the tunnel beat a baseline that should be its limit; \
+             the ratio is withheld"
+        );
+    }
+}
+
+/// A value with three significant digits at least (round trips are fractions of a
+/// millisecond).
+fn number(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(target_os = "linux")]
+async fn run_peers(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
+    use iphttps_harness::peers;
+    let seconds = seconds.max(1.0).round() as u64;
+    let plan = peers::PeersPlan {
+        bin: bench::this_binary().context("cannot find this executable")?,
+        seconds,
+        rounds: rounds as usize,
+        pings: 50,
+    };
+    // its own thread: the namespaces and processes are removed when it returns; an
+    // interrupt removes them here instead
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(peers::run(&plan));
+    });
+    let report = tokio::select! {
+        r = rx => r.context("the measurement thread ended")??,
+        r = crate::signal::shutdown_signal() => {
+            r?;
+            peers::netns::remove_left_over(Some(std::process::id()));
+            anyhow::bail!("interrupted; its namespaces and processes are removed");
+        }
+    };
+    let machine = bench::machine();
+    if json {
+        let out = serde_json::json!({
+            "machine": machine,
+            "figures": report.figures,
+            "paths": report.paths,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{machine}");
+    println!(
+        "{:<14} {:>6} {:>14} {:>16} {:>10}  target",
+        "path", "MTU", "upload Mbit/s", "download Mbit/s", "ping p50"
+    );
+    for p in &report.paths {
+        println!(
+            "{:<14} {:>6} {:>14.0} {:>16.0} {:>8.3}ms  {}",
+            serde_json::to_value(p.path)?.as_str().unwrap_or("?"),
+            p.mtu.map_or("-".into(), |m| m.to_string()),
+            p.upload_mbps,
+            p.download_mbps,
+            p.ping_p50_ms,
+            p.target
+        );
+    }
+    println!();
+    print_figures(&report.figures);
+    println!(
+        "value: iphttps; baseline: the other path; {rounds} round(s) of iperf3 -t {seconds} each way"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn run_peers(_rounds: u32, _seconds: f64, _json: bool) -> Result<ExitCode> {
+    anyhow::bail!(
+        "bench --peers runs only on Linux (network namespaces, veth pairs and TUN devices)"
+    )
 }

@@ -112,3 +112,71 @@ fn bench_clients_reports_linkup_time_and_memory_per_client() {
     }
     assert!(v["figures"][0]["baseline"].is_null());
 }
+
+/// `bench --peers` (Linux, root, the peers' packages): every path carries iperf3 both
+/// ways and answers pings, and nothing of the run is left behind. A short run: speed is
+/// not asserted.
+#[cfg(target_os = "linux")]
+#[test]
+fn bench_peers_measures_every_path_and_removes_its_namespaces() {
+    if let Err(e) = iphttps_harness::peers::check() {
+        return common::skip(
+            "bench_peers_measures_every_path_and_removes_its_namespaces",
+            &e.to_string(),
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .args(["bench", "--peers", "--duration", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths = v["paths"].as_array().unwrap();
+    let names: Vec<&str> = paths.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["veth", "iphttps", "ocserv", "wireguard_go"]);
+    for p in paths {
+        for key in ["upload_mbps", "download_mbps", "ping_p50_ms"] {
+            assert!(p[key].as_f64().unwrap() > 0.0, "{key} of {p}");
+        }
+    }
+    // the tunnels run at the link MTU the issue names (ocserv takes its overhead off it)
+    assert_eq!(paths[1]["mtu"], 1280, "{}", paths[1]);
+    assert_eq!(paths[3]["mtu"], 1280, "{}", paths[3]);
+    let figures = v["figures"].as_array().unwrap();
+    let ocserv = figures
+        .iter()
+        .find(|f| f["name"] == "peers_upload_vs_ocserv")
+        .expect("iphttps beside ocserv");
+    assert!(ocserv["ratio"].as_f64().unwrap() > 0.0);
+    assert!(v["machine"]["cpu"].is_string());
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains(iphttps_harness::peers::netns::PREFIX),
+        "namespaces left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// Without the peers' tools `bench --peers` names what is missing and how to install it.
+#[cfg(target_os = "linux")]
+#[test]
+fn bench_peers_names_the_missing_tools() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .args(["bench", "--peers"])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // as root the tools are what is missing; otherwise root is
+    assert!(
+        err.contains("needs root")
+            || (err.contains("iperf3") && err.contains("apt-get install")),
+        "{err}"
+    );
+}

@@ -17,6 +17,10 @@ pub mod lab_run;
 pub mod perf;
 /// `iphttps bench`: runs the measurements and renders the report.
 pub mod bench;
+/// `iphttps bench --peers` (Linux): the kernel-TUN tunnel beside real peers in network
+/// namespaces.
+#[cfg(target_os = "linux")]
+pub mod peers;
 /// `iphttps soak`: many clients, faults in rounds, memory and counters.
 pub mod soak;
 /// The scenario format and its load-time checks.

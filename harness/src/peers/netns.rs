@@ -1,0 +1,269 @@
+//! Two network namespaces joined by a veth pair, the processes started in them, and
+//! their removal.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::PeersError;
+
+/// The prefix of every namespace `bench --peers` creates: `iphp-PID-s` and `iphp-PID-c`.
+pub const PREFIX: &str = "iphp-";
+
+/// The server end of the veth pair (a /30 that exists only inside the namespaces).
+pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 233, 0, 1);
+/// The client end.
+pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 233, 0, 2);
+
+/// The client namespace's end of the veth pair.
+pub fn client_veth() -> String {
+    format!("iphpv{}b", std::process::id())
+}
+
+/// Runs `cmd` to completion; its failure names `what` and carries its stderr.
+pub fn run(cmd: &mut Command, what: &str) -> Result<String, PeersError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| PeersError::command(what, e.to_string()))?;
+    if !out.status.success() {
+        return Err(PeersError::command(
+            what,
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A server namespace and a client namespace joined by a veth pair. Dropping it kills
+/// every process left in them and removes both (the veth pair goes with them).
+#[derive(Debug)]
+pub struct Namespaces {
+    /// The server's namespace.
+    pub server: String,
+    /// The client's namespace.
+    pub client: String,
+}
+
+impl Namespaces {
+    /// Creates both, with the veth pair up and addressed ([`SERVER_ADDR`], [`CLIENT_ADDR`]).
+    pub fn create() -> Result<Self, PeersError> {
+        let pid = std::process::id();
+        let ns = Namespaces {
+            server: format!("{PREFIX}{pid}-s"),
+            client: format!("{PREFIX}{pid}-c"),
+        };
+        let (a, b) = (format!("iphpv{pid}a"), client_veth());
+        run(
+            Command::new("ip").args(["netns", "add", &ns.server]),
+            "ip netns add",
+        )?;
+        run(
+            Command::new("ip").args(["netns", "add", &ns.client]),
+            "ip netns add",
+        )?;
+        run(
+            Command::new("ip").args(["link", "add", &a, "type", "veth", "peer", "name", &b]),
+            "ip link add veth",
+        )?;
+        run(
+            Command::new("ip").args(["link", "set", &a, "netns", &ns.server]),
+            "ip link set netns",
+        )?;
+        run(
+            Command::new("ip").args(["link", "set", &b, "netns", &ns.client]),
+            "ip link set netns",
+        )?;
+        for (netns, dev, addr) in [(&ns.server, &a, SERVER_ADDR), (&ns.client, &b, CLIENT_ADDR)] {
+            run(
+                Command::new("ip").args([
+                    "-n",
+                    netns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/30"),
+                    "dev",
+                    dev,
+                ]),
+                "ip addr add",
+            )?;
+            run(
+                Command::new("ip").args(["-n", netns, "link", "set", dev, "up"]),
+                "ip link set up",
+            )?;
+            run(
+                Command::new("ip").args(["-n", netns, "link", "set", "lo", "up"]),
+                "ip link set lo up",
+            )?;
+        }
+        Ok(ns)
+    }
+
+    /// A command run inside namespace `netns`.
+    pub fn exec(&self, netns: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", netns]);
+        c
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in [&self.server, &self.client] {
+            remove(ns);
+        }
+    }
+}
+
+/// Kills every process in namespace `ns`, then removes it.
+fn remove(ns: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+    let _ = Command::new("ip")
+        .args(["netns", "del", ns])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Removes the namespaces of `bench --peers` runs whose process is gone (killed before
+/// it could clean up), or of process `pid` (an interrupted run).
+pub fn remove_left_over(pid: Option<u32>) {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(owner) = name
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = !Path::new(&format!("/proc/{owner}")).exists();
+        if gone || Some(owner) == pid {
+            remove(name);
+        }
+    }
+}
+
+/// A process started for a measurement, its output in a log file; killed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    child: std::process::Child,
+    what: String,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `cmd` with stdout and stderr into `log`.
+    pub fn start(mut cmd: Command, what: &str, log: PathBuf) -> Result<Self, PeersError> {
+        let out = File::create(&log).map_err(|e| PeersError::command(what, e.to_string()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| PeersError::command(what, e.to_string()))?;
+        let child = cmd
+            .stdout(out)
+            .stderr(err)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| PeersError::command(what, e.to_string()))?;
+        Ok(Self {
+            child,
+            what: what.into(),
+            log,
+        })
+    }
+
+    /// Starts `cmd`, writes `input` to its stdin and closes it.
+    pub fn start_with_input(
+        mut cmd: Command,
+        what: &str,
+        log: PathBuf,
+        input: &str,
+    ) -> Result<Self, PeersError> {
+        use std::io::Write;
+        let out = File::create(&log).map_err(|e| PeersError::command(what, e.to_string()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| PeersError::command(what, e.to_string()))?;
+        let mut child = cmd
+            .stdout(out)
+            .stderr(err)
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| PeersError::command(what, e.to_string()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .map_err(|e| PeersError::command(what, e.to_string()))?;
+        }
+        Ok(Self {
+            child,
+            what: what.into(),
+            log,
+        })
+    }
+
+    /// An error if the process has ended, with the end of its log.
+    pub fn alive(&mut self) -> Result<(), PeersError> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(PeersError::command(
+                &self.what,
+                format!("ended ({status}): {}", self.log_tail()),
+            )),
+            Err(e) => Err(PeersError::command(&self.what, e.to_string())),
+        }
+    }
+
+    /// The last lines of its log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(6)..].join(" | ")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `ready` every 100 ms until it holds, the daemons end, or `limit` passes.
+pub fn wait_until(
+    what: &str,
+    limit: Duration,
+    daemons: &mut [&mut Daemon],
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), PeersError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        for d in daemons.iter_mut() {
+            d.alive()?;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = daemons
+                .iter()
+                .map(|d| format!("{}: {}", d.what, d.log_tail()))
+                .collect();
+            return Err(PeersError::command(
+                what,
+                format!("not ready after {limit:?}; {}", logs.join("; ")),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
