@@ -175,8 +175,7 @@ fn bench_peers_names_the_missing_tools() {
     let err = String::from_utf8_lossy(&out.stderr);
     // as root the tools are what is missing; otherwise root is
     assert!(
-        err.contains("needs root")
-            || (err.contains("iperf3") && err.contains("apt-get install")),
+        err.contains("needs root") || (err.contains("iperf3") && err.contains("apt-get install")),
         "{err}"
     );
 }

@@ -1,6 +1,9 @@
 //! A packet port between a tunnel and an operating system's IPv6 stack (kernel TUN mode):
 //! the client's link pumps packets through one side, a device (`crate::tun` on Linux)
 //! the other. Portable: only the device behind it is Linux-only.
+//!
+//! Packets cross it in batches (the packets of one device read, or of one read of the
+//! tunnel), so one wake-up and one hand-over carry many packets.
 
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -8,10 +11,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc, watch};
 
+/// Packets handed over together, in order.
+pub type Batch = Vec<Bytes>;
+
 /// The client's side of a channel pair to an operating system's IPv6 stack.
 pub struct KernelPort {
-    pub(crate) to_kernel: mpsc::Sender<Bytes>,
-    pub(crate) from_kernel: Mutex<mpsc::Receiver<Bytes>>,
+    pub(crate) to_kernel: mpsc::Sender<Batch>,
+    pub(crate) from_kernel: Mutex<mpsc::Receiver<Batch>>,
     pub(crate) addresses: watch::Receiver<Vec<Ipv6Addr>>,
 }
 
@@ -19,16 +25,16 @@ pub struct KernelPort {
 /// kernel's packets go.
 pub struct DeviceSide {
     /// Packets from the server, for the kernel.
-    pub from_tunnel: mpsc::Receiver<Bytes>,
+    pub from_tunnel: mpsc::Receiver<Batch>,
     /// Packets from the kernel, for the server (dropped while the link is down and the
     /// queue is full).
-    pub to_tunnel: mpsc::Sender<Bytes>,
+    pub to_tunnel: mpsc::Sender<Batch>,
     /// The IPv6 addresses the kernel has on the device, as it reports them.
     pub addresses: watch::Sender<Vec<Ipv6Addr>>,
 }
 
 impl KernelPort {
-    /// A port with queues of `capacity` packets each way, and the device's side of it.
+    /// A port with queues of `capacity` batches each way, and the device's side of it.
     pub fn new(capacity: usize) -> (Arc<KernelPort>, DeviceSide) {
         let (to_kernel, from_tunnel) = mpsc::channel(capacity);
         let (to_tunnel, from_kernel) = mpsc::channel(capacity);

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ipnet::Ipv6Net;
 use tokio::sync::{mpsc, watch};
-use tun_rs::{AsyncDevice, DeviceBuilder};
+use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
-use crate::port::KernelPort;
+use crate::port::{Batch, KernelPort};
 use crate::wire::ipv6::MIN_MTU;
 
-/// Packets queued each way between a device and the tunnel.
-pub const QUEUE: usize = 1024;
+/// Batches queued each way between a device and the tunnel (a batch is the packets of
+/// one read: up to [`BATCH`]).
+pub const QUEUE: usize = 256;
 
 /// Why a TUN device could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -77,11 +78,28 @@ fn build(name: &str, address: Option<(Ipv6Addr, u8)>) -> Result<AsyncDevice, Tun
     if !Path::new("/dev/net/tun").exists() {
         return Err(TunError::NoDriver);
     }
-    let mut b = DeviceBuilder::new().name(name).mtu(MIN_MTU as u16);
-    if let Some((a, len)) = address {
-        b = b.ipv6(a, len);
+    let builder = |offload: bool| {
+        let mut b = DeviceBuilder::new()
+            .name(name)
+            .mtu(MIN_MTU as u16)
+            .offload(offload);
+        if let Some((a, len)) = address {
+            b = b.ipv6(a, len);
+        }
+        b.build_async()
+    };
+    let dev = match builder(true) {
+        Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
+            tracing::warn!(
+                device = name,
+                error = %e,
+                "the kernel refused TUN offloads (virtio-net header, GSO/GRO): plain reads and writes, one packet per system call"
+            );
+            builder(false)
+        }
+        r => r,
     }
-    b.build_async().map_err(|source| {
+    .map_err(|source| {
         if source.kind() == std::io::ErrorKind::PermissionDenied {
             TunError::Permission {
                 name: name.to_string(),
@@ -94,7 +112,15 @@ fn build(name: &str, address: Option<(Ipv6Addr, u8)>) -> Result<AsyncDevice, Tun
                 detail: source.to_string(),
             }
         }
-    })
+    })?;
+    if dev.tcp_gso() {
+        tracing::info!(
+            device = name,
+            udp_gso = dev.udp_gso(),
+            "TUN offloads on: the kernel's super-packets are split into packets of at most {MIN_MTU} bytes, and packets to the kernel are coalesced per flow"
+        );
+    }
+    Ok(dev)
 }
 
 /// Sets `net.ipv6.conf.NAME.KEY`.
@@ -108,16 +134,39 @@ fn sysctl(name: &str, key: &str, value: &str) -> Result<(), TunError> {
     })
 }
 
-/// Copies the device's packets into `to` until the device fails.
-async fn device_to(dev: Arc<AsyncDevice>, mut to: impl FnMut(Bytes)) {
-    let mut buf = vec![0u8; 65536];
+/// Packets handed over per batch each way, at most.
+pub const BATCH: usize = IDEAL_BATCH_SIZE;
+/// Room for a coalesced super-packet written to the device, with its virtio-net header
+/// (and the room tun-rs asks for in front of it).
+const SUPER_PACKET: usize = 2 * VIRTIO_NET_HDR_LEN + 65535;
+/// Room for one packet read from the device (more than the link MTU, so a packet the
+/// kernel should not have sent is seen and dropped rather than cut).
+const PACKET_ROOM: usize = 2048;
+
+/// Copies the device's packets into `to` until the device fails. With offloads one read
+/// can bring a TCP or UDP super-packet, split here into packets of at most the link MTU.
+async fn device_to(dev: Arc<AsyncDevice>, mut to: impl FnMut(Batch)) {
+    let mut whole = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
+    let mut bufs = vec![vec![0u8; PACKET_ROOM]; BATCH];
+    let mut sizes = vec![0usize; BATCH];
     loop {
-        match dev.recv(&mut buf).await {
-            Ok(n) => to(Bytes::copy_from_slice(&buf[..n])),
-            Err(e) => {
+        match dev
+            .recv_multiple(&mut whole, &mut bufs, &mut sizes, 0)
+            .await
+        {
+            Ok(n) => to(bufs
+                .iter()
+                .zip(&sizes)
+                .take(n)
+                .map(|(buf, &len)| Bytes::copy_from_slice(&buf[..len]))
+                .collect()),
+            // a failed read ends the pump; a super-packet that cannot be split is dropped,
+            // as a link drops a bad frame
+            Err(e) if e.raw_os_error().is_some() => {
                 tracing::warn!(error = %e, "TUN read failed");
                 return;
             }
+            Err(e) => tracing::debug!(error = %e, "TUN packet dropped"),
         }
     }
 }
@@ -143,12 +192,41 @@ async fn report_addresses(dev: Arc<AsyncDevice>, to: watch::Sender<Vec<Ipv6Addr>
     }
 }
 
-/// Writes what arrives on `from` into the device.
-async fn to_device(dev: Arc<AsyncDevice>, mut from: mpsc::Receiver<Bytes>) {
-    while let Some(p) = from.recv().await {
-        if let Err(e) = dev.send(&p).await {
-            tracing::debug!(error = %e, "TUN write failed");
+/// Writes what arrives on `from` into the device, as many packets at a time as are
+/// waiting; with offloads, TCP and UDP packets of one flow are coalesced into one write.
+async fn to_device(dev: Arc<AsyncDevice>, mut from: mpsc::Receiver<Batch>) {
+    let mut gro = GROTable::new();
+    let mut waiting = Vec::new();
+    // a packet's buffer becomes the head of a coalesced super-packet only if it has room
+    // for all of it (tun-rs does not reallocate); pages not written are not resident
+    let mut bufs: Vec<Vec<u8>> = (0..BATCH)
+        .map(|_| Vec::with_capacity(SUPER_PACKET))
+        .collect();
+    while from.recv_many(&mut waiting, QUEUE).await > 0 {
+        let mut n = 0;
+        for p in waiting.drain(..).flatten() {
+            // the virtio-net header goes in front of each packet
+            let buf = &mut bufs[n];
+            buf.clear();
+            buf.resize(VIRTIO_NET_HDR_LEN, 0);
+            buf.extend_from_slice(&p);
+            n += 1;
+            if n == BATCH {
+                write_batch(&dev, &mut gro, &mut bufs[..n]).await;
+                n = 0;
+            }
         }
+        write_batch(&dev, &mut gro, &mut bufs[..n]).await;
+    }
+}
+
+/// Writes `bufs` (each a packet after room for the virtio-net header) into the device.
+async fn write_batch(dev: &AsyncDevice, gro: &mut GROTable, bufs: &mut [Vec<u8>]) {
+    if bufs.is_empty() {
+        return;
+    }
+    if let Err(e) = dev.send_multiple(gro, bufs, VIRTIO_NET_HDR_LEN).await {
+        tracing::debug!(error = %e, "TUN write failed");
     }
 }
 
@@ -162,9 +240,9 @@ pub fn client(name: &str) -> Result<(Tun, Arc<KernelPort>), TunError> {
     let to_tunnel = side.to_tunnel;
     let tasks = vec![
         tokio::spawn(report_addresses(dev.clone(), side.addresses)),
-        tokio::spawn(device_to(dev.clone(), move |p| {
+        tokio::spawn(device_to(dev.clone(), move |packets| {
             // while the link is down the queue fills and the kernel's packets are dropped
-            let _ = to_tunnel.try_send(p);
+            let _ = to_tunnel.try_send(packets);
         })),
         tokio::spawn(to_device(dev, side.from_tunnel)),
     ];
@@ -191,7 +269,7 @@ pub fn intranet(
     address: Ipv6Addr,
     internal: Ipv6Net,
     client_prefix: Ipv6Net,
-    (from_router, to_router): (mpsc::Receiver<Bytes>, impl Fn(Bytes) + Send + 'static),
+    (from_router, to_router): (mpsc::Receiver<Batch>, impl Fn(Batch) + Send + 'static),
 ) -> Result<Tun, TunError> {
     let dev = Arc::new(build(name, Some((address, internal.prefix_len())))?);
     let _ = sysctl(name, "accept_ra", "0");

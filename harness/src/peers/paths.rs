@@ -276,10 +276,14 @@ fn wireguard_go(ns: &Namespaces, dir: &FsPath) -> Result<Path, PeersError> {
             String::from_utf8_lossy(&public.stdout).trim().to_string(),
         ));
     }
+    // wireguard-go's control sockets are named after the device in one folder shared by
+    // every namespace: the names carry this process's id so runs at once do not meet
+    let pid = std::process::id();
+    let (server_dev, client_dev) = (format!("iphw{pid}s"), format!("iphw{pid}c"));
     let sides = [
         (
             &ns.server,
-            "wgp0",
+            server_dev.as_str(),
             &keys[0].0,
             &keys[1].1,
             WG_SERVER,
@@ -288,7 +292,7 @@ fn wireguard_go(ns: &Namespaces, dir: &FsPath) -> Result<Path, PeersError> {
         ),
         (
             &ns.client,
-            "wgp1",
+            client_dev.as_str(),
             &keys[1].0,
             &keys[0].1,
             WG_CLIENT,
@@ -340,7 +344,7 @@ fn wireguard_go(ns: &Namespaces, dir: &FsPath) -> Result<Path, PeersError> {
     Ok(Path {
         kind: Kind::WireguardGo,
         target: IpAddr::V6(WG_SERVER),
-        device: "wgp1".into(),
+        device: client_dev,
         daemons,
     })
 }

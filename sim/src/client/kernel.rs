@@ -18,6 +18,8 @@ use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6};
 
 /// Largest write the link coalesces the kernel's packets into.
 const COALESCE: usize = 64 * 1024;
+/// Most packets from the server handed to the kernel together.
+const TO_KERNEL: usize = 128;
 
 /// Runs the link between the tunnel and the kernel until it is lost (`Err`) or the
 /// client is disabled (`Ok`).
@@ -38,36 +40,43 @@ pub(super) async fn link(
     let mut addresses = port.addresses.clone();
     addresses.mark_changed();
     let mut wbuf = Vec::with_capacity(COALESCE);
+    let mut arrived = Vec::with_capacity(TO_KERNEL);
     loop {
         tokio::select! {
             _ = stopped(shutdown) => {
                 let _ = wr.shutdown().await;
                 return Ok(());
             }
-            p = from_server.recv() => match p {
-                Some(p) => {
-                    watch_server(&p, status);
+            n = from_server.recv_many(&mut arrived, TO_KERNEL) => {
+                if n == 0 {
+                    return Err(reader.end().await);
+                }
+                for p in &arrived {
+                    watch_server(p, status);
                     if let Some(c) = &config.pcap {
-                        c.record(&p);
-                    }
-                    if port.to_kernel.try_send(p).is_err() {
-                        tracing::debug!("the kernel's queue is full; packet dropped");
+                        c.record(p);
                     }
                 }
-                None => return Err(reader.end().await),
+                // what arrived together goes to the kernel together
+                let packets = std::mem::replace(&mut arrived, Vec::with_capacity(TO_KERNEL));
+                if port.to_kernel.try_send(packets).is_err() {
+                    tracing::debug!(packets = n, "the kernel's queue is full; packets dropped");
+                }
             },
-            Some(p) = from_kernel.recv() => {
+            Some(batch) = from_kernel.recv() => {
                 wbuf.clear();
-                let mut next = Some(p);
-                while let Some(p) = next {
-                    // only whole IPv6 packets: anything else would break the framing
-                    if let Some(pkt) = Ipv6Packet::new(&p)
-                        && pkt.as_bytes().len() == ipv6::HEADER_LEN + pkt.payload_len()
-                    {
-                        if let Some(c) = &config.pcap {
-                            c.record(&p);
+                let mut next = Some(batch);
+                while let Some(batch) = next {
+                    for p in batch {
+                        // only whole IPv6 packets: anything else would break the framing
+                        if let Some(pkt) = Ipv6Packet::new(&p)
+                            && pkt.as_bytes().len() == ipv6::HEADER_LEN + pkt.payload_len()
+                        {
+                            if let Some(c) = &config.pcap {
+                                c.record(&p);
+                            }
+                            wbuf.extend_from_slice(&p);
                         }
-                        wbuf.extend_from_slice(&p);
                     }
                     next = if wbuf.len() < COALESCE { from_kernel.try_recv().ok() } else { None };
                 }

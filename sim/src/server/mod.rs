@@ -20,6 +20,7 @@ use crate::link::intranet::{IntranetHost, IntranetStats};
 use crate::link::ip::IpConfig;
 use crate::link::router::{AuthMode, ClientId, Output, Router, RouterConfig};
 use crate::pki::Pki;
+use crate::port::Batch;
 use crate::tls::{Acceptor, Tls, TlsError};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::{Deframer, FrameError, StreamEnd};
@@ -167,7 +168,9 @@ struct Core {
     /// The other half of `out` while `dispatch` works through it.
     spare_out: Vec<Output>,
     /// Where intranet-bound packets go instead of the built-in host (a kernel TUN).
-    intranet_link: Option<mpsc::Sender<Bytes>>,
+    intranet_link: Option<mpsc::Sender<Batch>>,
+    /// The packets for `intranet_link` of the current `dispatch`, handed over together.
+    intranet_batch: Batch,
     /// The internal network's firewall, on the link between the router and the intranet.
     filter: FragmentFilter,
 }
@@ -202,12 +205,10 @@ impl Core {
                             self.stats.intranet_filtered += 1;
                             continue;
                         }
-                        if let Some(tx) = &self.intranet_link {
+                        if self.intranet_link.is_some() {
                             let mut v = Vec::with_capacity(frame.len());
                             frame.write_to(&mut v);
-                            if tx.try_send(Bytes::from(v)).is_err() {
-                                self.stats.intranet_queue_drops += 1;
-                            }
+                            self.intranet_batch.push(Bytes::from(v));
                             continue;
                         }
                         // the intranet host does not look at the hop limit: no copy needed
@@ -218,6 +219,15 @@ impl Core {
             }
         }
         self.spare_out = batch;
+        if let Some(tx) = &self.intranet_link
+            && !self.intranet_batch.is_empty()
+        {
+            let packets = std::mem::take(&mut self.intranet_batch);
+            let n = packets.len() as u64;
+            if tx.try_send(packets).is_err() {
+                self.stats.intranet_queue_drops += n;
+            }
+        }
     }
 
     /// Routes what the intranet host has queued.
@@ -348,6 +358,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             stats: ServerStats::default(),
             out: Vec::new(),
             spare_out: Vec::new(),
+            intranet_batch: Vec::new(),
             intranet_link: None,
             filter: FragmentFilter::None,
         }),
@@ -544,9 +555,10 @@ impl ServerHandle {
 
     /// Routes the intranet prefix to a link of the caller's (a kernel TUN device) instead
     /// of the built-in intranet host: packets for the intranet arrive on the returned
-    /// receiver (at most `capacity` queued, then dropped and counted), and what the
+    /// receiver in batches (at most `capacity` batches queued, then dropped and counted:
+    /// the packets routed together are handed over together), and what the
     /// intranet sends comes back through the returned sender.
-    pub fn divert_intranet(&self, capacity: usize) -> (mpsc::Receiver<Bytes>, IntranetSender) {
+    pub fn divert_intranet(&self, capacity: usize) -> (mpsc::Receiver<Batch>, IntranetSender) {
         let (tx, rx) = mpsc::channel(capacity);
         self.shared.lock().intranet_link = Some(tx);
         (
@@ -582,9 +594,9 @@ pub struct IntranetSender {
 }
 
 impl IntranetSender {
-    /// Routes one packet that arrived from the intranet.
-    pub fn send(&self, packet: Bytes) {
-        self.shared.route_from_intranet([packet]);
+    /// Routes packets that arrived from the intranet together, under one lock.
+    pub fn send(&self, packets: impl IntoIterator<Item = Bytes>) {
+        self.shared.route_from_intranet(packets);
     }
 }
 
