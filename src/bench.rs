@@ -164,17 +164,18 @@ async fn run_peers(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
     }
     println!("{machine}");
     println!(
-        "{:<14} {:>6} {:>14} {:>16} {:>10}  target",
-        "path", "MTU", "upload Mbit/s", "download Mbit/s", "ping p50"
+        "{:<14} {:>6} {:>14} {:>16} {:>10} {:>5}  target",
+        "path", "MTU", "upload Mbit/s", "download Mbit/s", "ping p50", "lost"
     );
     for p in &report.paths {
         println!(
-            "{:<14} {:>6} {:>14.0} {:>16.0} {:>8.3}ms  {}",
+            "{:<14} {:>6} {:>14.0} {:>16.0} {:>8.3}ms {:>5}  {}",
             serde_json::to_value(p.path)?.as_str().unwrap_or("?"),
             p.mtu.map_or("-".into(), |m| m.to_string()),
             p.upload_mbps,
             p.download_mbps,
             p.ping_p50_ms,
+            p.ping_lost,
             p.target
         );
     }

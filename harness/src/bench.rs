@@ -479,11 +479,26 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
         ));
     }
     if let (Some(b), Some(a)) = (heap_before, heap_after) {
-        figs.push(Figure::alone(
-            "server_heap_per_client_kib",
-            "KiB",
-            a.saturating_sub(b) as f64 / 1024.0 / n as f64,
-        ));
+        let total = a.saturating_sub(b) as f64 / 1024.0 / n as f64;
+        figs.push(Figure::alone("server_heap_per_client_kib", "KiB", total));
+        // the same parts the server's sessions hold, measured one at a time here
+        if let Ok(parts) = perf::memory::breakdown(n.min(2_000)) {
+            let mut explained = 0.0;
+            for p in parts {
+                let kib = p.bytes / 1024.0;
+                explained += kib;
+                figs.push(Figure::alone(
+                    &format!("server_heap_{}_kib", p.name),
+                    "KiB",
+                    kib,
+                ));
+            }
+            figs.push(Figure::alone(
+                "server_heap_rest_kib",
+                "KiB",
+                total - explained,
+            ));
+        }
     }
     Ok(figs)
 }

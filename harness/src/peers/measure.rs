@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::PeersError;
-use super::netns::{self, Daemon, Namespaces};
+use super::netns::{Daemon, Namespaces};
 
 /// The iperf3 server in the server namespace (all addresses, one test after another).
 pub fn iperf_server(ns: &Namespaces, log: std::path::PathBuf) -> Result<Daemon, PeersError> {
@@ -55,12 +55,13 @@ pub fn iperf(
     Err(PeersError::command(&what, last))
 }
 
-/// `count` pings 50 ms apart from the client namespace to `target`; the round trips in
-/// milliseconds (an error if any is lost).
+/// `count` pings 50 ms apart from the client namespace to `target`; the round trips of
+/// the replies in milliseconds (an error only if none came back).
 pub fn ping(ns: &Namespaces, target: IpAddr, count: usize) -> Result<Vec<f64>, PeersError> {
     let what = format!("ping {target}");
-    let out = netns::run(
-        ns.exec(&ns.client).args([
+    let out = ns
+        .exec(&ns.client)
+        .args([
             "ping",
             "-n",
             "-c",
@@ -70,17 +71,50 @@ pub fn ping(ns: &Namespaces, target: IpAddr, count: usize) -> Result<Vec<f64>, P
             "-W",
             "2",
             &target.to_string(),
-        ]),
-        &what,
-    )?;
-    let rtts = round_trips(&out);
-    if rtts.len() < count {
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| PeersError::command(&what, e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rtts = round_trips(&text);
+    if rtts.is_empty() {
         return Err(PeersError::command(
             &what,
-            format!("{} of {count} replies", rtts.len()),
+            format!(
+                "no reply of {count}: {} {}",
+                text.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
         ));
     }
     Ok(rtts)
+}
+
+/// Waits until `target` answers one ping from the client namespace, for at most `limit`;
+/// how long that took. A tunnel that has been idle may be reconnecting: the IP-HTTPS
+/// server closes a tunnel that received nothing for 120 s (HTTP.sys' idle timeout), and
+/// the client reconnects after its timer, as Windows does.
+pub fn reachable(ns: &Namespaces, target: IpAddr, limit: Duration) -> Result<Duration, PeersError> {
+    let start = std::time::Instant::now();
+    loop {
+        let ok = ns
+            .exec(&ns.client)
+            .args(["ping", "-n", "-c", "1", "-W", "1", &target.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return Err(PeersError::command(
+                &format!("ping {target}"),
+                format!("no reply for {limit:?}"),
+            ));
+        }
+    }
 }
 
 /// The `time=X ms` of each reply line of ping's output.

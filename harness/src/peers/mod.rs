@@ -8,6 +8,7 @@
 //! except the bare veth.
 
 use std::path::{Path as FsPath, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -136,8 +137,10 @@ pub struct PathReport {
     pub upload_mbps: f64,
     /// Server to client, Mbit/s, the median of the rounds.
     pub download_mbps: f64,
-    /// Ping round trip, the median of all pings, ms.
+    /// Ping round trip, the median of all replies, ms.
     pub ping_p50_ms: f64,
+    /// Pings sent without a reply (within 2 s), over all rounds.
+    pub ping_lost: usize,
     /// Each round's upload.
     pub upload_runs: Vec<f64>,
     /// Each round's download.
@@ -161,6 +164,7 @@ struct Rounds {
     /// Each round's ping median.
     ping: Vec<f64>,
     all_pings: Vec<f64>,
+    lost: usize,
 }
 
 /// Sets up the namespaces and every path, measures, and removes everything.
@@ -189,7 +193,16 @@ pub fn run(plan: &PeersPlan) -> Result<PeersReport, PeersError> {
             let path = &mut up[i];
             path.alive()?;
             iperf.alive()?;
+            let waited = measure::reachable(&ns, path.target, Duration::from_secs(90))?;
+            if waited > Duration::from_secs(1) {
+                tracing::info!(
+                    path = path.kind.name(),
+                    ?waited,
+                    "answered again (it was reconnecting)"
+                );
+            }
             let pings = measure::ping(&ns, path.target, plan.pings)?;
+            rounds[i].lost += plan.pings - pings.len();
             let upload = measure::iperf(&ns, path.target, plan.seconds, false)?;
             let download = measure::iperf(&ns, path.target, plan.seconds, true)?;
             tracing::info!(path = path.kind.name(), upload, download, "round {}", r + 1);
@@ -210,6 +223,7 @@ pub fn run(plan: &PeersPlan) -> Result<PeersReport, PeersError> {
             upload_mbps: median(&r.upload).unwrap_or(f64::NAN),
             download_mbps: median(&r.download).unwrap_or(f64::NAN),
             ping_p50_ms: median(&r.all_pings).unwrap_or(f64::NAN),
+            ping_lost: r.lost,
             upload_runs: r.upload.clone(),
             download_runs: r.download.clone(),
         })
