@@ -87,16 +87,7 @@ fn bench_json_has_machine_and_figures_with_ratios() {
 
 #[test]
 fn bench_clients_reports_linkup_time_and_memory_per_client() {
-    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
-        .args(["bench", "--json", "--clients", "20"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::bench_report(&["--clients", "20"]);
     let names: Vec<&str> = v["figures"]
         .as_array()
         .unwrap()
@@ -109,6 +100,17 @@ fn bench_clients_reports_linkup_time_and_memory_per_client() {
     }
     if cfg!(all(target_os = "linux", target_env = "gnu")) {
         assert!(names.contains(&"server_heap_per_client_kib"));
+        // and where it goes, part by part
+        for part in [
+            "tls_session",
+            "read_room",
+            "client_queue",
+            "router_entry",
+            "rest",
+        ] {
+            let name = format!("server_heap_{part}_kib");
+            assert!(names.contains(&name.as_str()), "{name} in {names:?}");
+        }
     }
     assert!(v["figures"][0]["baseline"].is_null());
 }
@@ -125,16 +127,7 @@ fn bench_peers_measures_every_path_and_removes_its_namespaces() {
             &e.to_string(),
         );
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
-        .args(["bench", "--peers", "--duration", "1", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::bench_report(&["--peers", "--duration", "1"]);
     let paths = v["paths"].as_array().unwrap();
     let names: Vec<&str> = paths.iter().map(|p| p["path"].as_str().unwrap()).collect();
     assert_eq!(names, ["veth", "iphttps", "ocserv", "wireguard_go"]);

@@ -9,12 +9,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Served;
+use iphttps_harness::peers::netns::{self, Namespaces};
 
 /// The intranet host: the server namespace's kernel on the intranet TUN.
 const INTRANET: &str = "2001:db8:1::10";
@@ -32,14 +34,7 @@ fn cannot_run() -> Option<String> {
     if !Path::new("/dev/net/tun").exists() {
         return Some("/dev/net/tun does not exist".into());
     }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        });
-    if uid.as_deref() != Some("0") {
+    if !netns::is_root() {
         return Some("not running as root (network namespaces and TUN need it)".into());
     }
     for tool in ["ip", "ping", "socat"] {
@@ -50,73 +45,27 @@ fn cannot_run() -> Option<String> {
     None
 }
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Two namespaces joined by a veth pair, removed (with everything in them) on drop.
-struct Namespaces {
-    server: String,
-    client: String,
-}
-
 /// The server's address on the veth (a /30 that exists only between the namespaces).
-fn veth_addrs(n: u32) -> (String, String) {
-    (format!("10.231.{n}.1"), format!("10.231.{n}.2"))
+fn veth_addrs(n: u32) -> (Ipv4Addr, Ipv4Addr) {
+    (
+        Ipv4Addr::new(10, 231, n as u8, 1),
+        Ipv4Addr::new(10, 231, n as u8, 2),
+    )
 }
 
-impl Namespaces {
-    fn new() -> (Namespaces, u32) {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tag = format!("{}-{n}", std::process::id());
-        let ns = Namespaces {
-            server: format!("iphs-{tag}"),
-            client: format!("iphc-{tag}"),
-        };
-        let pid = std::process::id() % 10_000_000;
-        let (a, b) = (format!("iv{pid}a{n}"), format!("iv{pid}b{n}"));
-        let (srv, cli) = veth_addrs(n);
-        sh(&["ip", "netns", "add", &ns.server]);
-        sh(&["ip", "netns", "add", &ns.client]);
-        sh(&["ip", "link", "add", &a, "type", "veth", "peer", "name", &b]);
-        sh(&["ip", "link", "set", &a, "netns", &ns.server]);
-        sh(&["ip", "link", "set", &b, "netns", &ns.client]);
-        for (netns, dev, addr) in [(&ns.server, &a, &srv), (&ns.client, &b, &cli)] {
-            sh(&[
-                "ip",
-                "-n",
-                netns,
-                "addr",
-                "add",
-                &format!("{addr}/30"),
-                "dev",
-                dev,
-            ]);
-            sh(&["ip", "-n", netns, "link", "set", dev, "up"]);
-            sh(&["ip", "-n", netns, "link", "set", "lo", "up"]);
-        }
-        (ns, n)
-    }
-
-    fn exec(&self, netns: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", netns]);
-        c
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in [&self.server, &self.client] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
+/// Two namespaces joined by a veth pair (the harness' own, as `bench --peers` uses),
+/// removed with everything in them on drop.
+fn namespaces() -> (Namespaces, u32) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let ns = Namespaces::create_as(
+        &format!("iph-{pid}-{n}"),
+        &format!("iv{}x{n}", pid % 10_000_000),
+        veth_addrs(n),
+    )
+    .unwrap();
+    (ns, n)
 }
 
 /// A child process killed on drop.
@@ -138,7 +87,7 @@ fn a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel() {
         );
     }
     let pki = tempfile::tempdir().unwrap();
-    let (ns, n) = Namespaces::new();
+    let (ns, n) = namespaces();
     let (srv_addr, _) = veth_addrs(n);
     let mut serve = ns.exec(&ns.server);
     serve

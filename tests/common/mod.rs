@@ -174,10 +174,16 @@ pub fn serve(pki: &std::path::Path, extra: &[&str]) -> Served {
     Served::start(cmd)
 }
 
-/// Runs `iphttps bench --json --duration 0.1 --only ONLY` and returns its report.
+/// Runs `iphttps bench --json --only ONLY` and returns its report.
 pub fn bench_json(only: &str) -> serde_json::Value {
+    bench_report(&["--only", only])
+}
+
+/// Runs `iphttps bench --json ARGS`, asserts that it succeeded and returns its report.
+pub fn bench_report(args: &[&str]) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_iphttps"))
-        .args(["bench", "--json", "--only", only])
+        .args(["bench", "--json"])
+        .args(args)
         .output()
         .unwrap();
     assert!(

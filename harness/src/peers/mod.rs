@@ -77,15 +77,7 @@ pub const TOOLS: [(&str, &str); 8] = [
 
 /// Checks privileges and tools; the error names everything that is missing.
 pub fn check() -> Result<(), PeersError> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
-        })
-        .is_some_and(|uid| uid == "0");
-    if !root {
+    if !netns::is_root() {
         return Err(PeersError::NotRoot);
     }
     if !FsPath::new("/dev/net/tun").exists() {

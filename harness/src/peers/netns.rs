@@ -17,9 +17,16 @@ pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 233, 0, 1);
 /// The client end.
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 233, 0, 2);
 
-/// The client namespace's end of the veth pair.
-pub fn client_veth() -> String {
-    format!("iphpv{}b", std::process::id())
+/// Whether this process runs as root (namespaces, veth pairs and TUN devices need it).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+        })
+        .is_some_and(|uid| uid == "0")
 }
 
 /// Runs `cmd` to completion; its failure names `what` and carries its stderr.
@@ -45,17 +52,36 @@ pub struct Namespaces {
     pub server: String,
     /// The client's namespace.
     pub client: String,
+    /// The client namespace's end of the veth pair.
+    pub client_veth: String,
 }
 
 impl Namespaces {
-    /// Creates both, with the veth pair up and addressed ([`SERVER_ADDR`], [`CLIENT_ADDR`]).
+    /// Creates `bench --peers`' pair, with the veth pair up and addressed
+    /// ([`SERVER_ADDR`], [`CLIENT_ADDR`]).
     pub fn create() -> Result<Self, PeersError> {
         let pid = std::process::id();
+        Self::create_as(
+            &format!("{PREFIX}{pid}"),
+            &format!("iphpv{pid}"),
+            (SERVER_ADDR, CLIENT_ADDR),
+        )
+    }
+
+    /// Creates namespaces `TAG-s` and `TAG-c` joined by the veth pair `VETHa` / `VETHb`
+    /// (at most 14 characters), up and addressed with `addrs` (server, client) in a /30,
+    /// loopback up in both.
+    pub fn create_as(
+        tag: &str,
+        veth: &str,
+        addrs: (Ipv4Addr, Ipv4Addr),
+    ) -> Result<Self, PeersError> {
         let ns = Namespaces {
-            server: format!("{PREFIX}{pid}-s"),
-            client: format!("{PREFIX}{pid}-c"),
+            server: format!("{tag}-s"),
+            client: format!("{tag}-c"),
+            client_veth: format!("{veth}b"),
         };
-        let (a, b) = (format!("iphpv{pid}a"), client_veth());
+        let (a, b) = (format!("{veth}a"), ns.client_veth.clone());
         run(
             Command::new("ip").args(["netns", "add", &ns.server]),
             "ip netns add",
@@ -76,7 +102,7 @@ impl Namespaces {
             Command::new("ip").args(["link", "set", &b, "netns", &ns.client]),
             "ip link set netns",
         )?;
-        for (netns, dev, addr) in [(&ns.server, &a, SERVER_ADDR), (&ns.client, &b, CLIENT_ADDR)] {
+        for (netns, dev, addr) in [(&ns.server, &a, addrs.0), (&ns.client, &b, addrs.1)] {
             run(
                 Command::new("ip").args([
                     "-n",

@@ -91,7 +91,7 @@ pub fn up(kind: Kind, ns: &Namespaces, bin: &FsPath, dir: &FsPath) -> Result<Pat
 
 /// The client namespace's veth device.
 fn veth_device(ns: &Namespaces) -> Result<String, PeersError> {
-    let dev = netns::client_veth();
+    let dev = ns.client_veth.clone();
     netns::run(
         Command::new("ip").args(["-n", &ns.client, "link", "show", &dev]),
         "ip link show (the veth pair)",
