@@ -54,26 +54,28 @@ fn tls_session(
         if !c.is_handshaking() && !s.is_handshaking() {
             return Ok(s);
         }
-        wire.clear();
-        while c.wants_write() {
-            c.write_tls(&mut wire).map_err(|e| fail(&e))?;
-        }
-        let mut rd = &wire[..];
-        while !rd.is_empty() {
-            s.read_tls(&mut rd).map_err(|e| fail(&e))?;
-        }
-        s.process_new_packets().map_err(|e| fail(&e))?;
-        wire.clear();
-        while s.wants_write() {
-            s.write_tls(&mut wire).map_err(|e| fail(&e))?;
-        }
-        let mut rd = &wire[..];
-        while !rd.is_empty() {
-            c.read_tls(&mut rd).map_err(|e| fail(&e))?;
-        }
-        c.process_new_packets().map_err(|e| fail(&e))?;
+        flight(&mut c, &mut s, &mut wire).map_err(|e| fail(&e))?;
+        flight(&mut s, &mut c, &mut wire).map_err(|e| fail(&e))?;
     }
     Err(fail(&"did not finish"))
+}
+
+/// Moves what `from` has to send into `to` (one flight of a handshake).
+fn flight<A, B>(
+    from: &mut rustls::ConnectionCommon<A>,
+    to: &mut rustls::ConnectionCommon<B>,
+    wire: &mut Vec<u8>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    wire.clear();
+    while from.wants_write() {
+        from.write_tls(wire)?;
+    }
+    let mut rd = &wire[..];
+    while !rd.is_empty() {
+        to.read_tls(&mut rd)?;
+    }
+    to.process_new_packets()?;
+    Ok(())
 }
 
 /// The heap per client of each part, over `k` instances of each.
