@@ -86,6 +86,29 @@ fn a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel() {
             &why,
         );
     }
+    kernel_client_reaches_kernel_intranet(true);
+}
+
+/// The plain path, one packet per read and write, as where the kernel refuses the
+/// offloads (turned off here with IPHTTPS_TUN_OFFLOAD=0 on both ends).
+#[test]
+fn without_offloads_the_kernel_client_reaches_the_intranet_too() {
+    if let Some(why) = cannot_run() {
+        return common::skip(
+            "without_offloads_the_kernel_client_reaches_the_intranet_too",
+            &why,
+        );
+    }
+    kernel_client_reaches_kernel_intranet(false);
+}
+
+/// Ping, a 1 MB TCP stream and UDP datagrams from the client namespace's kernel to the
+/// server namespace's, through the tunnel, with or without the TUN offloads.
+fn kernel_client_reaches_kernel_intranet(offload: bool) {
+    let offload_env = (
+        iphttps_sim::tun::OFFLOAD_ENV,
+        if offload { "1" } else { "0" },
+    );
     let pki = tempfile::tempdir().unwrap();
     let (ns, n) = namespaces();
     let (srv_addr, _) = veth_addrs(n);
@@ -94,7 +117,8 @@ fn a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel() {
         .arg(env!("CARGO_BIN_EXE_iphttps"))
         .args(["serve", "--listen", &format!("{srv_addr}:443"), "--pki"])
         .arg(pki.path())
-        .args(["--intranet-tun", "iphi0"]);
+        .args(["--intranet-tun", "iphi0"])
+        .env(offload_env.0, offload_env.1);
     let served = Served::start(serve);
     assert!(
         served
@@ -112,6 +136,7 @@ fn a_kernel_client_reaches_a_kernel_intranet_through_the_tunnel() {
         .arg(pki.path().join(iphttps_sim::pki::files::ROOT_CA))
         .args(["--resolve", &format!("da.contoso.com:{srv_addr}")])
         .args(["--tun", "iph0"])
+        .env(offload_env.0, offload_env.1)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut client = Child(client.spawn().unwrap());

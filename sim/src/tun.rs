@@ -74,6 +74,18 @@ impl Drop for Tun {
     }
 }
 
+/// The environment variable that turns the TUN offloads off (`0` or `off`), to compare
+/// or to rule them out; they are on otherwise.
+pub const OFFLOAD_ENV: &str = "IPHTTPS_TUN_OFFLOAD";
+
+/// Whether to ask for the TUN offloads.
+fn offload_wanted() -> bool {
+    !matches!(
+        std::env::var(OFFLOAD_ENV).as_deref(),
+        Ok("0") | Ok("off") | Ok("false")
+    )
+}
+
 fn build(name: &str, address: Option<(Ipv6Addr, u8)>) -> Result<AsyncDevice, TunError> {
     if !Path::new("/dev/net/tun").exists() {
         return Err(TunError::NoDriver);
@@ -88,7 +100,14 @@ fn build(name: &str, address: Option<(Ipv6Addr, u8)>) -> Result<AsyncDevice, Tun
         }
         b.build_async()
     };
-    let dev = match builder(true) {
+    let wanted = offload_wanted();
+    if !wanted {
+        tracing::info!(
+            device = name,
+            "TUN offloads off ({OFFLOAD_ENV}=0): plain reads and writes, one packet per system call"
+        );
+    }
+    let dev = match builder(wanted) {
         Err(e) if e.kind() != std::io::ErrorKind::PermissionDenied => {
             tracing::warn!(
                 device = name,
