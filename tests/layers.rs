@@ -35,7 +35,7 @@ const SIM_LAYERS: &[(&str, &[&str])] = &[
 const HARNESS_LAYERS: &[(&str, &[&str])] = &[
     ("fixtures", &["fixtures"]),
     ("lab", &["lab", "lab_run"]),
-    ("measurements", &["perf", "bench", "soak"]),
+    ("measurements", &["perf", "bench", "peers", "soak"]),
     ("scenarios", &["scenario", "suite", "runner", "report"]),
 ];
 
