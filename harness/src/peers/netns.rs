@@ -190,25 +190,12 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `cmd` with stdout and stderr into `log`.
-    pub fn start(mut cmd: Command, what: &str, log: PathBuf) -> Result<Self, PeersError> {
-        let out = File::create(&log).map_err(|e| PeersError::command(what, e.to_string()))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| PeersError::command(what, e.to_string()))?;
-        let child = cmd
-            .stdout(out)
-            .stderr(err)
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| PeersError::command(what, e.to_string()))?;
-        Ok(Self {
-            child,
-            what: what.into(),
-            log,
-        })
+    pub fn start(cmd: Command, what: &str, log: PathBuf) -> Result<Self, PeersError> {
+        Self::start_with_input(cmd, what, log, "")
     }
 
-    /// Starts `cmd`, writes `input` to its stdin and closes it.
+    /// Starts `cmd` with stdout and stderr into `log`, writes `input` to its stdin and
+    /// closes it.
     pub fn start_with_input(
         mut cmd: Command,
         what: &str,
@@ -216,26 +203,40 @@ impl Daemon {
         input: &str,
     ) -> Result<Self, PeersError> {
         use std::io::Write;
-        let out = File::create(&log).map_err(|e| PeersError::command(what, e.to_string()))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| PeersError::command(what, e.to_string()))?;
+        let fail = |e: std::io::Error| PeersError::command(what, e.to_string());
+        let out = File::create(&log).map_err(fail)?;
+        let err = out.try_clone().map_err(fail)?;
         let mut child = cmd
             .stdout(out)
             .stderr(err)
             .stdin(Stdio::piped())
             .spawn()
-            .map_err(|e| PeersError::command(what, e.to_string()))?;
+            .map_err(fail)?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(input.as_bytes())
-                .map_err(|e| PeersError::command(what, e.to_string()))?;
+            stdin.write_all(input.as_bytes()).map_err(fail)?;
         }
         Ok(Self {
             child,
             what: what.into(),
             log,
         })
+    }
+
+    /// Waits for the process to end; an error, with the end of its log, unless it
+    /// succeeded.
+    pub fn finish(mut self) -> Result<(), PeersError> {
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| PeersError::command(&self.what, e.to_string()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(PeersError::command(
+                &self.what,
+                format!("ended ({status}): {}", self.log_tail()),
+            ))
+        }
     }
 
     /// An error if the process has ended, with the end of its log.

@@ -152,13 +152,16 @@ fn iphttps(ns: &Namespaces, bin: &FsPath, dir: &FsPath) -> Result<Path, PeersErr
 }
 
 /// The script openconnect runs instead of vpnc-script: it only addresses the device and
-/// routes the pool into it (no default route, no DNS, nothing outside the namespace).
-const OPENCONNECT_SCRIPT: &str = r#"#!/bin/sh
-[ "$reason" = connect ] || exit 0
-ip link set dev "$TUNDEV" mtu "$INTERNAL_IP4_MTU" up
-ip addr add "$INTERNAL_IP4_ADDRESS/32" dev "$TUNDEV"
-ip route add 192.168.233.0/24 dev "$TUNDEV"
-"#;
+/// routes ocserv's pool into it (no default route, no DNS, nothing outside the namespace).
+fn openconnect_script() -> String {
+    format!(
+        "#!/bin/sh\n\
+         [ \"$reason\" = connect ] || exit 0\n\
+         ip link set dev \"$TUNDEV\" mtu \"$INTERNAL_IP4_MTU\" up\n\
+         ip addr add \"$INTERNAL_IP4_ADDRESS/32\" dev \"$TUNDEV\"\n\
+         ip route add {OCSERV_NETWORK}/24 dev \"$TUNDEV\"\n"
+    )
+}
 
 fn write(path: &FsPath, text: &str) -> Result<(), PeersError> {
     std::fs::write(path, text).map_err(|e| {
@@ -176,18 +179,13 @@ fn ocserv(ns: &Namespaces, dir: &FsPath) -> Result<Path, PeersError> {
     let passwd = d.join("passwd");
     let mut ocpasswd = Command::new("ocpasswd");
     ocpasswd.arg("-c").arg(&passwd).arg("bench");
-    let mut p = Daemon::start_with_input(
+    Daemon::start_with_input(
         ocpasswd,
         "ocpasswd",
         d.join("ocpasswd.log"),
         "bench\nbench\n",
-    )?;
-    netns::wait_until("ocpasswd", Duration::from_secs(10), &mut [], || {
-        passwd.exists()
-    })?;
-    // let it finish writing
-    std::thread::sleep(Duration::from_millis(100));
-    let _ = p.alive();
+    )?
+    .finish()?;
     let pki = dir.join("pki");
     let conf = format!(
         "auth = \"plain[passwd={passwd}]\"\n\
@@ -213,7 +211,7 @@ fn ocserv(ns: &Namespaces, dir: &FsPath) -> Result<Path, PeersError> {
         std::fs::read_to_string(d.join("ocserv.log")).is_ok_and(|l| l.contains("listening (TCP)"))
     })?;
     let script = d.join("connect.sh");
-    write(&script, OPENCONNECT_SCRIPT)?;
+    write(&script, &openconnect_script())?;
     netns::run(Command::new("chmod").arg("755").arg(&script), "chmod")?;
     let mut client = ns.exec(&ns.client);
     client
