@@ -235,6 +235,34 @@ async fn connect_with(connector: &TlsConnector, addr: SocketAddr) -> Result<Clie
     Ok(connector.connect(name, tcp).await?)
 }
 
+/// Relays everything `from` sends to `to` with the server's thread layout: one task reads
+/// and decrypts, another encrypts and writes, a queue between them (the tunnel's reader
+/// task routes into the other client's queue, drained by that client's writer task). A
+/// relay in one task could never use both cores and would be slower than what it bounds.
+async fn relay_copy(mut from: ServerTls, mut to: ServerTls) -> std::io::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(chunk) = rx.recv().await {
+            // what is queued is written on at once, as the server's writer does
+            to.write_all(&chunk).await?;
+            while let Ok(more) = rx.try_recv() {
+                to.write_all(&more).await?;
+            }
+            to.flush().await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut room = bytes::BytesMut::new();
+    loop {
+        room.reserve(64 * 1024);
+        if from.read_buf(&mut room).await? == 0 || tx.send(room.split().freeze()).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    writer.await.map_err(std::io::Error::other)?
+}
+
 /// Serves one accepted connection in the role it asks for.
 async fn serve(
     mut s: ServerTls,
@@ -277,20 +305,10 @@ async fn serve(
                 pair.to = Some(s);
             }
             if let (Some(_), Some(_)) = (&pair.from, &pair.to)
-                && let (Some(mut from), Some(mut to)) = (pair.from.take(), pair.to.take())
+                && let (Some(from), Some(to)) = (pair.from.take(), pair.to.take())
             {
                 drop(pair);
-                // a full read is written on at once, as the server writes what it has
-                // queued for a client at once
-                loop {
-                    match from.read(&mut buf).await? {
-                        0 => return Ok(()),
-                        k => {
-                            to.write_all(&buf[..k]).await?;
-                            to.flush().await?;
-                        }
-                    }
-                }
+                return relay_copy(from, to).await;
             }
             Ok(())
         }
