@@ -163,8 +163,11 @@ impl ConnectArgs {
 }
 
 fn capture(path: Option<&Path>) -> Result<Option<Capture>> {
-    path.map(|p| Capture::create(p).with_context(|| format!("cannot create {}", p.display())))
-        .transpose()
+    path.map(|p| {
+        Capture::create(p, iphttps_sim::net::Clock::system())
+            .with_context(|| format!("cannot create {}", p.display()))
+    })
+    .transpose()
 }
 
 /// The client TUN of `connect --tun`.

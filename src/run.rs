@@ -37,6 +37,14 @@ pub struct RunArgs {
     /// Write each scenario's pcap and log into DIR.
     #[arg(long, value_name = "DIR")]
     artifacts: Option<PathBuf>,
+    /// Run every scenario simulated: an in-memory network in virtual time, with
+    /// Windows' own timers where the file sets none (as `[lab] network = "simulated"`).
+    #[arg(long)]
+    simulated: bool,
+    /// Run the simulated suite N times and compare each scenario's runs (step results,
+    /// log, JSON report without wall-clock time, pcap) by digest; exit 1 on any difference.
+    #[arg(long, value_name = "N", requires = "simulated")]
+    repeat: Option<usize>,
 }
 
 impl RunArgs {
@@ -53,6 +61,8 @@ impl RunArgs {
             fail_fast,
             keep_going,
             artifacts,
+            simulated,
+            repeat,
         } = self;
         let _ = keep_going;
         use iphttps_harness::{report, runner, suite};
@@ -80,12 +90,19 @@ impl RunArgs {
             }
             return Ok(ExitCode::SUCCESS);
         }
+        if repeat == Some(0) {
+            return bad_input("--repeat takes at least 1".into());
+        }
         let opts = runner::RunOptions {
             jobs,
-            artifacts,
+            artifacts: artifacts.clone(),
             iphttps_bin: std::env::current_exe().ok(),
             fail_fast,
+            simulated,
         };
+        if let Some(n) = repeat {
+            return repeated(chosen, &opts, n, artifacts).await;
+        }
         let results = runner::run_all(chosen, &opts, |r, n, total| {
             println!("{}", report::line(r, n, total))
         })
@@ -105,4 +122,56 @@ impl RunArgs {
             ExitCode::FAILURE
         })
     }
+}
+
+/// `--repeat N`: the suite N times, simulated, compared run by run.
+async fn repeated(
+    chosen: Vec<iphttps_harness::scenario::Scenario>,
+    opts: &iphttps_harness::runner::RunOptions,
+    n: usize,
+    artifacts: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use iphttps_harness::repeat;
+    let total = chosen.len();
+    let reps = repeat::repeat(chosen, opts, n, artifacts, |k, results| {
+        let passed = results.iter().filter(|r| r.passed).count();
+        println!("run {k}/{n}: {passed}/{total} passed");
+    })
+    .await
+    .context("cannot make the runs' artifacts folder")?;
+    let mut ok = true;
+    for r in &reps {
+        let passed = r.results.iter().all(|x| x.passed);
+        ok &= passed && r.stable();
+        match &r.difference {
+            None => println!(
+                "{} {}: {} runs, one digest {}",
+                if passed { "SAME" } else { "FAIL" },
+                r.name,
+                r.digests.len(),
+                &r.digests[0][..16]
+            ),
+            Some(d) => {
+                let distinct: std::collections::BTreeSet<&String> = r.digests.iter().collect();
+                println!(
+                    "DIFF {}: {} digests over {} runs; {d}",
+                    r.name,
+                    distinct.len(),
+                    r.digests.len()
+                );
+            }
+        }
+    }
+    let diff = reps.iter().filter(|r| !r.stable()).count();
+    println!(
+        "\n{} scenarios, {} runs each: {} with differences between runs",
+        reps.len(),
+        n,
+        diff
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

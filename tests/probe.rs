@@ -240,6 +240,7 @@ fn through_a_web_proxy() {
             "127.0.0.1:0".parse().unwrap(),
             iphttps_harness::fixtures::web_proxy::ProxyMode::Open,
             Vec::new(),
+            iphttps_sim::net::tcp(),
         ))
         .unwrap();
     let url = proxy.url(None).to_string();

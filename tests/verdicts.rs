@@ -211,11 +211,11 @@ fn variant(c: &Case) -> Scenario {
     out.push(target);
     s.steps = out;
     if let Some(ms) = c.ops_refresh_ms {
-        s.timers.ops_refresh_ms = ms;
+        s.timers_file.ops_refresh_ms = Some(ms);
     }
     if let Some(ms) = c.reconnect_cap_ms {
-        s.timers.reconnect_initial_ms = ms;
-        s.timers.reconnect_cap_ms = Some(ms);
+        s.timers_file.reconnect_initial_ms = Some(ms);
+        s.timers_file.reconnect_cap_ms = Some(ms);
     }
     s
 }

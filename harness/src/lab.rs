@@ -5,13 +5,14 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use iphttps_sim::api::Managed;
 use iphttps_sim::client::{self, ClientConfig, ClientHandle, ClientStatus, IphttpsUrl};
 use iphttps_sim::deployment::{Deployment, DeploymentConfig, DeploymentError, Fleet, Started};
 use iphttps_sim::fault::Fault;
 use iphttps_sim::link::host::HostConfig;
+use iphttps_sim::net::{MemoryNetwork, Transport};
 use iphttps_sim::server::ServerHandle;
 use iphttps_sim::tls::TlsError;
 use iphttps_sim::windows::command::{CommandError, Output, Session};
@@ -52,6 +53,38 @@ pub struct LabConfig {
     pub proxy: Option<ProxyMode>,
     /// The Basic credentials clients send to the proxy.
     pub proxy_credentials: Option<(String, String)>,
+    /// Where the lab's hosts live: loopback sockets, or hosts of an in-memory network.
+    pub network: LabNetwork,
+    /// The clients' hosts solicit routers and wait for DAD as RFC 4861 and 4862 say
+    /// (a delay of up to 1 s, then every 4 s; 1 s of DAD) instead of within milliseconds.
+    pub rfc_host_timers: bool,
+}
+
+/// Where a lab's hosts live.
+#[derive(Debug, Clone, Default)]
+pub enum LabNetwork {
+    /// Real TCP on loopback, ephemeral ports (the default).
+    #[default]
+    Loopback,
+    /// Hosts of an in-memory network (a simulated run, with the clock the deployment's
+    /// configuration carries): the server and its CRL distribution point at
+    /// [`SIMULATED_SERVER`], client N at [`simulated_client`]`(N)`, the fixtures (web
+    /// proxy, toxic relays) at [`SIMULATED_FIXTURES`].
+    Simulated(MemoryNetwork),
+}
+
+/// The server's address on a simulated network (TEST-NET-3, RFC 5737).
+pub const SIMULATED_SERVER: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)), 443);
+
+/// The fixtures' address on a simulated network (TEST-NET-1).
+pub const SIMULATED_FIXTURES: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+
+/// Client `n`'s (0-based) address on a simulated network: behind a hotel's NAT, in the
+/// shared address space of RFC 6598 (100.64.0.0/10).
+pub fn simulated_client(n: usize) -> IpAddr {
+    let n = n as u32 + 1;
+    IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + n))
 }
 
 impl Default for LabConfig {
@@ -65,6 +98,8 @@ impl Default for LabConfig {
             check_revocation: true,
             proxy: None,
             proxy_credentials: None,
+            network: LabNetwork::Loopback,
+            rfc_host_timers: false,
         }
     }
 }
@@ -74,6 +109,7 @@ impl Default for LabConfig {
 struct Clients {
     running: Mutex<Vec<Arc<ClientHandle>>>,
     template: Mutex<ClientConfig>,
+    network: LabNetwork,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,7 +165,11 @@ impl Managed for Lab {
 
 impl Lab {
     /// Starts the deployment and the clients, with `config.deployment.faults` in place from the start.
-    pub async fn start(config: LabConfig) -> Result<Self, LabError> {
+    pub async fn start(mut config: LabConfig) -> Result<Self, LabError> {
+        if let LabNetwork::Simulated(net) = &config.network {
+            config.deployment.listen = SIMULATED_SERVER;
+            config.deployment.transport = net.host(SIMULATED_SERVER.ip());
+        }
         let (deployment, mut templates) = Deployment::start(config.deployment.clone(), |started| {
             vec![template(&config, started)]
         })
@@ -138,9 +178,10 @@ impl Lab {
         let proxy = match &config.proxy {
             Some(mode) => {
                 let p = WebProxy::start(
-                    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                    SocketAddr::new(fixtures_ip(&config.network), 0),
                     mode.clone(),
                     template_resolve(&config, &deployment.server),
+                    fixtures_transport(&config.network),
                 )
                 .await
                 .map_err(LabError::Proxy)?;
@@ -154,6 +195,7 @@ impl Lab {
             clients: Clients {
                 running: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
+                network: config.network.clone(),
             },
             proxy,
         };
@@ -166,6 +208,15 @@ impl Lab {
     /// The deployment.
     pub fn deployment(&self) -> &Deployment {
         &self.deployment
+    }
+
+    /// The address fixtures in the clients' path (toxic relays) bind on, and how they
+    /// reach the network.
+    pub fn fixtures(&self) -> (IpAddr, Arc<dyn Transport>) {
+        (
+            fixtures_ip(&self.clients.network),
+            fixtures_transport(&self.clients.network),
+        )
     }
 
     /// The built-in web proxy in the clients' path, if the lab has one.
@@ -185,9 +236,12 @@ impl Lab {
 
     /// The configuration a new client gets (trust, hosts, fast timers, faults in force).
     pub fn client_config(&self) -> ClientConfig {
-        let n = lock(&self.clients.running).len() as u64;
+        let n = lock(&self.clients.running).len();
         let mut c = lock(&self.clients.template).clone();
-        c.host.seed = c.host.seed.wrapping_add(n * 1000);
+        c.host.seed = c.host.seed.wrapping_add(n as u64 * 1000);
+        if let LabNetwork::Simulated(net) = &self.clients.network {
+            c.transport = net.host(simulated_client(n));
+        }
         c
     }
 
@@ -207,11 +261,11 @@ impl Lab {
         &self,
         timeout: Duration,
     ) -> Result<Vec<ClientStatus>, Vec<ClientStatus>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut ok = true;
         let mut out = Vec::new();
         for c in self.clients() {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match c.wait_active(left).await {
                 Ok(s) => out.push(s),
                 Err(s) => {
@@ -250,6 +304,20 @@ impl Lab {
     }
 }
 
+fn fixtures_ip(network: &LabNetwork) -> IpAddr {
+    match network {
+        LabNetwork::Loopback => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        LabNetwork::Simulated(_) => SIMULATED_FIXTURES,
+    }
+}
+
+fn fixtures_transport(network: &LabNetwork) -> Arc<dyn Transport> {
+    match network {
+        LabNetwork::Loopback => iphttps_sim::net::tcp(),
+        LabNetwork::Simulated(net) => net.host(SIMULATED_FIXTURES),
+    }
+}
+
 /// The names a lab client resolves without DNS: the server's name, to where it listens.
 fn template_resolve(config: &LabConfig, server: &ServerHandle) -> Vec<(String, IpAddr)> {
     let ip = match server.local_addr().ip() {
@@ -271,11 +339,19 @@ fn template(config: &LabConfig, d: &Started<'_>) -> ClientConfig {
     let mut template = ClientConfig::new(url, pki.root_ca.clone());
     template.resolve = template_resolve(config, d.server);
     template.system_dns = false;
-    template.host = HostConfig::fast(config.seed);
+    template.host = if config.rfc_host_timers {
+        HostConfig {
+            seed: config.seed,
+            ..HostConfig::default()
+        }
+    } else {
+        HostConfig::fast(config.seed)
+    };
     template.reconnect_initial = config.reconnect_initial;
     template.reconnect_cap = config.reconnect_initial * 20;
     template.connect_timeout = config.connect_timeout;
     template.client_cert = Some((pki.client_chain(), pki.client_key.clone()));
     template.crl_url = config.check_revocation.then(|| d.cdp_url.clone());
+    template.clock = config.deployment.clock;
     template
 }

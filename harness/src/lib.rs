@@ -29,5 +29,7 @@ pub mod scenario;
 pub mod suite;
 /// Runs scenarios against labs.
 pub mod runner;
+/// `run --simulated --repeat N`: the same runs compared digest by digest.
+pub mod repeat;
 /// JUnit XML and JSON reports of a run.
 pub mod report;

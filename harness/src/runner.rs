@@ -5,9 +5,11 @@ use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::lab::{Lab, LabConfig, LabError};
+use tokio::time::Instant;
+
+use crate::lab::{Lab, LabConfig, LabError, LabNetwork};
 use iphttps_sim::api;
 use iphttps_sim::client::{ClientHandle, ClientState, PingError};
 use iphttps_sim::deployment::DeploymentConfig;
@@ -31,7 +33,13 @@ pub struct RunOptions {
     pub iphttps_bin: Option<PathBuf>,
     /// Stop starting scenarios after the first failure.
     pub fail_fast: bool,
+    /// Run every scenario simulated (`--simulated`), whatever its `[lab] network` says.
+    pub simulated: bool,
 }
+
+/// The wall-clock date a simulated run starts at (its certificates are issued around
+/// it): fixed, so that every run of a scenario sees the same dates.
+pub const SIMULATED_EPOCH_UNIX: u64 = 1_780_300_800; // 2026-06-01T08:00:00Z
 
 /// One step's outcome.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -53,10 +61,15 @@ pub struct ScenarioResult {
     pub name: String,
     /// Its file.
     pub file: String,
+    /// Whether it ran simulated (an in-memory network in virtual time).
+    pub simulated: bool,
     /// Whether every step passed.
     pub passed: bool,
-    /// Seconds it took.
+    /// Seconds it took on the scenario's clock (virtual when simulated).
     pub seconds: f64,
+    /// Seconds of real time it took (the one field that differs between two runs of a
+    /// simulated scenario).
+    pub wall_seconds: f64,
     /// The failing step's name.
     pub failed_step: Option<String>,
     /// The failure.
@@ -97,7 +110,15 @@ pub async fn run_all(
             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 return None;
             }
-            let r = run_scenario(&s, &opts).await;
+            let r = if opts.simulated || s.simulated {
+                // its own thread, its own runtime on a paused clock
+                let opts = opts.clone();
+                tokio::task::spawn_blocking(move || run_simulated(&s, &opts))
+                    .await
+                    .ok()?
+            } else {
+                run_scenario(&s, &opts).await
+            };
             if !r.passed && opts.fail_fast {
                 stop.store(true, std::sync::atomic::Ordering::SeqCst);
             }
@@ -114,6 +135,26 @@ pub async fn run_all(
     }
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Runs one scenario simulated: on a runtime of its own whose clock is paused, so time
+/// jumps to the next timer whenever every task waits, over an in-memory network.
+pub fn run_simulated(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    let opts = RunOptions {
+        simulated: true,
+        ..opts.clone()
+    };
+    rt.block_on(run_scenario(s, &opts))
+}
+
+/// Where a scenario's artifact with extension `ext` (`pcap`, `log`) goes in `dir`.
+pub fn artifact(dir: &Path, scenario: &str, ext: &str) -> PathBuf {
+    dir.join(format!("{}.{ext}", slug(scenario)))
 }
 
 fn slug(s: &str) -> String {
@@ -199,9 +240,23 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
     let pcap = opts
         .artifacts
         .as_ref()
-        .map(|d| d.join(format!("{}.pcap", slug(&s.name))));
-    let t = &s.timers;
+        .map(|d| artifact(d, &s.name, "pcap"));
+    let simulated = opts.simulated;
+    let t = &s.timers(simulated);
+    let clock = if simulated {
+        iphttps_sim::net::Clock::starting_at(
+            std::time::UNIX_EPOCH + Duration::from_secs(SIMULATED_EPOCH_UNIX),
+        )
+    } else {
+        iphttps_sim::net::Clock::system()
+    };
     let lab = Lab::start(LabConfig {
+        network: if simulated {
+            LabNetwork::Simulated(iphttps_sim::net::MemoryNetwork::new())
+        } else {
+            LabNetwork::Loopback
+        },
+        rfc_host_timers: t.rfc_host_timers,
         clients: 0,
         seed: s.seed,
         reconnect_initial: Duration::from_millis(t.reconnect_initial_ms),
@@ -220,6 +275,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             auth_mode: s.auth_mode,
             ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
             reassembly_timeout: Some(Duration::from_millis(t.reassembly_timeout_ms)),
+            clock,
             ..DeploymentConfig::default()
         },
     })
@@ -231,19 +287,19 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
     let other_root = if s.trust_root {
         None
     } else {
-        Some(pki::unrelated_root(time::OffsetDateTime::now_utc()).map_err(StepError::Pki)?)
+        Some(pki::unrelated_root(clock.date()).map_err(StepError::Pki)?)
     };
     for _ in 0..s.clients {
         let relay = if s.uses_toxics {
             Some(
-                ToxicRelay::start(lab.server.local_addr())
+                ToxicRelay::start(lab.fixtures().0, lab.server.local_addr(), lab.fixtures().1)
                     .await
                     .map_err(StepError::Relay)?,
             )
         } else {
             None
         };
-        let cap = t.reconnect_cap_ms.map(Duration::from_millis);
+        let cap = Duration::from_millis(t.reconnect_cap_ms);
         lab.add_client(|c| {
             c.network = s.network;
             if !s.client_certificate {
@@ -252,9 +308,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             if let Some(pem) = &other_root {
                 c.trust_pem = pem.clone();
             }
-            if let Some(cap) = cap {
-                c.reconnect_cap = cap;
-            }
+            c.reconnect_cap = cap;
             c.host.ip.reassembly.timeout = Duration::from_millis(t.reassembly_timeout_ms);
             if let Some(p) = &relay {
                 let host = c.url.host.clone();
@@ -307,9 +361,11 @@ fn netsh_shim(opts: &RunOptions) -> Option<tempfile::TempDir> {
     }
 }
 
-/// Runs one scenario.
+/// Runs one scenario (simulated when `opts.simulated`: then on a paused clock, see
+/// [`run_simulated`]).
 pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
     let started = Instant::now();
+    let wall = std::time::Instant::now();
     let mut log = String::new();
     let _ = writeln!(log, "scenario {} ({})", s.name, s.path.display());
     let mut steps = Vec::new();
@@ -321,16 +377,17 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
             for st in &s.steps {
                 let t0 = Instant::now();
                 // the step watches its own deadline and says what it saw; this is a backstop
-                let backstop = st.deadline + Duration::from_secs(2);
+                let deadline = st.deadline(opts.simulated);
+                let backstop = deadline + Duration::from_secs(2);
                 let r = tokio::time::timeout(
                     backstop,
-                    step(&w, s, &st.action, &mut session, st.deadline),
+                    step(&w, s, &st.action, &mut session, deadline, opts.simulated),
                 )
                 .await;
                 let (passed, message) = match r {
                     Ok(Ok(m)) => (true, m),
                     Ok(Err(e)) => (false, e.to_string()),
-                    Err(_) => (false, format!("deadline of {:?} passed", st.deadline)),
+                    Err(_) => (false, format!("deadline of {deadline:?} passed")),
                 };
                 let _ = writeln!(
                     log,
@@ -362,13 +419,15 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
     );
     if let Some(dir) = &opts.artifacts {
         let _ = std::fs::create_dir_all(dir);
-        let _ = std::fs::write(dir.join(format!("{}.log", slug(&s.name))), &log);
+        let _ = std::fs::write(artifact(dir, &s.name, "log"), &log);
     }
     ScenarioResult {
         name: s.name.clone(),
         file: s.path.display().to_string(),
+        simulated: opts.simulated,
         passed: failure.is_none(),
         seconds,
+        wall_seconds: wall.elapsed().as_secs_f64(),
         failed_step: failure.as_ref().map(|(n, _)| n.clone()),
         message: failure.map(|(_, m)| m),
         steps,
@@ -389,6 +448,7 @@ async fn step(
     action: &Action,
     session: &mut Session,
     deadline: Duration,
+    simulated: bool,
 ) -> Result<String, StepError> {
     match action {
         Action::Expect(e) => expect(w, e, deadline).await,
@@ -432,7 +492,7 @@ async fn step(
         }
         Action::Ping(p) => ping(w, p, deadline).await,
         Action::Udp(u) => udp(w, u, deadline).await,
-        Action::Exec(x) => exec(w, s, x).await,
+        Action::Exec(x) => exec(w, s, x, simulated).await,
         Action::Restart(downtime) => {
             w.lab.restart_server(*downtime).await;
             Ok(format!("server restarted after {downtime:?} down"))
@@ -713,7 +773,7 @@ async fn udp(w: &World, plan: &UdpPlan, deadline: Duration) -> Result<String, St
         c.send_udp(dst, 40000, 9, vec![(i % 251) as u8; plan.size])
             .await;
         if let Some(g) = gap {
-            tokio::time::sleep_until((start + g * (i + 1)).into()).await;
+            tokio::time::sleep_until(start + g * (i + 1)).await;
         }
     }
     let end = start + deadline.mul_f64(0.9);
@@ -775,7 +835,16 @@ async fn udp(w: &World, plan: &UdpPlan, deadline: Duration) -> Result<String, St
     Ok(summary)
 }
 
-async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<String, StepError> {
+/// Runs an exec step's program. Simulated, it runs on a blocking thread: tokio does not
+/// advance a paused clock while a blocking task runs, so the scenario's virtual time
+/// stands still while the program (a real process, talking to the real admin endpoint)
+/// does its work.
+async fn exec(
+    w: &World,
+    s: &Scenario,
+    x: &crate::scenario::ExecStep,
+    simulated: bool,
+) -> Result<String, StepError> {
     let dir = s.path.parent().map(Path::to_path_buf).unwrap_or_default();
     let prog = {
         let p = PathBuf::from(&x.command[0]);
@@ -785,7 +854,7 @@ async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<
             p
         }
     };
-    let mut cmd = tokio::process::Command::new(&prog);
+    let mut cmd = std::process::Command::new(&prog);
     cmd.args(&x.command[1..])
         .current_dir(if dir.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -796,8 +865,7 @@ async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<
         .env("IPHTTPS_ADMIN", w.admin.to_string())
         .env("IPHTTPS_CA", w.lab.pki_dir().join("root-ca.pem"))
         .env("IPHTTPS_PKI", w.lab.pki_dir())
-        .env("IPHTTPS_ADDR", w.lab.server.local_addr().to_string())
-        .kill_on_drop(true);
+        .env("IPHTTPS_ADDR", w.lab.server.local_addr().to_string());
     if let Some(shim) = &w.shim {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut parts = vec![shim.path().to_path_buf()];
@@ -806,7 +874,17 @@ async fn exec(w: &World, s: &Scenario, x: &crate::scenario::ExecStep) -> Result<
             cmd.env("PATH", p);
         }
     }
-    let out = cmd.output().await.map_err(|source| StepError::Exec {
+    let out = if simulated {
+        tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+    } else {
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        cmd.output().await
+    };
+    let out = out.map_err(|source| StepError::Exec {
         program: prog.clone(),
         source,
     })?;

@@ -55,21 +55,24 @@ impl<W: Write> PcapWriter<W> {
 #[derive(Debug, Clone)]
 pub struct Capture {
     inner: Arc<Mutex<PcapWriter<BufWriter<File>>>>,
+    clock: crate::net::Clock,
 }
 
 impl Capture {
-    /// Creates (truncates) `path` and writes the pcap header.
-    pub fn create(path: &Path) -> std::io::Result<Self> {
+    /// Creates (truncates) `path` and writes the pcap header; records are stamped with
+    /// the wall-clock time of `clock` (virtual in a simulated run).
+    pub fn create(path: &Path, clock: crate::net::Clock) -> std::io::Result<Self> {
         let w = PcapWriter::new(BufWriter::new(File::create(path)?))?;
         Ok(Self {
             inner: Arc::new(Mutex::new(w)),
+            clock,
         })
     }
 
     /// Records one packet now; a write failure is logged, never fatal to the tunnel.
     pub fn record(&self, packet: &[u8]) {
         let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = w.write_packet(SystemTime::now(), packet) {
+        if let Err(e) = w.write_packet(self.clock.wall(), packet) {
             tracing::warn!(error = %e, "pcap write failed");
         }
     }

@@ -156,6 +156,8 @@ pub struct PlannedStep {
     pub name: String,
     /// Its deadline.
     pub deadline: Duration,
+    /// Its deadline in a simulated run, where it differs.
+    pub simulated_deadline: Option<Duration>,
     /// What it does.
     pub action: Action,
 }
@@ -197,14 +199,38 @@ pub struct Scenario {
     pub proxy: Option<ProxyMode>,
     /// The credentials clients send to it.
     pub proxy_credentials: Option<(String, String)>,
-    /// Timers.
-    pub timers: model::TimersSection,
+    /// Timers as the file gives them (the mode fills in the rest: [`Scenario::timers`]).
+    pub timers_file: model::TimersSection,
+    /// Whether `[lab] network = "simulated"`: an in-memory network in virtual time.
+    pub simulated: bool,
     /// Faults at start.
     pub faults: Vec<Fault>,
     /// Whether any step uses a toxic (clients then connect through proxies).
     pub uses_toxics: bool,
     /// The timeline.
     pub steps: Vec<PlannedStep>,
+}
+
+impl PlannedStep {
+    /// The step's deadline in the run's mode.
+    pub fn deadline(&self, simulated: bool) -> Duration {
+        match self.simulated_deadline {
+            Some(d) if simulated => d,
+            _ => self.deadline,
+        }
+    }
+}
+
+impl Scenario {
+    /// The timers it runs with: its file's, and the mode's defaults for the rest
+    /// (Windows' own when simulated).
+    pub fn timers(&self, simulated: bool) -> model::Timers {
+        self.timers_file.resolve(if simulated {
+            model::Timers::windows()
+        } else {
+            model::Timers::loopback()
+        })
+    }
 }
 
 struct Checker<'a> {
@@ -377,6 +403,9 @@ const TRANSITIONS: &[(&str, Transition)] = &[
     ("Teredo", Transition::Teredo),
     ("IP-HTTPS", Transition::IpHttps),
 ];
+/// `[lab] network`: whether the run is simulated.
+const LAB_NETWORKS: &[(&str, bool)] = &[("loopback", false), ("simulated", true)];
+
 const NETWORKS: &[(&str, ())] = &[
     ("hotel", ()),
     ("nat", ()),
@@ -461,6 +490,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         },
         None => None,
     };
+    let simulated = match &f.lab.network {
+        Some(n) => c.named(n, "lab network", LAB_NETWORKS)?,
+        None => false,
+    };
     let faults = f
         .faults
         .iter()
@@ -504,9 +537,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
             ));
         }
         uses_toxics |= matches!(action, Action::Toxic(_));
+        let simulated_deadline = s
+            .simulated_deadline
+            .as_ref()
+            .map(|d| c.duration(d))
+            .transpose()?;
         steps.push(PlannedStep {
             name: s.name.get_ref().clone(),
             deadline,
+            simulated_deadline,
             action,
         });
     }
@@ -532,7 +571,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         trust_root: f.clients.trust_root,
         proxy,
         proxy_credentials,
-        timers: f.timers.clone(),
+        timers_file: f.timers.clone(),
+        simulated,
         faults,
         uses_toxics,
         steps,

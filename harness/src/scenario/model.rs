@@ -28,6 +28,9 @@ pub struct ScenarioFile {
     /// Timers.
     #[serde(default)]
     pub timers: TimersSection,
+    /// How the lab runs.
+    #[serde(default)]
+    pub lab: LabSection,
     /// Faults present at start.
     #[serde(default)]
     pub faults: Vec<Spanned<String>>,
@@ -103,33 +106,110 @@ impl Default for ClientsSection {
     }
 }
 
-/// `[timers]`, in milliseconds.
-#[derive(Debug, Clone, Deserialize)]
+/// `[lab]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabSection {
+    /// `"loopback"` (real sockets, real time; the default) or `"simulated"` (an in-memory
+    /// network in virtual time, Windows' own timers).
+    pub network: Option<Spanned<String>>,
+}
+
+/// `[timers]`, in milliseconds. What a file leaves out is the mode's default
+/// ([`Timers::loopback`] or [`Timers::windows`]).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimersSection {
     /// The reconnect timer's first wait (Windows: 30000).
-    pub reconnect_initial_ms: u64,
-    /// The reconnect timer's cap (Windows: 900000); defaults to 20 times the first wait.
+    pub reconnect_initial_ms: Option<u64>,
+    /// The reconnect timer's cap (Windows: 900000); on loopback it defaults to 20 times
+    /// the first wait.
     pub reconnect_cap_ms: Option<u64>,
     /// TCP, TLS and HTTP deadline of a connection attempt.
-    pub connect_timeout_ms: u64,
+    pub connect_timeout_ms: Option<u64>,
     /// Operations Status refresh interval (Windows: 300000).
+    pub ops_refresh_ms: Option<u64>,
+    /// Interval of unsolicited RAs (Windows: 200000).
+    pub ra_interval_ms: Option<u64>,
+    /// How long every host holds an incomplete fragmented datagram (RFC 8200: 60000).
+    pub reassembly_timeout_ms: Option<u64>,
+}
+
+/// The timers a scenario runs with, in milliseconds, once the mode's defaults fill in
+/// what its file leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// The reconnect timer's first wait.
+    pub reconnect_initial_ms: u64,
+    /// The reconnect timer's cap.
+    pub reconnect_cap_ms: u64,
+    /// TCP, TLS and HTTP deadline of a connection attempt.
+    pub connect_timeout_ms: u64,
+    /// Operations Status refresh interval.
     pub ops_refresh_ms: u64,
     /// Interval of unsolicited RAs.
     pub ra_interval_ms: u64,
-    /// How long every host holds an incomplete fragmented datagram (RFC 8200: 60000).
+    /// Fragment reassembly timeout.
     pub reassembly_timeout_ms: u64,
+    /// Whether the clients' hosts use RFC 4861's RS timing and a full DAD wait (else a
+    /// few milliseconds, to keep real-time runs short).
+    pub rfc_host_timers: bool,
 }
 
-impl Default for TimersSection {
-    fn default() -> Self {
+impl Timers {
+    /// Real time on loopback: shortened so CI stays fast.
+    pub const fn loopback() -> Self {
         Self {
             reconnect_initial_ms: 200,
-            reconnect_cap_ms: None,
+            reconnect_cap_ms: 4000,
             connect_timeout_ms: 2000,
             ops_refresh_ms: 500,
             ra_interval_ms: 200_000,
             reassembly_timeout_ms: 60_000,
+            rfc_host_timers: false,
+        }
+    }
+
+    /// Windows' own ([MS-IPHTTPS] 3.1.2.1 reconnect timer, the console's 5-minute
+    /// Operations Status refresh, RFC 4861 router solicitation and DAD timing): the
+    /// defaults of a simulated run, where time is virtual.
+    pub const fn windows() -> Self {
+        Self {
+            reconnect_initial_ms: 30_000,
+            reconnect_cap_ms: 900_000,
+            connect_timeout_ms: 2000,
+            ops_refresh_ms: 300_000,
+            ra_interval_ms: 200_000,
+            reassembly_timeout_ms: 60_000,
+            rfc_host_timers: true,
+        }
+    }
+}
+
+impl TimersSection {
+    /// The timers in force: what the file says, the `defaults` elsewhere. On loopback a
+    /// cap left out is 20 times the first wait.
+    pub fn resolve(&self, defaults: Timers) -> Timers {
+        let reconnect_initial_ms = self
+            .reconnect_initial_ms
+            .unwrap_or(defaults.reconnect_initial_ms);
+        let cap = if defaults.rfc_host_timers {
+            defaults.reconnect_cap_ms
+        } else {
+            reconnect_initial_ms * 20
+        };
+        Timers {
+            reconnect_initial_ms,
+            reconnect_cap_ms: self.reconnect_cap_ms.unwrap_or(cap),
+            connect_timeout_ms: self
+                .connect_timeout_ms
+                .unwrap_or(defaults.connect_timeout_ms),
+            ops_refresh_ms: self.ops_refresh_ms.unwrap_or(defaults.ops_refresh_ms),
+            ra_interval_ms: self.ra_interval_ms.unwrap_or(defaults.ra_interval_ms),
+            reassembly_timeout_ms: self
+                .reassembly_timeout_ms
+                .unwrap_or(defaults.reassembly_timeout_ms),
+            rfc_host_timers: defaults.rfc_host_timers,
         }
     }
 }
@@ -152,6 +232,9 @@ pub struct Step {
     pub name: Spanned<String>,
     /// How long it may take (`"10s"`, `"500ms"`, `"2m"`); default 10s.
     pub deadline: Option<Spanned<String>>,
+    /// How long it may take in a simulated run, where Windows' own timers apply (a
+    /// reconnect 30 s after a failure, ...); default: `deadline`.
+    pub simulated_deadline: Option<Spanned<String>>,
     /// Wait until these hold.
     pub expect: Option<Spanned<Expect>>,
     /// Inject a fault.

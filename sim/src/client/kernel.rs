@@ -43,6 +43,7 @@ pub(super) async fn link(
     let mut arrived = Vec::with_capacity(TO_KERNEL);
     loop {
         tokio::select! {
+            biased;
             _ = stopped(shutdown) => {
                 let _ = wr.shutdown().await;
                 return Ok(());

@@ -188,7 +188,7 @@ fn tls_for(config: &ClientConfig, crls: Option<&str>) -> Result<Connector, TlsEr
         .map(|(c, k)| (c.as_str(), k.as_str()));
     match config.null_cipher {
         NullCipher::Off => Ok(Connector::Rustls(TlsConnector::from(
-            tls::client_config_with_crls(&config.trust_pem, client_cert, crls)?,
+            tls::client_config_with_crls(&config.trust_pem, client_cert, crls, config.clock)?,
         ))),
         #[cfg(feature = "null-cipher")]
         mode => Ok(Connector::OpenSsl(tls::openssl::Connector::new(
@@ -331,11 +331,13 @@ async fn run(
         if let Attempt::StandBy(wait) = attempt {
             // Windows uses another technology here; IP-HTTPS stays down until that changes
             tokio::select! {
+                biased;
                 _ = stopped(&mut shutdown) => break,
                 _ = tokio::time::sleep(wait) => continue,
             }
         }
         let outcome = tokio::select! {
+            biased;
             _ = stopped(&mut shutdown) => break,
             r = connect(&config, &status, &mut machine) => r,
         };
@@ -374,6 +376,7 @@ async fn run(
         tokio::pin!(sleep);
         loop {
             tokio::select! {
+                biased;
                 _ = stopped(&mut shutdown) => {
                     status.send_modify(|s| machine.disabled(s));
                     return;
@@ -479,6 +482,7 @@ async fn link(
         note_counters(&host, status);
         let deadline = host.poll_timeout();
         tokio::select! {
+            biased;
             _ = stopped(shutdown) => {
                 // close_notify, so the server sees a clean end of the tunnel
                 let _ = wr.shutdown().await;

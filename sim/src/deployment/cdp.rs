@@ -31,9 +31,13 @@ pub struct Cdp {
 }
 
 impl Cdp {
-    /// Starts serving `crls` (concatenated PEM) on `addr` (port 0 for an ephemeral one).
-    pub async fn start(addr: SocketAddr, crls: String) -> std::io::Result<Self> {
-        let transport = crate::net::tcp();
+    /// Starts serving `crls` (concatenated PEM) on `addr` (port 0 for an ephemeral one)
+    /// of `transport`.
+    pub async fn start(
+        addr: SocketAddr,
+        crls: String,
+        transport: Arc<dyn Transport>,
+    ) -> std::io::Result<Self> {
         let listener = transport.bind(addr).await?;
         let addr = listener.local_addr()?;
         let crls = Arc::new(Mutex::new(crls));

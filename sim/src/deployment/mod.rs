@@ -13,13 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
-
 use self::cdp::Cdp;
 use crate::capture::Capture;
 use crate::client::{ClientConfig, ClientHandle};
 use crate::fault::{Fault, FaultError, Scope, UnknownFault};
 use crate::link::router::{AuthMode, RouterConfig};
+use crate::net::Clock;
 use crate::pki::{self, Pki, PkiOptions};
 use crate::server::{self, ListenerMode, ServerConfig, ServerError, ServerHandle};
 use crate::tls::TlsError;
@@ -72,6 +71,11 @@ pub struct DeploymentConfig {
     pub pcap: Option<PathBuf>,
     /// The IP-HTTPS URI path.
     pub path: String,
+    /// How the server and the CRL distribution point reach the network (real TCP by
+    /// default; a host of a [`crate::net::MemoryNetwork`] in a simulated run).
+    pub transport: Arc<dyn crate::net::Transport>,
+    /// The time source of the server, the certificates and Operations Status.
+    pub clock: Clock,
     /// Lets the caller adjust the server before it starts (prefixes, timers, ...).
     pub server: fn(&mut ServerConfig),
     /// Faults present at start.
@@ -106,6 +110,8 @@ impl Default for DeploymentConfig {
             pki_dir: None,
             pcap: None,
             path: crate::wire::head::DEFAULT_PATH.to_string(),
+            transport: crate::net::tcp(),
+            clock: Clock::system(),
             server: |_| {},
             faults: Vec::new(),
             ops_refresh: Duration::from_millis(500),
@@ -172,6 +178,7 @@ pub struct Deployment {
     pub server: ServerHandle,
     admin: tokio::sync::Mutex<AdminState>,
     ops: Mutex<Ops>,
+    clock: Clock,
     ops_refresh: Duration,
     base_router: RouterConfig,
     cdp: Cdp,
@@ -193,7 +200,8 @@ impl Deployment {
         config: DeploymentConfig,
         clients: impl FnOnce(&Started<'_>) -> Vec<ClientConfig>,
     ) -> Result<(Self, Vec<ClientConfig>), DeploymentError> {
-        let now = OffsetDateTime::now_utc();
+        let clock = config.clock;
+        let now = clock.date();
         let (pki_dir, temp) = match &config.pki_dir {
             Some(d) => (d.clone(), None),
             None => {
@@ -212,14 +220,20 @@ impl Deployment {
             crate::tls::null_server_key(&mut pki, &config.name)?;
         }
         let capture = match &config.pcap {
-            Some(path) => Some(Capture::create(path).map_err(|source| DeploymentError::Io {
-                what: format!("capture {}", path.display()),
-                source,
-            })?),
+            Some(path) => {
+                Some(
+                    Capture::create(path, clock).map_err(|source| DeploymentError::Io {
+                        what: format!("capture {}", path.display()),
+                        source,
+                    })?,
+                )
+            }
             None => None,
         };
         let mut scfg = ServerConfig::new(config.listen, &config.name, pki.clone());
         scfg.pcap = capture;
+        scfg.transport = config.transport.clone();
+        scfg.clock = clock;
         scfg.path = config.path.clone();
         scfg.router.auth_mode = config.auth_mode;
         if let Some(p) = config.client_prefix {
@@ -252,9 +266,15 @@ impl Deployment {
         );
         admin.remote_access.auth_mode = scfg.router.auth_mode;
         admin.null_capable = config.null_cipher;
+        // beside the server, on loopback when the server listens on every address
+        let cdp_ip = match config.listen.ip() {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
         let cdp = Cdp::start(
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            SocketAddr::new(cdp_ip, 0),
             String::new(),
+            config.transport.clone(),
         )
         .await
         .map_err(|source| DeploymentError::Io {
@@ -280,8 +300,9 @@ impl Deployment {
             admin: tokio::sync::Mutex::new(admin.clone()),
             ops: Mutex::new(Ops {
                 status: health::evaluate(&admin, now),
-                at: Instant::now(),
+                at: clock.now(),
             }),
+            clock,
             ops_refresh: config.ops_refresh,
             base_router,
             cdp,
@@ -318,10 +339,7 @@ impl Deployment {
         }
         self.server.set_listener(new.listener());
         if old.is_none_or(|o| o.certs != new.certs) {
-            let crls = new
-                .certs
-                .pki
-                .crls(&new.certs.revoked, OffsetDateTime::now_utc())?;
+            let crls = new.certs.pki.crls(&new.certs.revoked, self.clock.date())?;
             self.cdp.publish(crls.concat());
             self.cdp.set_online(new.certs.cdp_online).await;
         }
@@ -331,6 +349,11 @@ impl Deployment {
     /// The certificates in use now.
     pub async fn pki(&self) -> Pki {
         self.admin.lock().await.certs.pki.clone()
+    }
+
+    /// The deployment's time source.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// The folder holding the certificates as PEM.
@@ -351,7 +374,8 @@ impl Deployment {
     /// Operations Status as the console shows it: evaluated at start, when RaMgmtSvc
     /// restarts, and again once the refresh interval has passed.
     pub async fn operations_status(&self) -> OperationsStatus {
-        let stale = lock(&self.ops).at.elapsed() >= self.ops_refresh;
+        let at = lock(&self.ops).at;
+        let stale = self.clock.now().saturating_duration_since(at) >= self.ops_refresh;
         if stale {
             self.refresh_operations_status().await;
         }
@@ -368,10 +392,10 @@ impl Deployment {
 
     /// Evaluates Operations Status now.
     pub async fn refresh_operations_status(&self) -> OperationsStatus {
-        let st = health::evaluate(&*self.admin.lock().await, OffsetDateTime::now_utc());
+        let st = health::evaluate(&*self.admin.lock().await, self.clock.date());
         *lock(&self.ops) = Ops {
             status: st.clone(),
-            at: Instant::now(),
+            at: self.clock.now(),
         };
         st
     }
@@ -396,7 +420,7 @@ impl Deployment {
             admin: &mut new,
             clients: &mut configs,
             server_addr: self.server.local_addr(),
-            now: OffsetDateTime::now_utc(),
+            now: self.clock.date(),
         };
         if on {
             fault.inject(&mut w)?
@@ -436,6 +460,7 @@ impl Deployment {
                     state: &mut new,
                     effects: Vec::new(),
                     health,
+                    now: self.clock.date(),
                 };
                 let out = run_line(line, session, &mut target)?;
                 let effects = std::mem::take(&mut target.effects);

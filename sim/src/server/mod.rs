@@ -259,7 +259,7 @@ struct Shared {
     idle_timeout: Duration,
     shutdown: watch::Receiver<bool>,
     /// Bumped to disconnect every client (AuthMode change, listener closed).
-    epoch: watch::Sender<u64>,
+    epoch: crate::net::Epoch,
     mode: watch::Sender<ListenerMode>,
     started: Instant,
     clock: Clock,
@@ -304,7 +304,7 @@ impl Shared {
     }
 
     fn disconnect_all(&self) {
-        self.epoch.send_modify(|e| *e += 1);
+        self.epoch.advance();
     }
 }
 
@@ -368,7 +368,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         client_queue: config.client_queue,
         idle_timeout: config.idle_timeout,
         shutdown: shutdown_rx,
-        epoch: watch::channel(0).0,
+        epoch: crate::net::Epoch::default(),
         mode: watch::channel(ListenerMode::Open).0,
         started: config.clock.now(),
         clock: config.clock,
@@ -653,6 +653,7 @@ async fn accept_loop(
         if let Err(e) = ready {
             tracing::warn!(%addr, ?mode, error = %e, "cannot take the listener's mode; retrying");
             tokio::select! {
+                biased;
                 _ = stopped(&mut shutdown) => break,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
@@ -665,6 +666,7 @@ async fn accept_loop(
             }
         };
         tokio::select! {
+            biased;
             _ = stopped(&mut shutdown) => break,
             _ = mode_rx.changed() => {}
             accepted = accept => match accepted {
@@ -701,6 +703,7 @@ async fn router_timer(shared: Arc<Shared>) {
             t.min(now + Duration::from_secs(1))
         });
         tokio::select! {
+            biased;
             _ = stopped(&mut shutdown) => return,
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
@@ -749,7 +752,7 @@ async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
     let accepted = shared.clock.now();
     // from accept on: a connection accepted before every client is disconnected is
     // disconnected too, even if its handshake finishes after
-    let epoch = shared.epoch.subscribe();
+    let epoch = shared.epoch.current();
     let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
     let mut tls = match tokio::time::timeout_at(deadline, shared.acceptor().accept(tcp)).await {
         Ok(Ok(s)) => s,
@@ -846,7 +849,7 @@ async fn tunnel(
     mut tls: Tls<Stream>,
     leftover: Vec<u8>,
     mut rx: mpsc::Receiver<Frame>,
-    mut epoch: watch::Receiver<u64>,
+    epoch: u64,
 ) -> Result<(), SessionError> {
     let now = shared.clock.date();
     tls.write_all(&head::response(now))
@@ -920,8 +923,9 @@ async fn tunnel(
             core.dispatch(now);
         }
         n = tokio::select! {
+            biased;
             _ = stopped(&mut shutdown) => return Ok(()),
-            _ = epoch.changed() => return Err(SessionError::Disconnected),
+            _ = shared.epoch.changed_since(epoch) => return Err(SessionError::Disconnected),
             _ = &mut idle => {
                 shared.lock().stats.idle_closed += 1;
                 return Err(SessionError::Idle(shared.idle_timeout));

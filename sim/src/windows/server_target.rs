@@ -263,6 +263,8 @@ pub struct ServerTarget<'a> {
     pub effects: Vec<Effect>,
     /// Operations Status rows, for `Get-RemoteAccessHealth`.
     pub health: Value,
+    /// The time of day the commands run at (certificates are renewed from it).
+    pub now: time::OffsetDateTime,
 }
 
 fn parse_prefix(s: &str) -> Result<Ipv6Net, CommandError> {
@@ -576,7 +578,7 @@ impl ServerTarget<'_> {
         let (Some(which), true) = (which, renew) else {
             return Err(CommandError::Argument("supported: certreq -enroll -machine -q -cert NAME renew (NAME: the IP-HTTPS certificate's subject, e.g. da.contoso.com, or IPsec for the machine certificate)".into()));
         };
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.now;
         let name = self.state.remote_access.connect_to.clone();
         let w = which.trim_start_matches("CN=");
         let certs = &mut self.state.certs;
@@ -900,6 +902,7 @@ mod tests {
     fn run(st: &mut AdminState, s: &mut Session, line: &str) -> Result<String, CommandError> {
         let mut copy = st.clone();
         let mut t = ServerTarget {
+            now: time::OffsetDateTime::now_utc(),
             state: &mut copy,
             effects: Vec::new(),
             health: Value::Null,
@@ -1007,6 +1010,7 @@ mod tests {
     fn restart_ramgmtsvc_asks_for_a_refresh() {
         let mut st = state();
         let mut t = ServerTarget {
+            now: time::OffsetDateTime::now_utc(),
             state: &mut st,
             effects: Vec::new(),
             health: Value::Null,
