@@ -377,7 +377,7 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
             for st in &s.steps {
                 let t0 = Instant::now();
                 // the step watches its own deadline and says what it saw; this is a backstop
-                let deadline = st.deadline(opts.simulated);
+                let deadline = st.deadline.get(opts.simulated);
                 let backstop = deadline + Duration::from_secs(2);
                 let r = tokio::time::timeout(
                     backstop,
@@ -451,7 +451,7 @@ async fn step(
     simulated: bool,
 ) -> Result<String, StepError> {
     match action {
-        Action::Expect(e) => expect(w, e, deadline).await,
+        Action::Expect(e) => expect(w, e, deadline, simulated).await,
         Action::Inject(f) => w
             .lab
             .set_fault(*f, true)
@@ -494,7 +494,8 @@ async fn step(
         Action::Udp(u) => udp(w, u, deadline).await,
         Action::Exec(x) => exec(w, s, x, simulated).await,
         Action::Restart(downtime) => {
-            w.lab.restart_server(*downtime).await;
+            let downtime = downtime.get(simulated);
+            w.lab.restart_server(downtime).await;
             Ok(format!("server restarted after {downtime:?} down"))
         }
         Action::Toxic(t) => {
@@ -512,6 +513,7 @@ async fn step(
             Ok(format!("toxics on client {}: {t:?}", t.client))
         }
         Action::Sleep(d) => {
+            let d = &d.get(simulated);
             tokio::time::sleep(*d).await;
             Ok(format!("slept {d:?}"))
         }
@@ -540,7 +542,13 @@ fn expand(w: &World, line: &str) -> String {
 
 /// Polls `e` every 20 ms until it holds (for `e.hold` without a break, when given) or
 /// `deadline` passes.
-async fn expect(w: &World, e: &Expectation, deadline: Duration) -> Result<String, StepError> {
+async fn expect(
+    w: &World,
+    e: &Expectation,
+    deadline: Duration,
+    simulated: bool,
+) -> Result<String, StepError> {
+    let hold = e.hold.map(|h| h.get(simulated));
     let end = Instant::now() + deadline;
     let mut since: Option<Instant> = None;
     let mut longest = Duration::ZERO;
@@ -550,7 +558,7 @@ async fn expect(w: &World, e: &Expectation, deadline: Duration) -> Result<String
             None => {
                 let held = now - *since.get_or_insert(now);
                 longest = longest.max(held);
-                match e.hold {
+                match hold {
                     None => return Ok("as expected".into()),
                     Some(h) if held >= h => return Ok(format!("as expected, for {h:?}")),
                     Some(h) if now >= end => {
@@ -564,7 +572,7 @@ async fn expect(w: &World, e: &Expectation, deadline: Duration) -> Result<String
             Some(m) => {
                 since = None;
                 if now >= end {
-                    let best = match e.hold {
+                    let best = match hold {
                         Some(h) if !longest.is_zero() => {
                             format!(
                                 "; at best the conditions held for {longest:?} of the {h:?} required"

@@ -2,6 +2,8 @@
 //! also true of a client that never connected (or of a server no client reached), so they
 //! prove nothing until something has happened.
 
+use std::time::Duration;
+
 use iphttps_sim::client::{ClientState, ClientStatus};
 use iphttps_sim::client_state::transition::Transition;
 use iphttps_sim::link::router::DropReason;
@@ -35,6 +37,8 @@ pub enum ClientCond {
     FailuresAtLeast(u64),
     /// At most this many failures.
     FailuresAtMost(u64),
+    /// At least this many failures in the current series, at the reconnect timer's times.
+    ReconnectSchedule(u64),
     /// At least this many ICMPv6 errors of a type (and code, if given) received.
     IcmpError {
         /// ICMPv6 type.
@@ -44,6 +48,66 @@ pub enum ClientCond {
         /// How many at least.
         at_least: u64,
     },
+}
+
+/// How much later than its wait an attempt may fail: the attempt's own time (a connect
+/// that times out takes the connect timeout) and the checker's polling.
+const ATTEMPT_SLACK: Duration = Duration::from_secs(5);
+
+/// Checks the current failure series against [MS-IPHTTPS] 3.1.2.1: after the first
+/// failure the timer waits its first wait, after a later one the time elapsed since the
+/// first failure, never more than the cap; each next failure comes after that wait (and
+/// the attempt's own time).
+fn reconnect_schedule(s: &ClientStatus, n: u64) -> Result<(), String> {
+    let series = &s.failure_series;
+    let times = || {
+        series
+            .iter()
+            .map(|f| format!("{:.1}s", f.at.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if (series.len() as u64) < n {
+        return Err(format!(
+            "expected at least {n} failure(s) in the current series, saw {} (at {})",
+            series.len(),
+            times()
+        ));
+    }
+    let (initial, cap) = s.reconnect_timer;
+    for (k, f) in series.iter().enumerate() {
+        let want = if k == 0 {
+            initial.min(cap)
+        } else {
+            f.at.max(initial).min(cap)
+        };
+        if f.wait != want {
+            return Err(format!(
+                "failure {} at {:.1}s: the timer waited {:.1}s, the spec says {:.1}s (first wait {:?}, cap {:?}); failures at {}",
+                k + 1,
+                f.at.as_secs_f64(),
+                f.wait.as_secs_f64(),
+                want.as_secs_f64(),
+                initial,
+                cap,
+                times()
+            ));
+        }
+        if let Some(next) = series.get(k + 1) {
+            let gap = next.at.saturating_sub(f.at);
+            if gap + Duration::from_millis(1) < f.wait || gap > f.wait + ATTEMPT_SLACK {
+                return Err(format!(
+                    "failure {} came {:.1}s after failure {}, whose wait was {:.1}s; failures at {}",
+                    k + 2,
+                    gap.as_secs_f64(),
+                    k + 1,
+                    f.wait.as_secs_f64(),
+                    times()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn describe(s: &ClientStatus) -> String {
@@ -111,6 +175,7 @@ impl ClientCond {
                 "expected at least {n} failure(s), saw {}",
                 s.failures
             )),
+            ClientCond::ReconnectSchedule(n) => reconnect_schedule(s, *n),
             ClientCond::FailuresAtMost(n) if s.failures > *n => Err(format!(
                 "expected at most {n} failure(s), saw {}",
                 s.failures
@@ -166,6 +231,7 @@ impl ClientCond {
         match self {
             ClientCond::ConnectsAtLeast(0) => Some("connects_at_least = 0 holds for any client"),
             ClientCond::FailuresAtLeast(0) => Some("failures_at_least = 0 holds for any client"),
+            ClientCond::ReconnectSchedule(0) => Some("reconnect_schedule = 0 holds for any client"),
             ClientCond::FailuresAtMost(u64::MAX) => Some("failures_at_most holds for any client"),
             ClientCond::Detail(t) if t.is_empty() => {
                 Some("an empty detail is contained in every description")

@@ -61,7 +61,7 @@ pub struct Expectation {
     /// Conditions on the server.
     pub server: Vec<ServerCond>,
     /// How long every condition must hold without a break (none: once is enough).
-    pub hold: Option<Duration>,
+    pub hold: Option<Timing>,
     /// Whether each client's conditions count only while its tunnel is established
     /// (Established or LinkUp): they are all negative and no `state` is named.
     pub wait_for_tunnel: bool,
@@ -138,11 +138,11 @@ pub enum Action {
     /// External command (run in the scenario file's folder).
     Exec(ExecStep),
     /// Restart the server.
-    Restart(Duration),
+    Restart(Timing),
     /// A transport toxic.
     Toxic(ToxicStep),
     /// Wait.
-    Sleep(Duration),
+    Sleep(Timing),
     /// Switch the built-in web proxy's mode.
     Proxy(ProxyMode),
     /// Put a fragment-dropping firewall on the internal network (or take it away).
@@ -155,9 +155,7 @@ pub struct PlannedStep {
     /// Its name.
     pub name: String,
     /// Its deadline.
-    pub deadline: Duration,
-    /// Its deadline in a simulated run, where it differs.
-    pub simulated_deadline: Option<Duration>,
+    pub deadline: Timing,
     /// What it does.
     pub action: Action,
 }
@@ -211,12 +209,38 @@ pub struct Scenario {
     pub steps: Vec<PlannedStep>,
 }
 
-impl PlannedStep {
-    /// The step's deadline in the run's mode.
-    pub fn deadline(&self, simulated: bool) -> Duration {
-        match self.simulated_deadline {
-            Some(d) if simulated => d,
-            _ => self.deadline,
+/// A duration that may differ between a loopback run and a simulated one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// On loopback, in real time.
+    pub loopback: Duration,
+    /// Simulated, in virtual time.
+    pub simulated: Duration,
+}
+
+impl Timing {
+    /// The same in both modes.
+    pub const fn same(d: Duration) -> Self {
+        Self {
+            loopback: d,
+            simulated: d,
+        }
+    }
+
+    /// The duration in the run's mode.
+    pub fn get(&self, simulated: bool) -> Duration {
+        if simulated {
+            self.simulated
+        } else {
+            self.loopback
+        }
+    }
+
+    /// Both durations through `f`.
+    pub fn map(self, f: impl Fn(Duration) -> Duration) -> Self {
+        Self {
+            loopback: f(self.loopback),
+            simulated: f(self.simulated),
         }
     }
 }
@@ -316,16 +340,26 @@ impl Checker<'_> {
             .map_err(|e| self.at(v.span(), e.to_string()))
     }
 
-    fn duration(&self, v: &Spanned<String>) -> Result<Duration, LoadError> {
-        parse_duration(v.get_ref()).ok_or_else(|| {
-            self.at(
-                v.span(),
-                format!(
-                    "'{}' is not a duration (e.g. \"500ms\", \"10s\", \"2m\")",
-                    v.get_ref()
-                ),
-            )
-        })
+    /// A duration the same in both modes, or per mode.
+    fn timing(&self, v: &Spanned<model::ModeDuration>) -> Result<Timing, LoadError> {
+        let one = |s: &str| {
+            parse_duration(s).ok_or_else(|| {
+                self.at(
+                    v.span(),
+                    format!("'{s}' is not a duration (e.g. \"500ms\", \"10s\", \"2m\")"),
+                )
+            })
+        };
+        match v.get_ref() {
+            model::ModeDuration::One(s) => one(s).map(Timing::same),
+            model::ModeDuration::PerMode {
+                loopback,
+                simulated,
+            } => Ok(Timing {
+                loopback: one(loopback)?,
+                simulated: one(simulated)?,
+            }),
+        }
     }
 
     fn client(&self, span: Range<usize>, n: usize) -> Result<usize, LoadError> {
@@ -354,10 +388,10 @@ impl Checker<'_> {
 }
 
 /// A step's deadline (default 10 s).
-fn deadline_of(c: &Checker<'_>, s: &Step) -> Result<Duration, LoadError> {
+fn deadline_of(c: &Checker<'_>, s: &Step) -> Result<Timing, LoadError> {
     match &s.deadline {
-        Some(d) => c.duration(d),
-        None => Ok(Duration::from_secs(10)),
+        Some(d) => c.timing(d),
+        None => Ok(Timing::same(Duration::from_secs(10))),
     }
 }
 
@@ -537,15 +571,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
             ));
         }
         uses_toxics |= matches!(action, Action::Toxic(_));
-        let simulated_deadline = s
-            .simulated_deadline
-            .as_ref()
-            .map(|d| c.duration(d))
-            .transpose()?;
         steps.push(PlannedStep {
             name: s.name.get_ref().clone(),
             deadline,
-            simulated_deadline,
             action,
         });
     }
@@ -639,14 +667,21 @@ fn step_action(c: &Checker<'_>, s: &Step) -> Result<Action, LoadError> {
         return Ok(Action::Exec(x.clone()));
     }
     if let Some(r) = &s.restart_server {
-        return Ok(Action::Restart(Duration::from_millis(r.downtime_ms)));
+        let downtime = match (&r.downtime, r.downtime_ms) {
+            (Some(d), None) => c.timing(d)?,
+            (None, ms) => Timing::same(Duration::from_millis(ms.unwrap_or(0))),
+            (Some(d), Some(_)) => {
+                return Err(c.at(d.span(), "give downtime or downtime_ms, not both"));
+            }
+        };
+        return Ok(Action::Restart(downtime));
     }
     if let Some(t) = &s.toxic {
         c.client(s.name.span(), t.client)?;
         return Ok(Action::Toxic(t.clone()));
     }
     if let Some(d) = &s.sleep {
-        return Ok(Action::Sleep(c.duration(d)?));
+        return Ok(Action::Sleep(c.timing(d)?));
     }
     if let Some(m) = &s.proxy {
         return Ok(Action::Proxy(c.proxy_mode(m)?));
@@ -701,6 +736,7 @@ fn expectation(
     client.extend(e.connects_at_least.map(ClientCond::ConnectsAtLeast));
     client.extend(e.failures_at_least.map(ClientCond::FailuresAtLeast));
     client.extend(e.failures_at_most.map(ClientCond::FailuresAtMost));
+    client.extend(e.reconnect_schedule.map(ClientCond::ReconnectSchedule));
     let mut server = Vec::new();
     if let Some(v) = &e.server_health {
         server.push(ServerCond::Health(c.named(v, "health state", HEALTH)?));
@@ -755,12 +791,13 @@ fn expectation(
             ),
         ));
     }
-    let hold = e.hold.as_ref().map(|v| c.duration(v)).transpose()?;
+    let hold = e.hold.as_ref().map(|v| c.timing(v)).transpose()?;
     if let (Some(h), Some(v)) = (hold, &e.hold) {
-        if h.is_zero() {
+        if h.loopback.is_zero() || h.simulated.is_zero() {
             return Err(c.at(v.span(), "hold must be longer than 0s (or left out)"));
         }
-        if h >= deadline_of(c, s)? {
+        let d = deadline_of(c, s)?;
+        if h.loopback >= d.loopback || h.simulated >= d.simulated {
             return Err(c.at(
                 v.span(),
                 format!("hold ({h:?}) must be shorter than the step's deadline"),

@@ -106,6 +106,23 @@ impl Default for ClientsSection {
     }
 }
 
+/// A duration, the same in both modes (`"20s"`) or per mode (`{ loopback = "20s",
+/// simulated = "2m" }`: a simulated run has Windows' own timers, a loopback run
+/// shortened ones).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ModeDuration {
+    /// The same in both modes.
+    One(String),
+    /// Per mode.
+    PerMode {
+        /// On loopback, in real time.
+        loopback: String,
+        /// Simulated, in virtual time.
+        simulated: String,
+    },
+}
+
 /// `[lab]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -230,11 +247,8 @@ pub enum ClientSel {
 pub struct Step {
     /// Its name, shown when it fails.
     pub name: Spanned<String>,
-    /// How long it may take (`"10s"`, `"500ms"`, `"2m"`); default 10s.
-    pub deadline: Option<Spanned<String>>,
-    /// How long it may take in a simulated run, where Windows' own timers apply (a
-    /// reconnect 30 s after a failure, ...); default: `deadline`.
-    pub simulated_deadline: Option<Spanned<String>>,
+    /// How long it may take (`"10s"`, `"500ms"`, `"2m"`, or per mode); default 10s.
+    pub deadline: Option<Spanned<ModeDuration>>,
     /// Wait until these hold.
     pub expect: Option<Spanned<Expect>>,
     /// Inject a fault.
@@ -259,7 +273,7 @@ pub struct Step {
     /// A transport toxic on a client's TCP path.
     pub toxic: Option<ToxicStep>,
     /// Wait this long (`"1s"`).
-    pub sleep: Option<Spanned<String>>,
+    pub sleep: Option<Spanned<ModeDuration>>,
     /// Switch the built-in web proxy to `open`, `refuses` or `requires-auth`.
     pub proxy: Option<Spanned<String>>,
     /// What the internal network's firewall drops between the server and the intranet:
@@ -297,6 +311,10 @@ pub struct Expect {
     pub failures_at_least: Option<u64>,
     /// At most this many failures so far (the reconnect timer backs off).
     pub failures_at_most: Option<u64>,
+    /// At least this many failures in the current series, each followed by the wait of
+    /// [MS-IPHTTPS] 3.1.2.1 (the first wait, then the time since the series' first
+    /// failure, capped), and each next attempt made when that wait ended.
+    pub reconnect_schedule: Option<u64>,
     /// The server's Operations Status roll-up: `OK`, `Warning`, `Error`.
     pub server_health: Option<Spanned<String>>,
     /// One Operations Status component.
@@ -308,7 +326,7 @@ pub struct Expect {
     /// An ICMPv6 error the clients received.
     pub icmp_error: Option<Spanned<IcmpErrorExpect>>,
     /// How long every condition must hold without a break (`"1s"`).
-    pub hold: Option<Spanned<String>>,
+    pub hold: Option<Spanned<ModeDuration>>,
 }
 
 /// An Operations Status component expectation.
@@ -407,13 +425,15 @@ pub struct ExecStep {
     pub output_contains: Option<String>,
 }
 
-/// `restart_server = { downtime_ms }`.
+/// `restart_server = { downtime_ms }` or `{ downtime = "20m" }` (a duration, per mode if
+/// wanted).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestartStep {
-    /// How long nothing listens.
-    #[serde(default)]
-    pub downtime_ms: u64,
+    /// How long nothing listens, in milliseconds.
+    pub downtime_ms: Option<u64>,
+    /// How long nothing listens, as a duration.
+    pub downtime: Option<Spanned<ModeDuration>>,
 }
 
 /// `toxic = { client, ... }`, in the toxiproxy sense, on the client's TCP path to the server.

@@ -5,7 +5,7 @@
 mod kernel;
 
 pub use crate::client_state::{
-    ClientState, ClientStatus, ConnectError, IcmpErrorSeen, NetshView, STATUS_ACTIVE,
+    ClientState, ClientStatus, ConnectError, FailureAt, IcmpErrorSeen, NetshView, STATUS_ACTIVE,
     STATUS_CONNECTING, STATUS_DISABLED, STATUS_FAILED, STATUS_INVALID_URL,
 };
 pub use crate::dial::{IphttpsUrl, ProxyUrl, UrlError, parse_resolve};

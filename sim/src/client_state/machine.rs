@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::error::ConnectError;
 use super::status::{
-    ClientState, ClientStatus, STATUS_ACTIVE, STATUS_DISABLED, STATUS_FAILED, STATUS_INVALID_URL,
+    ClientState, ClientStatus, FailureAt, SERIES_KEPT, STATUS_ACTIVE, STATUS_DISABLED,
+    STATUS_FAILED, STATUS_INVALID_URL,
 };
 use super::transition::Transition;
 use crate::link::reconnect::ReconnectTimer;
@@ -31,6 +32,8 @@ pub struct ClientMachine {
     standby: Duration,
     /// Failed attempts and lost links since the client started.
     attempts: u64,
+    /// The first failure of the current series (none since the last LinkUp: none).
+    series_start: Option<Instant>,
 }
 
 impl ClientMachine {
@@ -41,6 +44,7 @@ impl ClientMachine {
             timer: ReconnectTimer::new(initial, cap),
             standby: initial,
             attempts: 0,
+            series_start: None,
         }
     }
 
@@ -73,6 +77,7 @@ impl ClientMachine {
     /// The 200 arrived over a tunnel with `cipher_suite`: LinkUp, Last Error Code 0x0.
     pub fn link_up(&mut self, s: &mut ClientStatus, cipher_suite: String) {
         self.timer.on_success();
+        self.series_start = None;
         s.cipher_suite = Some(cipher_suite);
         s.state = ClientState::LinkUp;
         s.last_error = LastErrorCode::SUCCESS;
@@ -102,7 +107,19 @@ impl ClientMachine {
         s.link_local = None;
         s.global = None;
         s.router_advert = None;
-        now + self.timer.on_failure(now)
+        let wait = self.timer.on_failure(now);
+        let start = *self.series_start.get_or_insert_with(|| {
+            s.failure_series.clear();
+            now
+        });
+        if s.failure_series.len() < SERIES_KEPT {
+            s.failure_series.push(FailureAt {
+                at: now.saturating_duration_since(start),
+                wait,
+            });
+        }
+        s.reconnect_timer = self.timer.durations();
+        now + wait
     }
 
     /// The higher layer disabled the interface.

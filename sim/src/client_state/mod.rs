@@ -10,6 +10,6 @@ pub mod transition;
 pub use error::ConnectError;
 pub use machine::{Attempt, ClientMachine};
 pub use status::{
-    ClientState, ClientStatus, IcmpErrorSeen, NetshView, STATUS_ACTIVE, STATUS_CONNECTING,
-    STATUS_DISABLED, STATUS_FAILED, STATUS_INVALID_URL,
+    ClientState, ClientStatus, FailureAt, IcmpErrorSeen, NetshView, SERIES_KEPT, STATUS_ACTIVE,
+    STATUS_CONNECTING, STATUS_DISABLED, STATUS_FAILED, STATUS_INVALID_URL,
 };

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::Ipv6Addr;
+use std::time::Duration;
 
 use crate::link::ip::IpStats;
 use crate::winerr::LastErrorCode;
@@ -35,6 +36,18 @@ pub enum ClientState {
     Disabled,
 }
 
+/// How many failures of a series [`ClientStatus::failure_series`] keeps.
+pub const SERIES_KEPT: usize = 64;
+
+/// One failure of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureAt {
+    /// When it happened, counted from the series' first failure.
+    pub at: Duration,
+    /// How long the reconnect timer waited after it.
+    pub wait: Duration,
+}
+
 /// The client's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientStatus {
@@ -60,6 +73,12 @@ pub struct ClientStatus {
     pub connects: u64,
     /// Failed attempts and lost links so far.
     pub failures: u64,
+    /// The current series of failures (those since the last LinkUp): when each happened,
+    /// counted from the first of the series, and how long the reconnect timer then waited
+    /// ([MS-IPHTTPS] 3.1.2.1). The first [`SERIES_KEPT`] of a series are kept.
+    pub failure_series: Vec<FailureAt>,
+    /// The reconnect timer's first wait and its cap (Windows: 30 s and 15 min).
+    pub reconnect_timer: (Duration, Duration),
     /// The transition technology the client's network situation selects.
     pub transition: super::transition::Transition,
     /// Unicast packets received for an address the client does not have (must stay 0).
@@ -134,6 +153,8 @@ impl ClientStatus {
             router_advert: None,
             connects: 0,
             failures: 0,
+            failure_series: Vec::new(),
+            reconnect_timer: (Duration::ZERO, Duration::ZERO),
             transition: super::transition::Transition::IpHttps,
             misdelivered: 0,
             received: 0,

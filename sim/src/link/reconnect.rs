@@ -38,6 +38,11 @@ impl ReconnectTimer {
         }
     }
 
+    /// The first wait and the cap.
+    pub fn durations(&self) -> (Duration, Duration) {
+        (self.initial, self.cap)
+    }
+
     /// Records a successful connection.
     pub fn on_success(&mut self) {
         self.first_failure = None;
