@@ -311,4 +311,67 @@ mod tests {
         assert!(ServerCond::ServerClients(2).is_negative(3));
         assert!(!ServerCond::ServerClients(3).is_negative(3));
     }
+
+    fn series(points: &[(u64, u64)]) -> ClientStatus {
+        let mut s = ClientStatus::new(String::new());
+        s.reconnect_timer = (Duration::from_secs(30), Duration::from_secs(900));
+        s.failure_series = points
+            .iter()
+            .map(|&(at, wait)| iphttps_sim::client::FailureAt {
+                at: Duration::from_secs(at),
+                wait: Duration::from_secs(wait),
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn the_reconnect_schedule_is_the_specs_and_nothing_else() {
+        let spec = [
+            (0, 30),
+            (30, 30),
+            (60, 60),
+            (120, 120),
+            (240, 240),
+            (480, 480),
+            (960, 900),
+        ];
+        let c = ClientCond::ReconnectSchedule(7);
+        assert_eq!(c.check(&series(&spec)), Ok(()));
+        // too few failures yet
+        assert!(
+            ClientCond::ReconnectSchedule(8)
+                .check(&series(&spec))
+                .is_err()
+        );
+        // a timer that does not back off (30 s every time)
+        let flat = [(0, 30), (30, 30), (60, 30), (90, 30)];
+        let e = ClientCond::ReconnectSchedule(4)
+            .check(&series(&flat))
+            .unwrap_err();
+        assert!(e.contains("the spec says 60.0s"), "{e}");
+        // a timer past its cap
+        let uncapped = [
+            (0, 30),
+            (30, 30),
+            (60, 60),
+            (120, 120),
+            (240, 240),
+            (480, 480),
+            (960, 960),
+        ];
+        assert!(
+            ClientCond::ReconnectSchedule(7)
+                .check(&series(&uncapped))
+                .is_err()
+        );
+        // a client that tried again before its wait ended
+        let early = [(0, 30), (10, 30)];
+        let e = ClientCond::ReconnectSchedule(2)
+            .check(&series(&early))
+            .unwrap_err();
+        assert!(e.contains("came 10.0s after failure 1"), "{e}");
+        // and one that never failed proves nothing
+        assert!(!c.is_negative());
+    }
 }

@@ -398,20 +398,40 @@ fn deadline_of(c: &Checker<'_>, s: &Step) -> Result<Timing, LoadError> {
 /// Parses `"500ms"`, `"10s"`, `"2m"`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: f64 = num.trim().parse().ok()?;
-    if !(n.is_finite() && n >= 0.0) {
+    if s.is_empty() {
         return None;
     }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" | "min" => n * 60.0,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
+    // a bare number is seconds; otherwise number-unit pairs, largest unit first
+    if let Ok(n) = s.parse::<f64>() {
+        return (n.is_finite() && n >= 0.0).then(|| Duration::from_secs_f64(n));
+    }
+    let mut rest = s;
+    let mut total = 0.0;
+    let mut last_scale = f64::INFINITY;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| c.is_ascii_alphabetic())
+            .filter(|&i| i > 0)?;
+        let n: f64 = rest[..digits].trim().parse().ok()?;
+        let after = &rest[digits..];
+        let unit_len = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
+        let scale = match &after[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        if !(n.is_finite() && n >= 0.0) || scale >= last_scale {
+            return None;
+        }
+        last_scale = scale;
+        total += n * scale;
+        rest = after[unit_len..].trim_start();
+    }
+    Some(Duration::from_secs_f64(total))
 }
 
 const STATES: &[(&str, ClientState)] = &[
@@ -987,6 +1007,20 @@ pub fn discover(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
 mod properties {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn durations_in_windows_terms() {
+        let d = parse_duration;
+        assert_eq!(d("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(d("10"), Some(Duration::from_secs(10)));
+        assert_eq!(d("20m"), Some(Duration::from_secs(1200)));
+        assert_eq!(d("4m30s"), Some(Duration::from_secs(270)));
+        assert_eq!(d("1h 30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(d("2h"), Some(Duration::from_secs(7200)));
+        for bad in ["", "m", "10x", "30s4m", "1m1m", "-1s", "1.5.2s"] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+    }
 
     fn fragment() -> impl Strategy<Value = String> {
         prop_oneof![
