@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use iphttps_harness::runner::{self, RunOptions};
+use iphttps_harness::scenario::model::ModeMillis;
 use iphttps_harness::scenario::{self, Action, ClientCond, PlannedStep, Scenario};
 
 fn shipped(file: &str) -> Scenario {
@@ -211,11 +212,11 @@ fn variant(c: &Case) -> Scenario {
     out.push(target);
     s.steps = out;
     if let Some(ms) = c.ops_refresh_ms {
-        s.timers_file.ops_refresh_ms = Some(ms);
+        s.timers_file.ops_refresh_ms = Some(ModeMillis::One(ms));
     }
     if let Some(ms) = c.reconnect_cap_ms {
-        s.timers_file.reconnect_initial_ms = Some(ms);
-        s.timers_file.reconnect_cap_ms = Some(ms);
+        s.timers_file.reconnect_initial_ms = Some(ModeMillis::One(ms));
+        s.timers_file.reconnect_cap_ms = Some(ModeMillis::One(ms));
     }
     s
 }

@@ -275,6 +275,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             auth_mode: s.auth_mode,
             ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
             reassembly_timeout: Some(Duration::from_millis(t.reassembly_timeout_ms)),
+            idle_timeout: Some(Duration::from_millis(t.idle_timeout_ms)),
             clock,
             ..DeploymentConfig::default()
         },
@@ -310,6 +311,8 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             }
             c.reconnect_cap = cap;
             c.host.ip.reassembly.timeout = Duration::from_millis(t.reassembly_timeout_ms);
+            c.host.keepalive =
+                (t.nud_interval_ms > 0).then(|| Duration::from_millis(t.nud_interval_ms));
             if let Some(p) = &relay {
                 let host = c.url.host.clone();
                 c.resolve.retain(|(n, _)| !n.eq_ignore_ascii_case(&host));

@@ -249,11 +249,12 @@ impl Scenario {
     /// The timers it runs with: its file's, and the mode's defaults for the rest
     /// (Windows' own when simulated).
     pub fn timers(&self, simulated: bool) -> model::Timers {
-        self.timers_file.resolve(if simulated {
+        let defaults = if simulated {
             model::Timers::windows()
         } else {
             model::Timers::loopback()
-        })
+        };
+        self.timers_file.resolve(defaults, simulated)
     }
 }
 

@@ -132,24 +132,63 @@ pub struct LabSection {
     pub network: Option<Spanned<String>>,
 }
 
-/// `[timers]`, in milliseconds. What a file leaves out is the mode's default
-/// ([`Timers::loopback`] or [`Timers::windows`]).
+/// A number of milliseconds, the same in both modes (`2000`) or per mode (`{ loopback =
+/// 2000, simulated = 120000 }`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum ModeMillis {
+    /// The same in both modes.
+    One(u64),
+    /// Per mode.
+    PerMode {
+        /// On loopback.
+        loopback: u64,
+        /// Simulated.
+        simulated: u64,
+    },
+}
+
+impl ModeMillis {
+    /// The value in the run's mode.
+    pub fn get(self, simulated: bool) -> u64 {
+        match self {
+            ModeMillis::One(v) => v,
+            ModeMillis::PerMode {
+                loopback,
+                simulated: s,
+            } => {
+                if simulated {
+                    s
+                } else {
+                    loopback
+                }
+            }
+        }
+    }
+}
+
+/// `[timers]`, in milliseconds, each the same in both modes or per mode. What a file
+/// leaves out is the mode's default ([`Timers::loopback`] or [`Timers::windows`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimersSection {
     /// The reconnect timer's first wait (Windows: 30000).
-    pub reconnect_initial_ms: Option<u64>,
+    pub reconnect_initial_ms: Option<ModeMillis>,
     /// The reconnect timer's cap (Windows: 900000); on loopback it defaults to 20 times
     /// the first wait.
-    pub reconnect_cap_ms: Option<u64>,
+    pub reconnect_cap_ms: Option<ModeMillis>,
     /// TCP, TLS and HTTP deadline of a connection attempt.
-    pub connect_timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<ModeMillis>,
     /// Operations Status refresh interval (Windows: 300000).
-    pub ops_refresh_ms: Option<u64>,
+    pub ops_refresh_ms: Option<ModeMillis>,
     /// Interval of unsolicited RAs (Windows: 200000).
-    pub ra_interval_ms: Option<u64>,
+    pub ra_interval_ms: Option<ModeMillis>,
     /// How long every host holds an incomplete fragmented datagram (RFC 8200: 60000).
-    pub reassembly_timeout_ms: Option<u64>,
+    pub reassembly_timeout_ms: Option<ModeMillis>,
+    /// The server's idle timeout (HTTP.sys: 120000).
+    pub idle_timeout_ms: Option<ModeMillis>,
+    /// How often a client confirms its router with NUD (30000); 0: never.
+    pub nud_interval_ms: Option<ModeMillis>,
 }
 
 /// The timers a scenario runs with, in milliseconds, once the mode's defaults fill in
@@ -168,6 +207,10 @@ pub struct Timers {
     pub ra_interval_ms: u64,
     /// Fragment reassembly timeout.
     pub reassembly_timeout_ms: u64,
+    /// The server's idle timeout.
+    pub idle_timeout_ms: u64,
+    /// How often a client confirms its router with NUD (0: never).
+    pub nud_interval_ms: u64,
     /// Whether the clients' hosts use RFC 4861's RS timing and a full DAD wait (else a
     /// few milliseconds, to keep real-time runs short).
     pub rfc_host_timers: bool,
@@ -183,6 +226,8 @@ impl Timers {
             ops_refresh_ms: 500,
             ra_interval_ms: 200_000,
             reassembly_timeout_ms: 60_000,
+            idle_timeout_ms: 120_000,
+            nud_interval_ms: 30_000,
             rfc_host_timers: false,
         }
     }
@@ -198,18 +243,19 @@ impl Timers {
             ops_refresh_ms: 300_000,
             ra_interval_ms: 200_000,
             reassembly_timeout_ms: 60_000,
+            idle_timeout_ms: 120_000,
+            nud_interval_ms: 30_000,
             rfc_host_timers: true,
         }
     }
 }
 
 impl TimersSection {
-    /// The timers in force: what the file says, the `defaults` elsewhere. On loopback a
-    /// cap left out is 20 times the first wait.
-    pub fn resolve(&self, defaults: Timers) -> Timers {
-        let reconnect_initial_ms = self
-            .reconnect_initial_ms
-            .unwrap_or(defaults.reconnect_initial_ms);
+    /// The timers in force: what the file says for this mode, the `defaults` elsewhere.
+    /// On loopback a cap left out is 20 times the first wait.
+    pub fn resolve(&self, defaults: Timers, simulated: bool) -> Timers {
+        let pick = |v: Option<ModeMillis>, d: u64| v.map_or(d, |v| v.get(simulated));
+        let reconnect_initial_ms = pick(self.reconnect_initial_ms, defaults.reconnect_initial_ms);
         let cap = if defaults.rfc_host_timers {
             defaults.reconnect_cap_ms
         } else {
@@ -217,15 +263,13 @@ impl TimersSection {
         };
         Timers {
             reconnect_initial_ms,
-            reconnect_cap_ms: self.reconnect_cap_ms.unwrap_or(cap),
-            connect_timeout_ms: self
-                .connect_timeout_ms
-                .unwrap_or(defaults.connect_timeout_ms),
-            ops_refresh_ms: self.ops_refresh_ms.unwrap_or(defaults.ops_refresh_ms),
-            ra_interval_ms: self.ra_interval_ms.unwrap_or(defaults.ra_interval_ms),
-            reassembly_timeout_ms: self
-                .reassembly_timeout_ms
-                .unwrap_or(defaults.reassembly_timeout_ms),
+            reconnect_cap_ms: pick(self.reconnect_cap_ms, cap),
+            connect_timeout_ms: pick(self.connect_timeout_ms, defaults.connect_timeout_ms),
+            ops_refresh_ms: pick(self.ops_refresh_ms, defaults.ops_refresh_ms),
+            ra_interval_ms: pick(self.ra_interval_ms, defaults.ra_interval_ms),
+            reassembly_timeout_ms: pick(self.reassembly_timeout_ms, defaults.reassembly_timeout_ms),
+            idle_timeout_ms: pick(self.idle_timeout_ms, defaults.idle_timeout_ms),
+            nud_interval_ms: pick(self.nud_interval_ms, defaults.nud_interval_ms),
             rfc_host_timers: defaults.rfc_host_timers,
         }
     }
