@@ -49,6 +49,8 @@ struct Case {
     ops_refresh_ms: Option<u64>,
     /// Reconnect cap in the variant (a timer that does not back off), if changed.
     reconnect_cap_ms: Option<u64>,
+    /// The clients' NUD interval in the variant (0: no NUD probes), if changed.
+    nud_interval_ms: Option<u64>,
     /// Text the failure must contain: the condition that ruled it out.
     because: &'static str,
 }
@@ -62,6 +64,7 @@ const HEALTHY: Case = Case {
     extra: "",
     ops_refresh_ms: None,
     reconnect_cap_ms: None,
+    nud_interval_ms: None,
     because: "",
 };
 
@@ -172,6 +175,67 @@ const CASES: &[Case] = &[
         because: "expected at most 8 failure(s)",
         ..HEALTHY
     },
+    // A tunnel that was dropped: "idle and still up" must see the failure.
+    Case {
+        file: "idle-timeout.toml",
+        step: "idle and still up just before the timeout",
+        keep: &["up"],
+        extra: "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
+                [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n",
+        because: "expected at most 0 failure(s)",
+        ..HEALTHY
+    },
+    // Without NUD probes the idle tunnel is closed: "never dropped" must see it.
+    Case {
+        file: "idle-nud-keepalive.toml",
+        step: "ten minutes without a packet of the user's: the tunnel is never dropped",
+        keep: &["up"],
+        nud_interval_ms: Some(0),
+        because: "expected at most 0 failure(s)",
+        ..HEALTHY
+    },
+    // A console that refreshes all the time shows the fault at once.
+    Case {
+        file: "ops-status-refresh.toml",
+        step: "the console still shows IP-HTTPS working: it was evaluated before the fault",
+        healthy: false,
+        keep: &[
+            "up",
+            "RaMgmtSvc restarts: Operations Status is evaluated now",
+            "forwarding is disabled on the server",
+        ],
+        ops_refresh_ms: Some(50),
+        because: "expected IP-HTTPS OK, saw Error",
+        ..HEALTHY
+    },
+    // The fault is not fixed before the refresh: the refresh shows it.
+    Case {
+        file: "ops-status-refresh.toml",
+        step: "the refresh finds nothing wrong: the console never showed the fault",
+        healthy: false,
+        keep: &[
+            "up",
+            "RaMgmtSvc restarts: Operations Status is evaluated now",
+            "forwarding is disabled on the server",
+        ],
+        because: "expected Operations Status OK, saw Error",
+        ..HEALTHY
+    },
+    // A console that refreshes all the time shows the fix at once.
+    Case {
+        file: "ops-status-refresh.toml",
+        step: "the console keeps showing the fault until its next refresh",
+        healthy: false,
+        keep: &[
+            "up",
+            "forwarding is disabled again",
+            "RaMgmtSvc restarts",
+            "fixed, without restarting RaMgmtSvc",
+        ],
+        ops_refresh_ms: Some(50),
+        because: "expected IP-HTTPS Error, saw OK",
+        ..HEALTHY
+    },
     // A client for which Teredo is not available connects over IP-HTTPS at once.
     Case {
         file: "transition-choice.toml",
@@ -213,6 +277,9 @@ fn variant(c: &Case) -> Scenario {
     s.steps = out;
     if let Some(ms) = c.ops_refresh_ms {
         s.timers_file.ops_refresh_ms = Some(ModeMillis::One(ms));
+    }
+    if let Some(ms) = c.nud_interval_ms {
+        s.timers_file.nud_interval_ms = Some(ModeMillis::One(ms));
     }
     if let Some(ms) = c.reconnect_cap_ms {
         s.timers_file.reconnect_initial_ms = Some(ModeMillis::One(ms));

@@ -169,3 +169,50 @@ pub async fn repeat(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::StepResult;
+
+    fn result() -> ScenarioResult {
+        ScenarioResult {
+            name: "s".into(),
+            file: "s.toml".into(),
+            simulated: true,
+            passed: true,
+            seconds: 62.5,
+            wall_seconds: 0.1,
+            failed_step: None,
+            message: None,
+            steps: vec![StepResult {
+                name: "up".into(),
+                passed: true,
+                seconds: 2.76,
+                message: "as expected".into(),
+            }],
+            log: "scenario s\n  [ok] up (2.76s): as expected\n".into(),
+        }
+    }
+
+    #[test]
+    fn the_digest_ignores_wall_time_and_nothing_else() {
+        let a = result();
+        let mut b = result();
+        b.wall_seconds = 7.0;
+        assert_eq!(digest(&a, b"pcap"), digest(&b, b"pcap"));
+        // a pcap byte
+        assert_ne!(digest(&a, b"pcap"), digest(&a, b"pcaq"));
+        assert!(first_difference(&a, b"pcap", &a, b"pcaq").contains("offset 3"));
+        // a step's timing in virtual time
+        let mut c = result();
+        c.steps[0].seconds = 2.77;
+        assert_ne!(digest(&a, b""), digest(&c, b""));
+        let d = first_difference(&a, b"", &c, b"");
+        assert!(d.starts_with("step 1 'up'"), "{d}");
+        // the log alone
+        let mut e = result();
+        e.log.push_str("PASS\n");
+        assert_ne!(digest(&a, b""), digest(&e, b""));
+    }
+}
