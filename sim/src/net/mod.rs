@@ -4,6 +4,7 @@
 
 mod clock;
 mod head_reader;
+pub mod link;
 mod transport;
 
 pub use clock::Clock;

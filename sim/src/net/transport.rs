@@ -10,7 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::link::{self, Link, LinkFaults, MemoryStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -181,16 +183,14 @@ pub fn tcp() -> Arc<dyn Transport> {
     Arc::new(Tcp)
 }
 
-/// Bytes a memory stream buffers each way before the writer waits.
-const MEMORY_BUFFER: usize = 256 * 1024;
-
-type Backlog = mpsc::Sender<(DuplexStream, SocketAddr)>;
+type Backlog = mpsc::Sender<(MemoryStream, SocketAddr)>;
 
 #[derive(Debug, Default)]
 struct Hosts {
     listeners: HashMap<SocketAddr, Backlog>,
     silent: std::collections::HashSet<SocketAddr>,
     refusing: std::collections::HashSet<SocketAddr>,
+    links: std::collections::BTreeMap<IpAddr, Link>,
     next_port: u16,
 }
 
@@ -215,6 +215,28 @@ impl MemoryNetwork {
         })
     }
 
+    /// The link of the host at `ip` (made clear on first use, its losses seeded by the
+    /// address so that runs repeat).
+    pub fn link(&self, ip: IpAddr) -> Link {
+        self.lock()
+            .links
+            .entry(ip)
+            .or_insert_with(|| {
+                let seed = match ip {
+                    IpAddr::V4(a) => u64::from(u32::from(a)),
+                    IpAddr::V6(a) => u128::from(a) as u64,
+                };
+                Link::new(seed)
+            })
+            .clone()
+    }
+
+    /// Changes what the link of the host at `ip` does to every connection it has, and
+    /// to new ones ([`link`]).
+    pub fn set_link(&self, ip: IpAddr, faults: LinkFaults) {
+        self.link(ip).set(faults);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Hosts> {
         self.hosts.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -236,7 +258,7 @@ struct MemoryHost {
 struct MemoryBound {
     addr: SocketAddr,
     net: MemoryNetwork,
-    rx: mpsc::Receiver<(DuplexStream, SocketAddr)>,
+    rx: mpsc::Receiver<(MemoryStream, SocketAddr)>,
 }
 
 impl Listener for MemoryBound {
@@ -351,9 +373,13 @@ impl Transport for MemoryHost {
                 // the SYN is never answered
                 std::future::pending::<()>().await;
             }
+            // the SYN (and the refusal) cross both hosts' links
+            let (mine, theirs_link) = (self.net.link(self.ip), self.net.link(addr.ip()));
+            mine.passable().await;
+            theirs_link.passable().await;
             let backlog = self.net.lock().listeners.get(&addr).cloned();
             let backlog = backlog.ok_or(io::ErrorKind::ConnectionRefused)?;
-            let (ours, theirs) = tokio::io::duplex(MEMORY_BUFFER);
+            let (ours, theirs) = link::pair(&mine, &theirs_link);
             let me = SocketAddr::new(self.ip, self.net.ephemeral());
             backlog
                 .send((theirs, me))
