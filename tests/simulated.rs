@@ -138,3 +138,26 @@ fn the_command_line_repeats_and_compares() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--simulated"));
 }
+
+#[test]
+fn a_bad_network_step_names_its_place() {
+    let text =
+        "[clients]\ncount = 1\n\n[[step]]\nname = \"x\"\nnetwork = { partition = 1, heal = 1 }\n";
+    let e = scenario::parse(Path::new("n.toml"), text).expect_err("two changes at once");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("n.toml:6:11:") && msg.contains("a network step is one of"),
+        "{msg}"
+    );
+    let text = "[clients]\ncount = 1\n\n[[step]]\nname = \"x\"\nnetwork = { partition = 3 }\n";
+    let msg = scenario::parse(Path::new("n.toml"), text)
+        .expect_err("no client 3")
+        .to_string();
+    assert!(msg.starts_with("n.toml:6:"), "{msg}");
+    let text =
+        "[clients]\ncount = 1\n\n[[step]]\nname = \"x\"\nnetwork = { client = 1, loss = 1.5 }\n";
+    let msg = scenario::parse(Path::new("n.toml"), text)
+        .expect_err("loss above 1")
+        .to_string();
+    assert!(msg.contains("loss is a share"), "{msg}");
+}

@@ -236,6 +236,32 @@ const CASES: &[Case] = &[
         because: "expected IP-HTTPS Error, saw OK",
         ..HEALTHY
     },
+    // No partition: the pings are answered.
+    Case {
+        file: "network-faults.toml",
+        step: "its pings go unanswered",
+        keep: &["up"],
+        because: "expected no reply",
+        ..HEALTHY
+    },
+    // A tunnel that had to be rebuilt: "survived" must see the failure.
+    Case {
+        file: "network-faults.toml",
+        step: "the tunnel survived it: no failure, no reconnection",
+        keep: &["up"],
+        extra: "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
+                [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n",
+        because: "expected at most 0 failure(s)",
+        ..HEALTHY
+    },
+    // Nothing held: the ping is answered.
+    Case {
+        file: "network-faults.toml",
+        step: "nothing is answered while they are held",
+        keep: &["up"],
+        because: "expected no reply",
+        ..HEALTHY
+    },
     // A client for which Teredo is not available connects over IP-HTTPS at once.
     Case {
         file: "transition-choice.toml",

@@ -219,6 +219,14 @@ impl Lab {
         )
     }
 
+    /// The in-memory network, when the lab runs on one.
+    pub fn memory_network(&self) -> Option<&MemoryNetwork> {
+        match &self.clients.network {
+            LabNetwork::Simulated(net) => Some(net),
+            LabNetwork::Loopback => None,
+        }
+    }
+
     /// The built-in web proxy in the clients' path, if the lab has one.
     pub fn proxy(&self) -> Option<&WebProxy> {
         self.proxy.as_ref()

@@ -19,7 +19,7 @@ use iphttps_sim::windows::command::{CommandError, Session};
 
 use crate::fixtures::toxic::{ToxicRelay, Toxics};
 use crate::scenario::{
-    Action, Clients, Expectation, PingPlan, PingTarget, Scenario, ServerCond, UdpPlan,
+    Action, Clients, Expectation, NetChange, PingPlan, PingTarget, Scenario, ServerCond, UdpPlan,
 };
 
 /// How to run.
@@ -512,8 +512,15 @@ async fn step(
                 stall: t.stall,
                 slice: t.slice_bytes,
                 limit: t.limit_bytes,
+                loss: 0.0,
             });
             Ok(format!("toxics on client {}: {t:?}", t.client))
+        }
+        Action::Network(sel, change) => {
+            for (i, _) in clients_of(w, *sel) {
+                network(w, i, *change);
+            }
+            Ok(format!("network: {change:?} on {sel:?}"))
         }
         Action::Sleep(d) => {
             let d = &d.get(simulated);
@@ -533,6 +540,36 @@ async fn step(
             Ok(format!("the internal network's firewall now drops: {f}"))
         }
     }
+}
+
+/// Applies a network fault to client `i`'s path: simulated, on its host's link of the
+/// in-memory network; on loopback, on its toxic relay (a partition or a hold stalls it,
+/// so the kernel's own TCP never gives up within a scenario).
+fn network(w: &World, i: usize, change: NetChange) {
+    if let Some(net) = w.lab.memory_network() {
+        let link = net.link(crate::lab::simulated_client(i));
+        let mut f = link.faults();
+        match change {
+            NetChange::Partition(on) => f.partitioned = on,
+            NetChange::Hold(on) => f.held = on,
+            NetChange::Shape { latency, loss } => {
+                f.latency = latency.unwrap_or(f.latency);
+                f.loss = loss.unwrap_or(f.loss);
+            }
+        }
+        link.set(f);
+        return;
+    }
+    let relay = &w.relays[i];
+    let mut t = relay.toxics();
+    match change {
+        NetChange::Partition(on) | NetChange::Hold(on) => t.stall = on,
+        NetChange::Shape { latency, loss } => {
+            t.latency = latency.unwrap_or(t.latency);
+            t.loss = loss.unwrap_or(t.loss);
+        }
+    }
+    relay.set(t);
 }
 
 /// Fills in `{pki}` (the certificate folder), `{url}`, `{server_ip}` and `{admin}`.

@@ -141,6 +141,8 @@ pub enum Action {
     Restart(Timing),
     /// A transport toxic.
     Toxic(ToxicStep),
+    /// A fault of the network itself on these clients' paths.
+    Network(Clients, NetChange),
     /// Wait.
     Sleep(Timing),
     /// Switch the built-in web proxy's mode.
@@ -207,6 +209,22 @@ pub struct Scenario {
     pub uses_toxics: bool,
     /// The timeline.
     pub steps: Vec<PlannedStep>,
+}
+
+/// What a `network` step changes on a client's link.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NetChange {
+    /// Partition (`true`) or heal.
+    Partition(bool),
+    /// Hold (`true`) or release.
+    Hold(bool),
+    /// Latency and loss, where given.
+    Shape {
+        /// Added one-way latency.
+        latency: Option<Duration>,
+        /// Share of segments lost.
+        loss: Option<f64>,
+    },
 }
 
 /// A duration that may differ between a loopback run and a simulated one.
@@ -568,6 +586,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
             s.exec.is_some(),
             s.restart_server.is_some(),
             s.toxic.is_some(),
+            s.network.is_some(),
             s.sleep.is_some(),
             s.proxy.is_some(),
             s.fragment_filter.is_some(),
@@ -577,7 +596,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         .count();
         if actions != 1 {
             return Err(c.at(s.name.span(), format!(
-                "step '{}' must have exactly one action (expect, inject, clear, run, ping, udp, exec, restart_server, toxic, proxy, fragment_filter or sleep); it has {actions}",
+                "step '{}' must have exactly one action (expect, inject, clear, run, ping, udp, exec, restart_server, toxic, network, proxy, fragment_filter or sleep); it has {actions}",
                 s.name.get_ref()
             )));
         }
@@ -591,7 +610,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
                 "a proxy step needs a proxy in the clients' path: set proxy in [clients]",
             ));
         }
-        uses_toxics |= matches!(action, Action::Toxic(_));
+        uses_toxics |= matches!(action, Action::Toxic(_) | Action::Network(..));
         steps.push(PlannedStep {
             name: s.name.get_ref().clone(),
             deadline,
@@ -701,6 +720,9 @@ fn step_action(c: &Checker<'_>, s: &Step) -> Result<Action, LoadError> {
         c.client(s.name.span(), t.client)?;
         return Ok(Action::Toxic(t.clone()));
     }
+    if let Some(n) = &s.network {
+        return network_action(c, n);
+    }
     if let Some(d) = &s.sleep {
         return Ok(Action::Sleep(c.timing(d)?));
     }
@@ -715,6 +737,42 @@ fn step_action(c: &Checker<'_>, s: &Step) -> Result<Action, LoadError> {
         )?));
     }
     unreachable!("exactly one action was checked")
+}
+
+/// A `network` step: exactly one of partition, heal, hold, release, or a client with
+/// latency and/or loss.
+fn network_action(c: &Checker<'_>, n: &Spanned<model::NetworkStep>) -> Result<Action, LoadError> {
+    let v = n.get_ref();
+    let switches = [
+        (&v.partition, NetChange::Partition(true)),
+        (&v.heal, NetChange::Partition(false)),
+        (&v.hold, NetChange::Hold(true)),
+        (&v.release, NetChange::Hold(false)),
+    ];
+    let given: Vec<_> = switches.iter().filter(|(s, _)| s.is_some()).collect();
+    let shaping = v.latency_ms.is_some() || v.loss.is_some();
+    match (given.as_slice(), shaping, &v.client) {
+        ([(Some(sel), change)], false, None) => Ok(Action::Network(c.sel(sel)?, *change)),
+        ([], true, Some(sel)) => {
+            if let Some(l) = v.loss
+                && !(0.0..1.0).contains(&l)
+            {
+                return Err(c.at(n.span(), "loss is a share of segments, from 0 up to (not including) 1"));
+            }
+            Ok(Action::Network(
+                c.sel(sel)?,
+                NetChange::Shape {
+                    latency: v.latency_ms.map(Duration::from_millis),
+                    loss: v.loss,
+                },
+            ))
+        }
+        _ => Err(c.at(
+            n.span(),
+            "a network step is one of { partition = N }, { heal = N }, { hold = N }, { release = N } \
+             (N a client number or \"all\"), or { client = N, latency_ms = MS, loss = SHARE }",
+        )),
+    }
 }
 
 fn expectation(

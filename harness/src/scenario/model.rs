@@ -316,6 +316,8 @@ pub struct Step {
     pub restart_server: Option<RestartStep>,
     /// A transport toxic on a client's TCP path.
     pub toxic: Option<ToxicStep>,
+    /// A fault of the network itself between clients and the server.
+    pub network: Option<Spanned<NetworkStep>>,
     /// Wait this long (`"1s"`).
     pub sleep: Option<Spanned<ModeDuration>>,
     /// Switch the built-in web proxy to `open`, `refuses` or `requires-auth`.
@@ -478,6 +480,28 @@ pub struct RestartStep {
     pub downtime_ms: Option<u64>,
     /// How long nothing listens, as a duration.
     pub downtime: Option<Spanned<ModeDuration>>,
+}
+
+/// `network = { partition = 1 }`, `{ heal = 1 }`, `{ hold = "all" }`, `{ release = "all" }`
+/// or `{ client = 1, latency_ms = 40, loss = 0.05 }`: a fault of the network between a
+/// client and everything else.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkStep {
+    /// Cut these clients off: nothing gets through, new connections go unanswered.
+    pub partition: Option<Spanned<ClientSel>>,
+    /// End their partition.
+    pub heal: Option<Spanned<ClientSel>>,
+    /// Hold their bytes (in order, none lost) until released.
+    pub hold: Option<Spanned<ClientSel>>,
+    /// Let what was held through.
+    pub release: Option<Spanned<ClientSel>>,
+    /// The client whose link `latency_ms` and `loss` shape.
+    pub client: Option<Spanned<ClientSel>>,
+    /// Added one-way latency, each direction.
+    pub latency_ms: Option<u64>,
+    /// Share of segments lost (0 to 1; TCP retransmits each after a timeout).
+    pub loss: Option<f64>,
 }
 
 /// `toxic = { client, ... }`, in the toxiproxy sense, on the client's TCP path to the server.

@@ -428,7 +428,11 @@ mod tests {
         let t1 = Instant::now();
         b.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"two");
-        assert_eq!(t1.elapsed(), Duration::from_millis(40), "released with the latency");
+        assert_eq!(
+            t1.elapsed(),
+            Duration::from_millis(40),
+            "released with the latency"
+        );
     }
 
     #[tokio::test(start_paused = true)]
