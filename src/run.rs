@@ -101,7 +101,7 @@ impl RunArgs {
             simulated,
         };
         if let Some(n) = repeat {
-            return repeated(chosen, &opts, n, artifacts).await;
+            return repeated(chosen, &opts, n, artifacts, junit, json).await;
         }
         let results = runner::run_all(chosen, &opts, |r, n, total| {
             println!("{}", report::line(r, n, total))
@@ -124,14 +124,17 @@ impl RunArgs {
     }
 }
 
-/// `--repeat N`: the suite N times, simulated, compared run by run.
+/// `--repeat N`: the suite N times, simulated, compared run by run; the reports are the
+/// first run's.
 async fn repeated(
     chosen: Vec<iphttps_harness::scenario::Scenario>,
     opts: &iphttps_harness::runner::RunOptions,
     n: usize,
     artifacts: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    use iphttps_harness::repeat;
+    use iphttps_harness::{repeat, report};
     let total = chosen.len();
     let reps = repeat::repeat(chosen, opts, n, artifacts, |k, results| {
         let passed = results.iter().filter(|r| r.passed).count();
@@ -161,6 +164,15 @@ async fn repeated(
                 );
             }
         }
+    }
+    let first: Vec<_> = reps.iter().map(|r| r.results[0].clone()).collect();
+    if let Some(p) = junit {
+        std::fs::write(&p, report::junit(&first))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = json {
+        std::fs::write(&p, serde_json::to_string_pretty(&report::json(&first))?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
     }
     let diff = reps.iter().filter(|r| !r.stable()).count();
     println!(
