@@ -36,7 +36,10 @@ const HARNESS_LAYERS: &[(&str, &[&str])] = &[
     ("fixtures", &["fixtures"]),
     ("lab", &["lab", "lab_run"]),
     ("measurements", &["perf", "bench", "peers", "soak"]),
-    ("scenarios", &["scenario", "suite", "runner", "report"]),
+    (
+        "scenarios",
+        &["scenario", "suite", "runner", "repeat", "report"],
+    ),
 ];
 
 /// An import that points up.

@@ -118,19 +118,12 @@ pub fn client_config(
     trust_pem: &str,
     client_cert: Option<(&str, &str)>,
 ) -> Result<Arc<ClientConfig>, TlsError> {
-    client_config_with_crls(trust_pem, client_cert, None, crate::net::Clock::system())
-}
-
-/// What rustls asks the time of when it checks certificate and CRL dates: a
-/// [`crate::net::Clock`], so a simulated client judges validity at its virtual date.
-#[derive(Debug)]
-struct ClockTime(crate::net::Clock);
-
-impl rustls::time_provider::TimeProvider for ClockTime {
-    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
-        let since = self.0.wall().duration_since(std::time::UNIX_EPOCH).ok()?;
-        Some(rustls::pki_types::UnixTime::since_unix_epoch(since))
-    }
+    client_config_with_crls(
+        trust_pem,
+        client_cert,
+        None,
+        Arc::new(rustls::time_provider::DefaultTimeProvider),
+    )
 }
 
 /// How a client treats the NULL-encryption suites (`TLS_RSA_WITH_NULL_SHA256`,
@@ -197,15 +190,15 @@ pub fn server_verifier(
 
 /// As [`client_config`], checking revocation against `crls` (PEM) when given: every CA
 /// in the chain must have its CRL, and a certificate a CRL lists is refused. Dates are
-/// judged at `clock`'s time.
+/// judged at the time `time` gives (a simulated client's is virtual).
 pub fn client_config_with_crls(
     trust_pem: &str,
     client_cert: Option<(&str, &str)>,
     crls: Option<&str>,
-    clock: crate::net::Clock,
+    time: Arc<dyn rustls::time_provider::TimeProvider>,
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let verifier = server_verifier(trust_pem, crls)?;
-    let builder = ClientConfig::builder_with_details(provider(), Arc::new(ClockTime(clock)))
+    let builder = ClientConfig::builder_with_details(provider(), time)
         .with_safe_default_protocol_versions()?
         .with_webpki_verifier(verifier);
     let cfg = match client_cert {
