@@ -108,14 +108,7 @@ impl RunArgs {
         })
         .await;
         print!("{}", report::summary(&results));
-        if let Some(p) = junit {
-            std::fs::write(&p, report::junit(&results))
-                .with_context(|| format!("cannot write {}", p.display()))?;
-        }
-        if let Some(p) = json {
-            std::fs::write(&p, serde_json::to_string_pretty(&report::json(&results))?)
-                .with_context(|| format!("cannot write {}", p.display()))?;
-        }
+        write_reports(&results, junit, json)?;
         Ok(if results.iter().all(|r| r.passed) {
             ExitCode::SUCCESS
         } else {
@@ -134,7 +127,7 @@ async fn repeated(
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    use iphttps_harness::{repeat, report};
+    use iphttps_harness::repeat;
     let total = chosen.len();
     let reps = repeat::repeat(chosen, opts, n, artifacts, |k, results| {
         let passed = results.iter().filter(|r| r.passed).count();
@@ -166,14 +159,7 @@ async fn repeated(
         }
     }
     let first: Vec<_> = reps.iter().map(|r| r.results[0].clone()).collect();
-    if let Some(p) = junit {
-        std::fs::write(&p, report::junit(&first))
-            .with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if let Some(p) = json {
-        std::fs::write(&p, serde_json::to_string_pretty(&report::json(&first))?)
-            .with_context(|| format!("cannot write {}", p.display()))?;
-    }
+    write_reports(&first, junit, json)?;
     let diff = reps.iter().filter(|r| !r.stable()).count();
     println!(
         "\n{} scenarios, {} runs each: {} with differences between runs",
@@ -186,4 +172,22 @@ async fn repeated(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes the JUnit XML and JSON reports that were asked for.
+fn write_reports(
+    results: &[iphttps_harness::runner::ScenarioResult],
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> Result<()> {
+    use iphttps_harness::report;
+    if let Some(p) = junit {
+        std::fs::write(&p, report::junit(results))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = json {
+        std::fs::write(&p, serde_json::to_string_pretty(&report::json(results))?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
 }

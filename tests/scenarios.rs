@@ -2,6 +2,8 @@
 //! the structure CI systems read, a failing scenario names its step, partitions cover the
 //! suite exactly once, and every class of bad file is refused with its location (exit 2).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,7 +11,7 @@ use iphttps_harness::runner::{self, RunOptions};
 use iphttps_harness::{report, scenario, suite};
 
 fn shipped() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    common::shipped_scenarios()
 }
 
 fn fixtures() -> PathBuf {
@@ -17,11 +19,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn opts() -> RunOptions {
-    RunOptions {
-        jobs: 2,
-        iphttps_bin: Some(PathBuf::from(env!("CARGO_BIN_EXE_iphttps"))),
-        ..RunOptions::default()
-    }
+    common::suite_options()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,8 @@
 //! log, report, pcap), a file can ask for the mode itself, and the command line proves
 //! determinism with `--repeat` and refuses it without `--simulated`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,15 +13,11 @@ use iphttps_harness::scenario::{self, model::Timers};
 use iphttps_harness::{repeat, suite};
 
 fn shipped() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    common::shipped_scenarios()
 }
 
 fn opts() -> RunOptions {
-    RunOptions {
-        jobs: 2,
-        iphttps_bin: Some(PathBuf::from(env!("CARGO_BIN_EXE_iphttps"))),
-        ..RunOptions::default()
-    }
+    common::suite_options()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

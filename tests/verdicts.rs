@@ -55,6 +55,10 @@ struct Case {
     because: &'static str,
 }
 
+/// Extra steps: the server restarts and the clients reconnect, so every tunnel was lost once.
+const RESTARTED: &str = "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
+    [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n";
+
 /// The usual case: the fault removed, the target alone, no timer changed.
 const HEALTHY: Case = Case {
     file: "",
@@ -160,8 +164,7 @@ const CASES: &[Case] = &[
         file: "live-fault-midrun.toml",
         step: "no reconnection was needed",
         keep: &["up"],
-        extra: "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
-                [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n",
+        extra: RESTARTED,
         because: "expected at most 0 failure(s)",
         ..HEALTHY
     },
@@ -180,8 +183,7 @@ const CASES: &[Case] = &[
         file: "idle-timeout.toml",
         step: "idle and still up just before the timeout",
         keep: &["up"],
-        extra: "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
-                [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n",
+        extra: RESTARTED,
         because: "expected at most 0 failure(s)",
         ..HEALTHY
     },
@@ -249,8 +251,7 @@ const CASES: &[Case] = &[
         file: "network-faults.toml",
         step: "the tunnel survived it: no failure, no reconnection",
         keep: &["up"],
-        extra: "[[step]]\nname = \"a restart\"\nrestart_server = { downtime_ms = 300 }\n\
-                [[step]]\nname = \"back\"\nexpect = { state = \"LinkUp\", connects_at_least = 2 }\n",
+        extra: RESTARTED,
         because: "expected at most 0 failure(s)",
         ..HEALTHY
     },

@@ -210,3 +210,18 @@ pub async fn tls_listener(pki: &Pki) -> (tokio_rustls::TlsAcceptor, tokio::net::
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     (acceptor, listener)
 }
+
+/// The shipped scenario folder.
+pub fn shipped_scenarios() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// How the scenario tests run a suite: two at a time, exec steps' `netsh` shim on this
+/// build's binary.
+pub fn suite_options() -> iphttps_harness::runner::RunOptions {
+    iphttps_harness::runner::RunOptions {
+        jobs: 2,
+        iphttps_bin: Some(std::path::PathBuf::from(env!("CARGO_BIN_EXE_iphttps"))),
+        ..iphttps_harness::runner::RunOptions::default()
+    }
+}
