@@ -181,18 +181,6 @@ enum Connector {
     OpenSsl(tls::openssl::Connector),
 }
 
-/// What rustls asks the time of when it checks certificate and CRL dates: the client's
-/// clock, so a simulated client judges validity at its virtual date.
-#[derive(Debug)]
-struct ClockTime(Clock);
-
-impl rustls::time_provider::TimeProvider for ClockTime {
-    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
-        let since = self.0.wall().duration_since(std::time::UNIX_EPOCH).ok()?;
-        Some(rustls::pki_types::UnixTime::since_unix_epoch(since))
-    }
-}
-
 fn tls_for(config: &ClientConfig, crls: Option<&str>) -> Result<Connector, TlsError> {
     let client_cert = config
         .client_cert
@@ -204,7 +192,7 @@ fn tls_for(config: &ClientConfig, crls: Option<&str>) -> Result<Connector, TlsEr
                 &config.trust_pem,
                 client_cert,
                 crls,
-                Arc::new(ClockTime(config.clock)),
+                Arc::new(config.clock),
             )?,
         ))),
         #[cfg(feature = "null-cipher")]

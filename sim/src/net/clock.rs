@@ -44,6 +44,15 @@ impl Clock {
     }
 }
 
+/// What rustls asks the time of when it checks certificate and CRL dates: a simulated
+/// shell judges validity at its virtual date.
+impl rustls::time_provider::TimeProvider for Clock {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        let since = self.wall().duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(since))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -321,7 +321,12 @@ pub struct ServerHandle {
 /// Starts a server.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let require_cert = config.router.auth_mode == AuthMode::Certificates;
-    let acceptor = Acceptor::new(&config.pki, require_cert, config.null_cipher)?;
+    let acceptor = Acceptor::new(
+        &config.pki,
+        require_cert,
+        config.null_cipher,
+        Arc::new(config.clock),
+    )?;
     let listener = config.transport.bind(config.listen).await.map_err(|source| {
         let hint = match source.kind() {
             std::io::ErrorKind::PermissionDenied => {
@@ -510,7 +515,12 @@ impl ServerHandle {
         auth_mode: AuthMode,
         null: Option<bool>,
     ) -> Result<(), TlsError> {
-        let acceptor = Acceptor::new(pki, auth_mode == AuthMode::Certificates, null)?;
+        let acceptor = Acceptor::new(
+            pki,
+            auth_mode == AuthMode::Certificates,
+            null,
+            Arc::new(self.shared.clock),
+        )?;
         *self
             .shared
             .acceptor

@@ -93,8 +93,22 @@ pub fn root_store(pem: &str) -> Result<RootCertStore, TlsError> {
 /// `require_client_cert` (AuthMode Certificates) clients must present a certificate that
 /// chains to the PKI's root.
 pub fn server_config(pki: &Pki, require_client_cert: bool) -> Result<Arc<ServerConfig>, TlsError> {
-    let builder =
-        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    server_config_at(
+        pki,
+        require_client_cert,
+        Arc::new(rustls::time_provider::DefaultTimeProvider),
+    )
+}
+
+/// As [`server_config`], judging clients' certificate dates at the time `time` gives (a
+/// simulated server's is virtual).
+pub fn server_config_at(
+    pki: &Pki,
+    require_client_cert: bool,
+    time: Arc<dyn rustls::time_provider::TimeProvider>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder = ServerConfig::builder_with_details(provider(), time)
+        .with_safe_default_protocol_versions()?;
     let builder = if require_client_cert {
         let verifier = WebPkiClientVerifier::builder_with_provider(
             Arc::new(root_store(&pki.root_ca)?),

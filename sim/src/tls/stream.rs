@@ -125,11 +125,17 @@ pub enum Acceptor {
 
 impl Acceptor {
     /// Builds the acceptor for `pki`. `null` is `None` for rustls, `Some(offered)` for
-    /// the OpenSSL backend with the NULL suites offered or (OTP, SSTP, FIPS) not.
-    pub fn new(pki: &Pki, require_client_cert: bool, null: Option<bool>) -> Result<Self, TlsError> {
+    /// the OpenSSL backend with the NULL suites offered or (OTP, SSTP, FIPS) not. Clients'
+    /// certificate dates are judged at the time `time` gives (rustls backend).
+    pub fn new(
+        pki: &Pki,
+        require_client_cert: bool,
+        null: Option<bool>,
+        time: std::sync::Arc<dyn rustls::time_provider::TimeProvider>,
+    ) -> Result<Self, TlsError> {
         match null {
             None => Ok(Acceptor::Rustls(tokio_rustls::TlsAcceptor::from(
-                super::server_config(pki, require_client_cert)?,
+                super::server_config_at(pki, require_client_cert, time)?,
             ))),
             #[cfg(feature = "null-cipher")]
             Some(offered) => Ok(Acceptor::OpenSsl(std::sync::Arc::new(
