@@ -520,7 +520,21 @@ async fn step(
             for (i, _) in clients_of(w, *sel) {
                 network(w, i, *change);
             }
-            Ok(format!("network: {change:?} on {sel:?}"))
+            let who = match sel {
+                Clients::All => "every client".to_string(),
+                Clients::One(i) => format!("client {}", i + 1),
+            };
+            Ok(match change {
+                NetChange::Partition(true) => format!("{who}: partitioned"),
+                NetChange::Partition(false) => format!("{who}: partition healed"),
+                NetChange::Hold(true) => format!("{who}: bytes held"),
+                NetChange::Hold(false) => format!("{who}: held bytes released"),
+                NetChange::Shape { latency, loss } => format!(
+                    "{who}: latency {}, loss {}",
+                    latency.map_or("unchanged".into(), |l| format!("{l:?}")),
+                    loss.map_or("unchanged".into(), |l| format!("{:.0}%", l * 100.0))
+                ),
+            })
         }
         Action::Sleep(d) => {
             let d = &d.get(simulated);
