@@ -159,3 +159,25 @@ fn a_bad_network_step_names_its_place() {
         .to_string();
     assert!(msg.contains("loss is a share"), "{msg}");
 }
+
+#[test]
+fn a_bad_per_mode_value_names_its_place() {
+    for (text, at) in [
+        (
+            "[clients]\ncount = 1\n[[step]]\nname = \"x\"\nsleep = { loopback = \"1s\" }\n",
+            "m.toml:5:9:",
+        ),
+        (
+            "[timers]\nops_refresh_ms = { loopback = 5, simulated = 6, x = 1 }\n",
+            "m.toml:2:18:",
+        ),
+    ] {
+        let msg = scenario::parse(Path::new("m.toml"), text)
+            .expect_err("a half per-mode value")
+            .to_string();
+        assert!(
+            msg.starts_with(at) && msg.contains("{ loopback = ..., simulated = ... }"),
+            "{msg}"
+        );
+    }
+}

@@ -299,7 +299,7 @@ fn variant(c: &Case) -> Scenario {
     out.extend(steps(s.clients, c.extra));
     // a short deadline: the step is expected to fail
     let mut target = target;
-    target.deadline = target.deadline.map(|d| d.min(Duration::from_secs(4)));
+    target.deadline = target.deadline.map(|d| (*d).min(Duration::from_secs(4)));
     out.push(target);
     s.steps = out;
     if let Some(ms) = c.ops_refresh_ms {

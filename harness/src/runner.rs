@@ -380,7 +380,7 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
             for st in &s.steps {
                 let t0 = Instant::now();
                 // the step watches its own deadline and says what it saw; this is a backstop
-                let deadline = st.deadline.get(opts.simulated);
+                let deadline = *st.deadline.get(opts.simulated);
                 let backstop = deadline + Duration::from_secs(2);
                 let r = tokio::time::timeout(
                     backstop,
@@ -497,7 +497,7 @@ async fn step(
         Action::Udp(u) => udp(w, u, deadline).await,
         Action::Exec(x) => exec(w, s, x, simulated).await,
         Action::Restart(downtime) => {
-            let downtime = downtime.get(simulated);
+            let downtime = *downtime.get(simulated);
             w.lab.restart_server(downtime).await;
             Ok(format!("server restarted after {downtime:?} down"))
         }
@@ -537,7 +537,7 @@ async fn step(
             })
         }
         Action::Sleep(d) => {
-            let d = &d.get(simulated);
+            let d = d.get(simulated);
             tokio::time::sleep(*d).await;
             Ok(format!("slept {d:?}"))
         }
@@ -602,7 +602,7 @@ async fn expect(
     deadline: Duration,
     simulated: bool,
 ) -> Result<String, StepError> {
-    let hold = e.hold.map(|h| h.get(simulated));
+    let hold = e.hold.map(|h| *h.get(simulated));
     let end = Instant::now() + deadline;
     let mut since: Option<Instant> = None;
     let mut longest = Duration::ZERO;

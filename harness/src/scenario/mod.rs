@@ -228,40 +228,7 @@ pub enum NetChange {
 }
 
 /// A duration that may differ between a loopback run and a simulated one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// On loopback, in real time.
-    pub loopback: Duration,
-    /// Simulated, in virtual time.
-    pub simulated: Duration,
-}
-
-impl Timing {
-    /// The same in both modes.
-    pub const fn same(d: Duration) -> Self {
-        Self {
-            loopback: d,
-            simulated: d,
-        }
-    }
-
-    /// The duration in the run's mode.
-    pub fn get(&self, simulated: bool) -> Duration {
-        if simulated {
-            self.simulated
-        } else {
-            self.loopback
-        }
-    }
-
-    /// Both durations through `f`.
-    pub fn map(self, f: impl Fn(Duration) -> Duration) -> Self {
-        Self {
-            loopback: f(self.loopback),
-            simulated: f(self.simulated),
-        }
-    }
-}
+pub type Timing = model::PerMode<Duration>;
 
 impl Scenario {
     /// The timers it runs with: its file's, and the mode's defaults for the rest
@@ -369,16 +336,7 @@ impl Checker<'_> {
                 )
             })
         };
-        match v.get_ref() {
-            model::ModeDuration::One(s) => one(s).map(Timing::same),
-            model::ModeDuration::PerMode {
-                loopback,
-                simulated,
-            } => Ok(Timing {
-                loopback: one(loopback)?,
-                simulated: one(simulated)?,
-            }),
-        }
+        v.get_ref().try_map(|s| one(s))
     }
 
     fn client(&self, span: Range<usize>, n: usize) -> Result<usize, LoadError> {
@@ -410,7 +368,7 @@ impl Checker<'_> {
 fn deadline_of(c: &Checker<'_>, s: &Step) -> Result<Timing, LoadError> {
     match &s.deadline {
         Some(d) => c.timing(d),
-        None => Ok(Timing::same(Duration::from_secs(10))),
+        None => Ok(Timing::One(Duration::from_secs(10))),
     }
 }
 
@@ -709,7 +667,7 @@ fn step_action(c: &Checker<'_>, s: &Step) -> Result<Action, LoadError> {
     if let Some(r) = &s.restart_server {
         let downtime = match (&r.downtime, r.downtime_ms) {
             (Some(d), None) => c.timing(d)?,
-            (None, ms) => Timing::same(Duration::from_millis(ms.unwrap_or(0))),
+            (None, ms) => Timing::One(Duration::from_millis(ms.unwrap_or(0))),
             (Some(d), Some(_)) => {
                 return Err(c.at(d.span(), "give downtime or downtime_ms, not both"));
             }
@@ -872,11 +830,11 @@ fn expectation(
     }
     let hold = e.hold.as_ref().map(|v| c.timing(v)).transpose()?;
     if let (Some(h), Some(v)) = (hold, &e.hold) {
-        if h.loopback.is_zero() || h.simulated.is_zero() {
+        if h.any(|h| h.is_zero()) {
             return Err(c.at(v.span(), "hold must be longer than 0s (or left out)"));
         }
         let d = deadline_of(c, s)?;
-        if h.loopback >= d.loopback || h.simulated >= d.simulated {
+        if h.get(false) >= d.get(false) || h.get(true) >= d.get(true) {
             return Err(c.at(
                 v.span(),
                 format!("hold ({h:?}) must be shorter than the step's deadline"),

@@ -106,22 +106,92 @@ impl Default for ClientsSection {
     }
 }
 
-/// A duration, the same in both modes (`"20s"`) or per mode (`{ loopback = "20s",
-/// simulated = "2m" }`: a simulated run has Windows' own timers, a loopback run
-/// shortened ones).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum ModeDuration {
+/// A value the same in both modes (`"20s"`, `500`) or per mode (`{ loopback = "20s",
+/// simulated = "2m" }`): a simulated run has Windows' own timers, a loopback run
+/// shortened ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerMode<T> {
     /// The same in both modes.
-    One(String),
+    One(T),
     /// Per mode.
-    PerMode {
+    Each {
         /// On loopback, in real time.
-        loopback: String,
+        loopback: T,
         /// Simulated, in virtual time.
-        simulated: String,
+        simulated: T,
     },
 }
+
+/// Both modes' values, as a file writes them (no other key).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Both<T> {
+    loopback: T,
+    simulated: T,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for PerMode<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw<T> {
+            One(T),
+            Each(Both<T>),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::One(v)) => Ok(PerMode::One(v)),
+            Ok(Raw::Each(b)) => Ok(PerMode::Each {
+                loopback: b.loopback,
+                simulated: b.simulated,
+            }),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected one value for both modes, or { loopback = ..., simulated = ... } with both and nothing else",
+            )),
+        }
+    }
+}
+
+impl<T> PerMode<T> {
+    /// The value in the run's mode.
+    pub fn get(&self, simulated: bool) -> &T {
+        match self {
+            PerMode::One(v) => v,
+            PerMode::Each { loopback, .. } if !simulated => loopback,
+            PerMode::Each { simulated, .. } => simulated,
+        }
+    }
+
+    /// Both values through `f`, stopping at its first error.
+    pub fn try_map<U, E>(&self, f: impl Fn(&T) -> Result<U, E>) -> Result<PerMode<U>, E> {
+        Ok(match self {
+            PerMode::One(v) => PerMode::One(f(v)?),
+            PerMode::Each {
+                loopback,
+                simulated,
+            } => PerMode::Each {
+                loopback: f(loopback)?,
+                simulated: f(simulated)?,
+            },
+        })
+    }
+
+    /// Both values through `f`.
+    pub fn map<U>(&self, f: impl Fn(&T) -> U) -> PerMode<U> {
+        self.try_map(|v| Ok::<U, std::convert::Infallible>(f(v)))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// Whether `f` holds for the value of either mode.
+    pub fn any(&self, f: impl Fn(&T) -> bool) -> bool {
+        f(self.get(false)) || f(self.get(true))
+    }
+}
+
+/// A duration as a file writes it, in both modes or per mode.
+pub type ModeDuration = PerMode<String>;
+
+/// A number of milliseconds as a file writes it, in both modes or per mode.
+pub type ModeMillis = PerMode<u64>;
 
 /// `[lab]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -130,41 +200,6 @@ pub struct LabSection {
     /// `"loopback"` (real sockets, real time; the default) or `"simulated"` (an in-memory
     /// network in virtual time, Windows' own timers).
     pub network: Option<Spanned<String>>,
-}
-
-/// A number of milliseconds, the same in both modes (`2000`) or per mode (`{ loopback =
-/// 2000, simulated = 120000 }`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(untagged)]
-pub enum ModeMillis {
-    /// The same in both modes.
-    One(u64),
-    /// Per mode.
-    PerMode {
-        /// On loopback.
-        loopback: u64,
-        /// Simulated.
-        simulated: u64,
-    },
-}
-
-impl ModeMillis {
-    /// The value in the run's mode.
-    pub fn get(self, simulated: bool) -> u64 {
-        match self {
-            ModeMillis::One(v) => v,
-            ModeMillis::PerMode {
-                loopback,
-                simulated: s,
-            } => {
-                if simulated {
-                    s
-                } else {
-                    loopback
-                }
-            }
-        }
-    }
 }
 
 /// `[timers]`, in milliseconds, each the same in both modes or per mode. What a file
@@ -221,6 +256,7 @@ impl Timers {
     pub const fn loopback() -> Self {
         Self {
             reconnect_initial_ms: 200,
+            // 20 times the first wait: a file's own first wait moves it (`resolve`)
             reconnect_cap_ms: 4000,
             connect_timeout_ms: 2000,
             ops_refresh_ms: 500,
@@ -254,7 +290,7 @@ impl TimersSection {
     /// The timers in force: what the file says for this mode, the `defaults` elsewhere.
     /// On loopback a cap left out is 20 times the first wait.
     pub fn resolve(&self, defaults: Timers, simulated: bool) -> Timers {
-        let pick = |v: Option<ModeMillis>, d: u64| v.map_or(d, |v| v.get(simulated));
+        let pick = |v: Option<ModeMillis>, d: u64| v.map_or(d, |v| *v.get(simulated));
         let reconnect_initial_ms = pick(self.reconnect_initial_ms, defaults.reconnect_initial_ms);
         let cap = if defaults.rfc_host_timers {
             defaults.reconnect_cap_ms
