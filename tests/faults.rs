@@ -649,6 +649,83 @@ async fn client_views_through_the_command_path() {
     lab.shutdown().await;
 }
 
+/// A prefix retired with lifetimes 0: the client's `Get-NetIPAddress` shows its address
+/// Deprecated with two hours of valid lifetime left (RFC 4862's two-hour rule), its
+/// link-local address Preferred and infinite, and bad filters get clear errors.
+#[tokio::test]
+async fn get_netipaddress_shows_a_deprecated_address_and_its_lifetimes() {
+    let lab = healthy_lab(1).await;
+    lab.client(0)
+        .wait_until(WAIT, |s| s.is_active_with_address())
+        .await
+        .unwrap();
+    let mut session = Session::default();
+    let shown = |out: iphttps_sim::windows::command::Output| out.to_text();
+    let before = shown(
+        lab.run(
+            Some(1),
+            "Get-NetIPAddress -InterfaceAlias IPHTTPSInterface",
+            &mut session,
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(before.contains("AddressState      : Preferred"), "{before}");
+    assert!(!before.contains("Deprecated"), "{before}");
+    assert!(
+        before.contains("ValidLifetime     : Infinite ([TimeSpan]::MaxValue)"),
+        "{before}"
+    );
+    for line in [
+        "$p = (Get-RemoteAccess).ClientIPv6Prefix",
+        "Set-NetRoute -DestinationPrefix $p -Publish Age -ValidLifetime 0 -PreferredLifetime 0",
+    ] {
+        lab.run(None, line, &mut session).await.unwrap();
+    }
+    lab.client(0)
+        .wait_until(WAIT, |s| {
+            s.global_state() == Some(iphttps_sim::link::host::AddressState::Deprecated)
+        })
+        .await
+        .unwrap();
+    let t = shown(
+        lab.run(
+            Some(1),
+            "Get-NetIPAddress -AddressState Deprecated",
+            &mut session,
+        )
+        .await
+        .unwrap(),
+    );
+    let global = lab.client(0).status().global.unwrap();
+    assert!(t.contains(&format!("IPAddress         : {global}")), "{t}");
+    assert!(t.contains("PrefixOrigin      : RouterAdvertisement"), "{t}");
+    assert!(
+        t.contains("ValidLifetime     : 01:59:5"),
+        "two hours, not 0: {t}"
+    );
+    assert!(t.contains("PreferredLifetime : 00:00:00"), "{t}");
+    assert!(!t.contains("fe80"), "only the deprecated address: {t}");
+    let all = shown(
+        lab.run(Some(1), "Get-NetIPAddress", &mut session)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        all.contains("AddressState      : Preferred"),
+        "link-local: {all}"
+    );
+    for bad in [
+        "Get-NetIPAddress -AddressState Gone",
+        "Get-NetIPAddress -InterfaceAlias Ethernet",
+        "Get-NetIPAddress -AddressFamily IPv7",
+        "Get-NetIPAddress -AddressState Duplicate",
+    ] {
+        assert!(lab.run(Some(1), bad, &mut session).await.is_err(), "{bad}");
+    }
+    lab.shutdown().await;
+}
+
 /// Windows' `ping` on a client, through the command path: `-l 65500` works (the request
 /// and its answer travel in fragments; the first answer meets Packet Too Big at the
 /// server, as on a real DirectAccess server), and bad values get Windows' messages.

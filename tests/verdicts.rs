@@ -263,6 +263,22 @@ const CASES: &[Case] = &[
         because: "expected no reply",
         ..HEALTHY
     },
+    // The prefix still published: what the client sends from its address is answered.
+    Case {
+        file: "route-lifetimes.toml",
+        step: "the router drops what a client sends from its address as spoofed",
+        keep: &["up, each client with a preferred address in the published prefix"],
+        because: "expected no reply",
+        ..HEALTHY
+    },
+    // Lifetimes never cut (the route published with infinite ones): the address stays.
+    Case {
+        file: "route-lifetimes.toml",
+        step: "at two hours they are gone, the tunnels still up",
+        keep: &["up, each client with a preferred address in the published prefix"],
+        because: "expected a global address: false",
+        ..HEALTHY
+    },
     // A client for which Teredo is not available connects over IP-HTTPS at once.
     Case {
         file: "transition-choice.toml",

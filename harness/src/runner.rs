@@ -313,6 +313,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             c.host.ip.reassembly.timeout = Duration::from_millis(t.reassembly_timeout_ms);
             c.host.keepalive =
                 (t.nud_interval_ms > 0).then(|| Duration::from_millis(t.nud_interval_ms));
+            c.host.two_hours = Duration::from_millis(t.two_hour_rule_ms);
             if let Some(p) = &relay {
                 let host = c.url.host.clone();
                 c.resolve.retain(|(n, _)| !n.eq_ignore_ascii_case(&host));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use iphttps_sim::client::{ClientState, ClientStatus};
 use iphttps_sim::client_state::transition::Transition;
+use iphttps_sim::link::host::AddressState;
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::windows::health::HealthState;
 use iphttps_sim::winerr::LastErrorCode;
@@ -23,12 +24,16 @@ pub enum ClientCond {
     Detail(String),
     /// Has (or has not) a global address.
     GlobalAddress(bool),
+    /// The state of the global address it sends from (Preferred, Deprecated, ...).
+    AddressState(AddressState),
     /// Has (or has not) received a Router Advertisement.
     RouterAdvertisement(bool),
     /// Prefixes in the last RA.
     RaPrefixes(usize),
     /// MTU option of the last RA.
     RaMtu(u32),
+    /// Valid lifetime, in seconds, of the last RA's first prefix.
+    RaValidLifetime(u32),
     /// The transition technology chosen.
     Transition(Transition),
     /// At least this many successful connections.
@@ -153,6 +158,14 @@ impl ClientCond {
             ClientCond::GlobalAddress(g) if s.global.is_some() != *g => {
                 miss("a global address:", g.to_string())
             }
+            ClientCond::AddressState(st) if s.global_state() != Some(*st) => Err(format!(
+                "expected its global address {}, saw {}",
+                st.as_str(),
+                match (s.global, s.global_state()) {
+                    (Some(g), Some(now)) => format!("{g} {}", now.as_str()),
+                    _ => "no global address".to_string(),
+                }
+            )),
             ClientCond::RouterAdvertisement(g) if s.router_advert.is_some() != *g => {
                 miss("a Router Advertisement:", g.to_string())
             }
@@ -163,6 +176,24 @@ impl ClientCond {
             }
             ClientCond::RaMtu(m) if s.router_advert.as_ref().and_then(|r| r.mtu) != Some(*m) => {
                 miss("RA MTU", m.to_string())
+            }
+            ClientCond::RaValidLifetime(v)
+                if s.router_advert
+                    .as_ref()
+                    .and_then(|r| r.prefixes.first())
+                    .map(|p| p.valid_lifetime)
+                    != Some(*v) =>
+            {
+                Err(format!(
+                    "expected the RA's prefix valid for {v} s, saw {}",
+                    s.router_advert.as_ref().map_or("no RA".to_string(), |r| r
+                        .prefixes
+                        .first()
+                        .map_or("no prefix".to_string(), |p| format!(
+                            "{} s",
+                            p.valid_lifetime
+                        )))
+                ))
             }
             ClientCond::Transition(t) if s.transition != *t => {
                 Err(format!("expected transition {t}, saw {}", s.transition))
@@ -297,6 +328,7 @@ mod tests {
         }
         let positive = [
             ClientCond::GlobalAddress(true),
+            ClientCond::AddressState(AddressState::Deprecated),
             ClientCond::RouterAdvertisement(true),
             ClientCond::RaPrefixes(0),
             ClientCond::ConnectsAtLeast(1),

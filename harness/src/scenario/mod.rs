@@ -14,6 +14,7 @@ use iphttps_sim::client::ClientState;
 use iphttps_sim::client_state::transition::{NetworkSituation, Transition};
 use iphttps_sim::fault::{Fault, close_names};
 use iphttps_sim::link::filter::FragmentFilter;
+use iphttps_sim::link::host::AddressState;
 use iphttps_sim::link::router::{AuthMode, DropReason};
 use iphttps_sim::windows::command::check_names;
 use iphttps_sim::windows::health::{self, HealthState};
@@ -418,6 +419,12 @@ const STATES: &[(&str, ClientState)] = &[
     ("LinkUp", ClientState::LinkUp),
     ("Disabled", ClientState::Disabled),
 ];
+const ADDRESS_STATES: &[(&str, AddressState)] = &[
+    ("Preferred", AddressState::Preferred),
+    ("Deprecated", AddressState::Deprecated),
+    ("Tentative", AddressState::Tentative),
+    ("Duplicate", AddressState::Duplicate),
+];
 const ICMP_ERRORS: &[(&str, u8)] = &[
     ("destination-unreachable", kind::DEST_UNREACHABLE),
     ("packet-too-big", kind::PACKET_TOO_BIG),
@@ -760,9 +767,17 @@ fn expectation(
     client.extend(e.interface_status.clone().map(ClientCond::InterfaceStatus));
     client.extend(e.detail.clone().map(ClientCond::Detail));
     client.extend(e.global_address.map(ClientCond::GlobalAddress));
+    if let Some(v) = &e.address_state {
+        client.push(ClientCond::AddressState(c.named(
+            v,
+            "address state",
+            ADDRESS_STATES,
+        )?));
+    }
     client.extend(e.router_advertisement.map(ClientCond::RouterAdvertisement));
     client.extend(e.ra_prefixes.map(ClientCond::RaPrefixes));
     client.extend(e.ra_mtu.map(ClientCond::RaMtu));
+    client.extend(e.ra_valid_lifetime.map(ClientCond::RaValidLifetime));
     if let Some(v) = &e.transition {
         client.push(ClientCond::Transition(c.named(
             v,

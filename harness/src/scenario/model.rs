@@ -224,6 +224,9 @@ pub struct TimersSection {
     pub idle_timeout_ms: Option<ModeMillis>,
     /// How often a client confirms its router with NUD (30000); 0: never.
     pub nud_interval_ms: Option<ModeMillis>,
+    /// RFC 4862's two hours: the shortest remaining valid lifetime an RA can leave an
+    /// address (7200000; on loopback 5000).
+    pub two_hour_rule_ms: Option<ModeMillis>,
 }
 
 /// The timers a scenario runs with, in milliseconds, once the mode's defaults fill in
@@ -246,6 +249,8 @@ pub struct Timers {
     pub idle_timeout_ms: u64,
     /// How often a client confirms its router with NUD (0: never).
     pub nud_interval_ms: u64,
+    /// RFC 4862's two hours.
+    pub two_hour_rule_ms: u64,
     /// Whether the clients' hosts use RFC 4861's RS timing and a full DAD wait (else a
     /// few milliseconds, to keep real-time runs short).
     pub rfc_host_timers: bool,
@@ -264,6 +269,7 @@ impl Timers {
             reassembly_timeout_ms: 60_000,
             idle_timeout_ms: 120_000,
             nud_interval_ms: 30_000,
+            two_hour_rule_ms: 5000,
             rfc_host_timers: false,
         }
     }
@@ -281,6 +287,7 @@ impl Timers {
             reassembly_timeout_ms: 60_000,
             idle_timeout_ms: 120_000,
             nud_interval_ms: 30_000,
+            two_hour_rule_ms: 7_200_000,
             rfc_host_timers: true,
         }
     }
@@ -306,6 +313,7 @@ impl TimersSection {
             reassembly_timeout_ms: pick(self.reassembly_timeout_ms, defaults.reassembly_timeout_ms),
             idle_timeout_ms: pick(self.idle_timeout_ms, defaults.idle_timeout_ms),
             nud_interval_ms: pick(self.nud_interval_ms, defaults.nud_interval_ms),
+            two_hour_rule_ms: pick(self.two_hour_rule_ms, defaults.two_hour_rule_ms),
             rfc_host_timers: defaults.rfc_host_timers,
         }
     }
@@ -379,12 +387,16 @@ pub struct Expect {
     pub detail: Option<String>,
     /// Whether the client has a global address (in the ClientIPv6Prefix).
     pub global_address: Option<bool>,
+    /// The state of that address: `Preferred`, `Deprecated`, `Tentative`, `Duplicate`.
+    pub address_state: Option<Spanned<String>>,
     /// Whether a Router Advertisement arrived.
     pub router_advertisement: Option<bool>,
     /// How many prefixes the last RA carried.
     pub ra_prefixes: Option<usize>,
     /// The RA's MTU option.
     pub ra_mtu: Option<u32>,
+    /// The valid lifetime, in seconds, of the RA's (first) prefix (4294967295: infinite).
+    pub ra_valid_lifetime: Option<u32>,
     /// `6to4`, `Teredo` or `IP-HTTPS`.
     pub transition: Option<Spanned<String>>,
     /// At least this many successful connections so far.

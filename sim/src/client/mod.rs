@@ -602,11 +602,14 @@ fn on_event(
             }
         }
         HostEvent::Udp { .. } => status.send_modify(|s| s.received += 1),
-        HostEvent::AddressConfigured(a) => {
-            tracing::info!(address = %a, "address configured");
+        HostEvent::AddressConfigured(a)
+        | HostEvent::AddressDeprecated(a)
+        | HostEvent::AddressExpired(a) => {
+            tracing::info!(address = %a, event = ?ev, "address changed");
             status.send_modify(|s| {
                 s.link_local = host.link_local();
                 s.global = host.global();
+                s.addresses = host.address_table();
             });
         }
         HostEvent::RouterAdvertisement(ra) => {

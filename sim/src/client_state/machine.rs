@@ -104,8 +104,7 @@ impl ClientMachine {
         }
         .to_string();
         s.failures += 1;
-        s.link_local = None;
-        s.global = None;
+        s.clear_addresses();
         s.router_advert = None;
         let wait = self.timer.on_failure(now);
         let start = *self.series_start.get_or_insert_with(|| {
@@ -126,8 +125,7 @@ impl ClientMachine {
     pub fn disabled(&mut self, s: &mut ClientStatus) {
         s.state = ClientState::Disabled;
         s.interface_status = STATUS_DISABLED.to_string();
-        s.link_local = None;
-        s.global = None;
+        s.clear_addresses();
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
+use crate::link::host::{AddressInfo, AddressState};
 use crate::link::ip::IpStats;
 use crate::winerr::LastErrorCode;
 use crate::wire::icmpv6::RouterAdvert;
@@ -63,8 +64,12 @@ pub struct ClientStatus {
     pub last_error_detail: Option<String>,
     /// Link-local address, once DAD passed.
     pub link_local: Option<Ipv6Addr>,
-    /// Global address configured from the RA, once DAD passed.
+    /// The global address the client sends from (configured from an RA, DAD passed;
+    /// preferred if it has one, else deprecated).
     pub global: Option<Ipv6Addr>,
+    /// Every address of the tunnel interface with its state and lifetimes, as
+    /// `Get-NetIPAddress` shows them.
+    pub addresses: Vec<AddressInfo>,
     /// Link MTU.
     pub mtu: u32,
     /// The last RA received.
@@ -149,6 +154,7 @@ impl ClientStatus {
             last_error_detail: None,
             link_local: None,
             global: None,
+            addresses: Vec::new(),
             mtu: 1280,
             router_advert: None,
             connects: 0,
@@ -162,6 +168,19 @@ impl ClientStatus {
             icmp_errors: Vec::new(),
             ip: IpStats::default(),
         }
+    }
+
+    /// The state of the global address it sends from.
+    pub fn global_state(&self) -> Option<AddressState> {
+        let g = self.global?;
+        self.addresses.iter().find(|a| a.addr == g).map(|a| a.state)
+    }
+
+    /// The link went away and its addresses with it.
+    pub fn clear_addresses(&mut self) {
+        self.link_local = None;
+        self.global = None;
+        self.addresses.clear();
     }
 
     /// Up with a global address.

@@ -483,9 +483,11 @@ impl Deployment {
                 })?;
                 let mut cfg = handle.config();
                 let status = handle.status();
+                let now = cfg.clock.now();
                 let mut target = ClientTarget {
                     config: &mut cfg,
                     status: &status,
+                    now,
                     ping: None,
                 };
                 let out = run_line(line, session, &mut target)?;

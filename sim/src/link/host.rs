@@ -4,7 +4,9 @@
 //! solicits routers with RFC 4861 retransmission (up to `max_rs` solicitations
 //! `rs_interval` apart after a random delay), processes Router Advertisements (default
 //! router, MTU option, prefixes), configures a SLAAC address with a random interface ID in
-//! each advertised /64 with the A flag and runs DAD on it, answers Echo Requests, and
+//! each advertised /64 with the A flag and runs DAD on it, keeps each address's valid and
+//! preferred lifetimes as RAs set them (RFC 4862 5.5.3 with its two-hour rule: a
+//! deprecated address stays usable, an expired one goes), answers Echo Requests, and
 //! reports what arrives for the application as [`HostEvent`]s. Its IP layer
 //! ([`super::ip`]) fragments what exceeds the path MTU and reassembles what arrives in
 //! fragments.
@@ -40,9 +42,16 @@ pub struct HostConfig {
     /// Solicitation, RFC 4861 7.3 NUD); this ND traffic also keeps an idle tunnel alive
     /// against the server's idle timeout. `None`: never.
     pub keepalive: Option<Duration>,
+    /// The "two hours" of RFC 4862 5.5.3 e): an unauthenticated RA cannot shorten an
+    /// address's remaining valid lifetime below it (so a forged RA cannot take addresses
+    /// away). Two hours by the RFC; the lab shortens it with its other timers.
+    pub two_hours: Duration,
     /// Reassembly and path MTU limits.
     pub ip: IpConfig,
 }
+
+/// RFC 4862's two hours.
+pub const TWO_HOURS: Duration = Duration::from_secs(2 * 3600);
 
 impl Default for HostConfig {
     fn default() -> Self {
@@ -54,6 +63,7 @@ impl Default for HostConfig {
             dad_timeout: Duration::from_secs(1),
             max_dad_attempts: 3,
             keepalive: Some(Duration::from_secs(30)),
+            two_hours: TWO_HOURS,
             ip: IpConfig::default(),
         }
     }
@@ -70,6 +80,7 @@ impl HostConfig {
             dad_timeout: Duration::from_millis(20),
             max_dad_attempts: 3,
             keepalive: Some(Duration::from_secs(30)),
+            two_hours: TWO_HOURS,
             ip: IpConfig::default(),
         }
     }
@@ -88,8 +99,14 @@ impl HostConfig {
 /// What the host reports to its application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostEvent {
-    /// DAD passed: the address is usable.
+    /// The address is preferred: DAD passed, or an RA renewed a deprecated address's
+    /// preferred lifetime.
     AddressConfigured(Ipv6Addr),
+    /// The address's preferred lifetime ran out: it still receives and still serves as a
+    /// source when the host has no preferred one (RFC 4862 5.5.4, RFC 6724 rule 3).
+    AddressDeprecated(Ipv6Addr),
+    /// The address's valid lifetime ran out: it is gone.
+    AddressExpired(Ipv6Addr),
     /// DAD found the address in use.
     AddressDuplicate(Ipv6Addr),
     /// A valid Router Advertisement arrived.
@@ -131,10 +148,50 @@ pub enum HostEvent {
 #[error("no source address for {0}: no global address configured")]
 pub struct NoSourceAddress(pub Ipv6Addr);
 
+/// An address's state, in Windows' words (`Get-NetIPAddress`'s AddressState).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressState {
+    /// DAD is running.
+    Tentative,
+    /// Usable, and chosen as a source.
+    Preferred,
+    /// Its preferred lifetime ran out: usable, chosen as a source only when nothing
+    /// preferred is left.
+    Deprecated,
+    /// DAD found it in use.
+    Duplicate,
+}
+
+impl AddressState {
+    /// The name Windows shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressState::Tentative => "Tentative",
+            AddressState::Preferred => "Preferred",
+            AddressState::Deprecated => "Deprecated",
+            AddressState::Duplicate => "Duplicate",
+        }
+    }
+}
+
+/// One of the host's addresses with its lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressInfo {
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// Its state.
+    pub state: AddressState,
+    /// When its valid lifetime ends (`None`: infinite).
+    pub valid_until: Option<Instant>,
+    /// When its preferred lifetime ends (`None`: infinite).
+    pub preferred_until: Option<Instant>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AddrState {
     Tentative { until: Instant, attempts: u32 },
     Preferred,
+    Deprecated,
     Duplicate,
 }
 
@@ -143,6 +200,48 @@ struct Address {
     addr: Ipv6Addr,
     prefix: Ipv6Addr,
     state: AddrState,
+    valid_until: Option<Instant>,
+    preferred_until: Option<Instant>,
+}
+
+impl Address {
+    fn usable(&self) -> bool {
+        matches!(self.state, AddrState::Preferred | AddrState::Deprecated)
+    }
+
+    fn info(&self) -> AddressInfo {
+        AddressInfo {
+            addr: self.addr,
+            state: match self.state {
+                AddrState::Tentative { .. } => AddressState::Tentative,
+                AddrState::Preferred => AddressState::Preferred,
+                AddrState::Deprecated => AddressState::Deprecated,
+                AddrState::Duplicate => AddressState::Duplicate,
+            },
+            valid_until: self.valid_until,
+            preferred_until: self.preferred_until,
+        }
+    }
+}
+
+/// A lifetime in seconds from an RA as a deadline (`None`: the all-ones infinity).
+fn deadline(now: Instant, secs: u32) -> Option<Instant> {
+    (secs != u32::MAX).then(|| now + Duration::from_secs(u64::from(secs)))
+}
+
+/// What is left of a lifetime at `now` (`None`: infinite).
+fn remaining(until: Option<Instant>, now: Instant) -> Option<Duration> {
+    until.map(|t| t.saturating_duration_since(now))
+}
+
+/// Whether lifetime `a` is longer than `b` (`None` is infinite).
+fn longer(a: Option<Duration>, b: Option<Duration>) -> bool {
+    match (a, b) {
+        (None, None) => false,
+        (None, Some(_)) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => a > b,
+    }
 }
 
 /// The client's host.
@@ -184,11 +283,23 @@ impl Host {
             misdelivered: 0,
             ip,
         };
-        h.start_address(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), now, 1);
+        h.start_address(
+            Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
+            now,
+            1,
+            (None, None),
+        );
         h
     }
 
-    fn start_address(&mut self, prefix: Ipv6Addr, now: Instant, attempts: u32) {
+    /// Starts DAD on a new address in `prefix` with its (valid, preferred) deadlines.
+    fn start_address(
+        &mut self,
+        prefix: Ipv6Addr,
+        now: Instant,
+        attempts: u32,
+        (valid_until, preferred_until): (Option<Instant>, Option<Instant>),
+    ) {
         // a random interface ID with the universal/local bit clear (RFC 4291, RFC 8981 style)
         let iid = self.rng.random::<u64>() & !0x0200_0000_0000_0000;
         let addr = ipv6::with_interface_id(prefix, iid.max(2));
@@ -199,6 +310,8 @@ impl Host {
                 until: now + self.config.dad_timeout,
                 attempts,
             },
+            valid_until,
+            preferred_until,
         });
         self.transmit.push_back(icmpv6::neighbor_solicitation(
             Ipv6Addr::UNSPECIFIED,
@@ -209,24 +322,33 @@ impl Host {
 
     /// The link-local address once DAD has passed.
     pub fn link_local(&self) -> Option<Ipv6Addr> {
-        self.preferred().find(|a| ipv6::is_link_local(*a))
+        self.usable().find(|a| ipv6::is_link_local(*a))
     }
 
-    /// The first configured global address.
+    /// The global address the host sends from: the first preferred one, else the first
+    /// deprecated one (RFC 6724 rule 3).
     pub fn global(&self) -> Option<Ipv6Addr> {
-        self.preferred().find(|a| !ipv6::is_link_local(*a))
+        let global = |s: AddrState| {
+            self.addresses
+                .iter()
+                .find(move |a| a.state == s && !ipv6::is_link_local(a.addr))
+                .map(|a| a.addr)
+        };
+        global(AddrState::Preferred).or_else(|| global(AddrState::Deprecated))
     }
 
-    /// All usable addresses.
+    /// All usable addresses (preferred and deprecated).
     pub fn addresses(&self) -> Vec<Ipv6Addr> {
-        self.preferred().collect()
+        self.usable().collect()
     }
 
-    fn preferred(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
-        self.addresses
-            .iter()
-            .filter(|a| a.state == AddrState::Preferred)
-            .map(|a| a.addr)
+    /// Every address with its state and lifetimes, in the order they were formed.
+    pub fn address_table(&self) -> Vec<AddressInfo> {
+        self.addresses.iter().map(Address::info).collect()
+    }
+
+    fn usable(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.addresses.iter().filter(|a| a.usable()).map(|a| a.addr)
     }
 
     /// The default router, if an RA with a non-zero router lifetime arrived.
@@ -275,14 +397,24 @@ impl Host {
             AddrState::Tentative { until, .. } => Some(until),
             _ => None,
         });
-        dad.chain(self.next_rs)
+        let lifetimes = self.addresses.iter().flat_map(|a| {
+            let preferred = (a.state == AddrState::Preferred)
+                .then_some(a.preferred_until)
+                .flatten();
+            let valid = (a.state != AddrState::Duplicate)
+                .then_some(a.valid_until)
+                .flatten();
+            preferred.into_iter().chain(valid)
+        });
+        dad.chain(lifetimes)
+            .chain(self.next_rs)
             .chain(self.next_keepalive)
             .chain(self.ip.poll_timeout())
             .min()
     }
 
-    /// Advances timers to `now`: DAD completions, Router Solicitations, keepalives and
-    /// reassembly timeouts.
+    /// Advances timers to `now`: DAD completions, address lifetimes, Router
+    /// Solicitations, keepalives and reassembly timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ip.handle_timeout(now, &mut self.transmit);
         let mut done = Vec::new();
@@ -294,8 +426,11 @@ impl Host {
                 done.push(a.addr);
             }
         }
-        for addr in done {
+        for &addr in &done {
             self.events.push_back(HostEvent::AddressConfigured(addr));
+        }
+        self.age_addresses(now);
+        for addr in done {
             if ipv6::is_link_local(addr) && self.router.is_none() && self.last_ra.is_none() {
                 let delay = self.random_delay(self.config.rs_max_delay);
                 self.next_rs = Some(now + delay);
@@ -322,6 +457,29 @@ impl Host {
         }
     }
 
+    /// Deprecates the addresses whose preferred lifetime ran out and removes those whose
+    /// valid lifetime did (RFC 4862 5.5.4).
+    fn age_addresses(&mut self, now: Instant) {
+        let ended = |t: Option<Instant>| t.is_some_and(|t| now >= t);
+        for a in &mut self.addresses {
+            if a.state == AddrState::Preferred && ended(a.preferred_until) && !ended(a.valid_until)
+            {
+                a.state = AddrState::Deprecated;
+                tracing::info!(address = %a.addr, "address deprecated");
+                self.events.push_back(HostEvent::AddressDeprecated(a.addr));
+            }
+        }
+        let events = &mut self.events;
+        self.addresses.retain(|a| {
+            let gone = a.state != AddrState::Duplicate && ended(a.valid_until);
+            if gone {
+                tracing::info!(address = %a.addr, "address expired");
+                events.push_back(HostEvent::AddressExpired(a.addr));
+            }
+            !gone
+        });
+    }
+
     fn random_delay(&mut self, max: Duration) -> Duration {
         let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(if ms == 0 {
@@ -332,7 +490,7 @@ impl Host {
     }
 
     fn owns(&self, a: Ipv6Addr) -> bool {
-        self.preferred().any(|x| x == a)
+        self.usable().any(|x| x == a)
     }
 
     /// Handles one packet received from the tunnel.
@@ -441,7 +599,7 @@ impl Host {
             self.ip.paths_mut().set_link_mtu(mtu as usize);
         }
         for p in &ra.prefixes {
-            if !p.autonomous || p.len != 64 || p.valid_lifetime == 0 {
+            if !p.autonomous || p.len != 64 {
                 continue;
             }
             if p.preferred_lifetime > p.valid_lifetime
@@ -450,17 +608,52 @@ impl Host {
             {
                 continue;
             }
-            let have = self
+            let valid = deadline(now, p.valid_lifetime);
+            let preferred = deadline(now, p.preferred_lifetime);
+            let mut have = false;
+            for a in self
                 .addresses
-                .iter()
-                .any(|a| a.prefix == p.prefix && a.state != AddrState::Duplicate);
-            if !have {
-                self.start_address(p.prefix, now, 1);
+                .iter_mut()
+                .filter(|a| a.prefix == p.prefix && a.state != AddrState::Duplicate)
+            {
+                have = true;
+                a.preferred_until = preferred;
+                a.valid_until =
+                    Self::renewed_valid(a.valid_until, valid, now, self.config.two_hours);
+                if a.state == AddrState::Deprecated && preferred.is_none_or(|t| t > now) {
+                    a.state = AddrState::Preferred;
+                    self.events.push_back(HostEvent::AddressConfigured(a.addr));
+                }
+            }
+            if !have && p.valid_lifetime > 0 {
+                self.start_address(p.prefix, now, 1, (valid, preferred));
             }
         }
+        self.age_addresses(now);
         self.events
             .push_back(HostEvent::RouterAdvertisement(ra.clone()));
         self.last_ra = Some(ra);
+    }
+
+    /// The valid lifetime an address keeps after an RA advertises `advertised` for its
+    /// prefix (RFC 4862 5.5.3 e): the advertised one when it is longer than two hours or
+    /// than what remains; else what remains when that is two hours or less (the RA is
+    /// not authenticated); else two hours.
+    fn renewed_valid(
+        current: Option<Instant>,
+        advertised: Option<Instant>,
+        now: Instant,
+        two_hours: Duration,
+    ) -> Option<Instant> {
+        let left = remaining(current, now);
+        let offered = remaining(advertised, now);
+        if longer(offered, Some(two_hours)) || longer(offered, left) {
+            advertised
+        } else if !longer(left, Some(two_hours)) {
+            current
+        } else {
+            Some(now + two_hours)
+        }
     }
 
     /// Someone else probes or advertises `target`: if it is one of our tentative
@@ -480,7 +673,11 @@ impl Host {
         tracing::info!(%target, "DAD detected a duplicate address");
         if attempts < self.config.max_dad_attempts {
             let prefix = self.addresses[i].prefix;
-            self.start_address(prefix, now, attempts + 1);
+            let lifetimes = (
+                self.addresses[i].valid_until,
+                self.addresses[i].preferred_until,
+            );
+            self.start_address(prefix, now, attempts + 1, lifetimes);
         }
     }
 

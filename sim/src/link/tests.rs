@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::host::{Host, HostConfig, HostEvent};
+use super::host::{AddressState, Host, HostConfig, HostEvent, TWO_HOURS};
 use super::intranet::IntranetHost;
 use super::ip::IpConfig;
 use super::router::{AuthMode, ClientId, DropReason, Output, Publish, Router, RouterConfig};
@@ -181,6 +181,179 @@ fn publish_age_uses_finite_lifetimes() {
     w.up();
     let p = w.hosts[0].1.last_router_advert().unwrap().prefixes[0];
     assert_eq!((p.valid_lifetime, p.preferred_lifetime), (3600, 1800));
+}
+
+/// The state of client `i`'s global address, if it has one.
+fn global_state(w: &World, i: usize) -> Option<AddressState> {
+    let h = &w.hosts[i].1;
+    let g = h.global()?;
+    h.address_table()
+        .into_iter()
+        .find(|x| x.addr == g)
+        .map(|x| x.state)
+}
+
+/// Client `i` pings the intranet host: whether the reply came back.
+fn pings_intranet(w: &mut World, i: usize, seq: u16) -> bool {
+    let _ = w.events(i);
+    if w.hosts[i]
+        .1
+        .send_ping(a("2001:db8:1::10"), 1, seq, 8, w.now)
+        .is_err()
+    {
+        return false;
+    }
+    w.pump();
+    w.events(i)
+        .iter()
+        .any(|e| matches!(e, HostEvent::EchoReply { seq: s, .. } if *s == seq))
+}
+
+#[test]
+fn an_aged_address_deprecates_then_expires_with_the_advertised_lifetimes() {
+    let mut w = World::new(1, |c| {
+        c.routes[0].publish = Publish::Age;
+        c.routes[0].valid_lifetime = 60;
+        c.routes[0].preferred_lifetime = 30;
+    });
+    w.up();
+    let g = w.hosts[0]
+        .1
+        .global()
+        .expect("an address from the aged prefix");
+    assert_eq!(global_state(&w, 0), Some(AddressState::Preferred));
+    let t0 = w.now;
+    let _ = w.events(0);
+    // just before the preferred lifetime ends: still preferred
+    w.run(Duration::from_secs(1), 28);
+    assert_eq!(global_state(&w, 0), Some(AddressState::Preferred));
+    w.run(Duration::from_secs(1), 2);
+    assert!(w.now >= t0 + Duration::from_secs(30));
+    assert_eq!(global_state(&w, 0), Some(AddressState::Deprecated));
+    assert!(w.events(0).contains(&HostEvent::AddressDeprecated(g)));
+    // deprecated, and the only global address: still the source, still answered
+    assert_eq!(w.hosts[0].1.global(), Some(g));
+    assert!(pings_intranet(&mut w, 0, 1));
+    w.run(Duration::from_secs(1), 28);
+    assert_eq!(w.hosts[0].1.global(), Some(g), "valid until 60 s");
+    w.run(Duration::from_secs(1), 2);
+    assert_eq!(
+        w.hosts[0].1.global(),
+        None,
+        "gone once the valid lifetime ran out"
+    );
+    assert!(w.events(0).contains(&HostEvent::AddressExpired(g)));
+    assert!(!w.hosts[0].1.addresses().contains(&g));
+    assert!(!pings_intranet(&mut w, 0, 2), "no source address left");
+}
+
+/// A lab whose route is published with Age lifetimes of a day, up, then reconfigured
+/// with `valid` and `preferred` (an RA goes out at once).
+fn readvertised(valid: u32, preferred: u32) -> (World, Ipv6Addr, Instant) {
+    let mut w = World::new(1, |c| {
+        c.routes[0].publish = Publish::Age;
+        c.routes[0].valid_lifetime = 86_400;
+        c.routes[0].preferred_lifetime = 86_400;
+    });
+    w.up();
+    let g = w.hosts[0].1.global().unwrap();
+    let mut cfg = w.router.config().clone();
+    cfg.routes[0].valid_lifetime = valid;
+    cfg.routes[0].preferred_lifetime = preferred;
+    w.router.reconfigure(cfg, w.now);
+    let _ = w.events(0);
+    w.run(Duration::from_millis(10), 1);
+    let now = w.now;
+    (w, g, now)
+}
+
+fn valid_left(w: &World, g: Ipv6Addr) -> Option<Duration> {
+    let x = w.hosts[0]
+        .1
+        .address_table()
+        .into_iter()
+        .find(|x| x.addr == g)?;
+    x.valid_until.map(|t| t.saturating_duration_since(w.now))
+}
+
+#[test]
+fn the_two_hour_rule_keeps_an_address_two_hours_after_an_ra_says_zero() {
+    // lifetimes 0 for a prefix whose addresses have a day left: deprecated at once, but
+    // valid for two more hours (RFC 4862 5.5.3 e), not zero
+    let (mut w, g, t) = readvertised(0, 0);
+    assert_eq!(global_state(&w, 0), Some(AddressState::Deprecated));
+    let left = valid_left(&w, g).expect("finite");
+    assert!(
+        left <= TWO_HOURS && left > TWO_HOURS - Duration::from_secs(1),
+        "{left:?}"
+    );
+    w.run(Duration::from_secs(60), 119);
+    assert_eq!(w.hosts[0].1.global(), Some(g), "still there at 1 h 59 min");
+    w.run(Duration::from_secs(60), 1);
+    assert!(w.now >= t + TWO_HOURS);
+    assert_eq!(w.hosts[0].1.global(), None, "gone at two hours");
+}
+
+#[test]
+fn the_two_hour_rule_takes_a_longer_lifetime_and_ignores_a_shorter_one_under_two_hours() {
+    // 10 minutes offered for an address with a day left: two hours
+    let (mut w, g, _) = readvertised(600, 600);
+    let left = valid_left(&w, g).unwrap();
+    assert!(left > TWO_HOURS - Duration::from_secs(1) && left <= TWO_HOURS);
+    assert_eq!(global_state(&w, 0), Some(AddressState::Preferred));
+    // with two hours or less left, a shorter offer is ignored
+    let mut cfg = w.router.config().clone();
+    cfg.routes[0].valid_lifetime = 60;
+    w.router.reconfigure(cfg, w.now);
+    w.run(Duration::from_millis(10), 1);
+    let after = valid_left(&w, g).unwrap();
+    assert!(after > Duration::from_secs(3600), "{after:?}");
+    // a longer one than what is left is taken, though under two hours
+    w.run(Duration::from_secs(60), 10);
+    let mut cfg = w.router.config().clone();
+    cfg.routes[0].valid_lifetime = 7000;
+    cfg.routes[0].preferred_lifetime = 7000;
+    w.router.reconfigure(cfg, w.now);
+    w.run(Duration::from_millis(10), 1);
+    let longer = valid_left(&w, g).unwrap();
+    assert!(
+        longer > Duration::from_secs(6999) && longer <= Duration::from_secs(7000),
+        "{longer:?}"
+    );
+}
+
+#[test]
+fn an_ra_renews_a_deprecated_address() {
+    let (mut w, g, _) = readvertised(86_400, 0);
+    assert_eq!(global_state(&w, 0), Some(AddressState::Deprecated));
+    let mut cfg = w.router.config().clone();
+    cfg.routes[0].preferred_lifetime = 3600;
+    w.router.reconfigure(cfg, w.now);
+    w.run(Duration::from_millis(10), 1);
+    assert_eq!(global_state(&w, 0), Some(AddressState::Preferred));
+    assert!(w.events(0).contains(&HostEvent::AddressConfigured(g)));
+}
+
+#[test]
+fn after_unpublishing_the_router_drops_what_the_remaining_addresses_send() {
+    let (mut w, g, _) = readvertised(0, 0);
+    assert!(
+        pings_intranet(&mut w, 0, 1),
+        "published: a deprecated address still works"
+    );
+    let mut cfg = w.router.config().clone();
+    cfg.routes[0].publish = Publish::No;
+    w.router.reconfigure(cfg, w.now);
+    w.run(Duration::from_millis(10), 1);
+    assert_eq!(w.hosts[0].1.last_router_advert().unwrap().prefixes, vec![]);
+    assert_eq!(
+        w.hosts[0].1.global(),
+        Some(g),
+        "an RA without the prefix removes nothing"
+    );
+    let before = w.router.stats().dropped(DropReason::Spoofed);
+    assert!(!pings_intranet(&mut w, 0, 2));
+    assert_eq!(w.router.stats().dropped(DropReason::Spoofed), before + 1);
 }
 
 #[test]

@@ -3,17 +3,19 @@
 //! tunnel.
 
 use std::net::Ipv6Addr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::command::{
     Args, CommandError, CommandSpec, CommandTable, Output, Params, Target, netsh_match, netsh_pairs,
 };
-use super::views::Render;
+use super::views::{Render, timespan};
 use crate::client::ClientConfig;
 use crate::client_state::{ClientState, ClientStatus};
 use crate::dial::IphttpsUrl;
+use crate::link::host::AddressInfo;
+use crate::wire::ipv6;
 
 /// The commands this target runs: the supported-commands message and `Get-Help` are
 /// made from it.
@@ -72,6 +74,15 @@ pub static COMMANDS: CommandTable<ClientHandler> = CommandTable(&[
         run: |t, c, a| t.ipconfig(c, a),
     },
     CommandSpec {
+        name: "Get-NetIPAddress",
+        usage: &[
+            "Get-NetIPAddress [-InterfaceAlias IPHTTPSInterface] [-AddressFamily IPv6] [-AddressState Preferred|Deprecated|Tentative|Duplicate]",
+        ],
+        help: "the tunnel interface's addresses with their state and valid and preferred lifetimes",
+        params: Params::Named(&["InterfaceAlias", "AddressFamily", "AddressState"]),
+        run: |t, c, a| t.get_netipaddress(c, a),
+    },
+    CommandSpec {
         name: "Import-Certificate",
         usage: &["Import-Certificate -FilePath FILE -CertStoreLocation Cert:\\LocalMachine\\Root"],
         help: "imports a root certificate into Cert:\\LocalMachine\\Root",
@@ -117,6 +128,11 @@ pub static COMMANDS: CommandTable<ClientHandler> = CommandTable(&[
     },
 ]);
 
+/// The client's tunnel interface, as Windows names it.
+const INTERFACE_ALIAS: &str = "IPHTTPSInterface";
+/// Its interface index (the `%17` zone of its link-local addresses).
+const INTERFACE_INDEX: u32 = 17;
+
 /// How a command of this target runs.
 pub type ClientHandler = fn(&mut ClientTarget<'_>, &str, &Args) -> Result<Output, CommandError>;
 
@@ -126,6 +142,9 @@ pub struct ClientTarget<'a> {
     pub config: &'a mut ClientConfig,
     /// Its status (read by the views).
     pub status: &'a ClientStatus,
+    /// Its clock's present (virtual in a simulated run): lifetimes are shown as what is
+    /// left of them.
+    pub now: Instant,
     /// The pings `ping` asked for, sent by the caller (they need the running client).
     pub ping: Option<PingRequest>,
 }
@@ -205,7 +224,7 @@ impl ClientTarget<'_> {
             let rest: Vec<String> = words[5..]
                 .iter()
                 .filter(|w| {
-                    !w.eq_ignore_ascii_case("IPHTTPSInterface") && !w.eq_ignore_ascii_case("client")
+                    !w.eq_ignore_ascii_case(INTERFACE_ALIAS) && !w.eq_ignore_ascii_case("client")
                 })
                 .cloned()
                 .collect();
@@ -265,7 +284,7 @@ impl ClientTarget<'_> {
                 t += &format!("   IPv6 Address. . . . . . . . . . . : {g}\n");
             }
             if let Some(l) = s.link_local {
-                t += &format!("   Link-local IPv6 Address . . . . . : {l}%17\n");
+                t += &format!("   Link-local IPv6 Address . . . . . : {l}%{INTERFACE_INDEX}\n");
             }
             let gw = s
                 .router_advert
@@ -282,6 +301,71 @@ impl ClientTarget<'_> {
         Ok(Output {
             value: json!({"IPv6Address": s.global, "LinkLocal": s.link_local, "State": format!("{:?}", s.state)}),
             render: Render::Text(t),
+        })
+    }
+
+    fn get_netipaddress(&mut self, _command: &str, args: &Args) -> Result<Output, CommandError> {
+        if let Some(alias) = args.get("InterfaceAlias")
+            && !alias.eq_ignore_ascii_case(INTERFACE_ALIAS)
+        {
+            return Err(CommandError::Object(format!(
+                "No MSFT_NetIPAddress objects found with property 'InterfaceAlias' equal to '{alias}'. Verify the value of the property and retry."
+            )));
+        }
+        let family = args.get("AddressFamily");
+        if let Some(f) = family
+            && !["IPv6", "IPv4"].iter().any(|x| f.eq_ignore_ascii_case(x))
+        {
+            return Err(CommandError::Argument(format!(
+                "-AddressFamily '{f}' is not IPv4 or IPv6"
+            )));
+        }
+        let state = args.get("AddressState");
+        const STATES: [&str; 4] = ["Preferred", "Deprecated", "Tentative", "Duplicate"];
+        if let Some(st) = state
+            && !STATES.iter().any(|x| st.eq_ignore_ascii_case(x))
+        {
+            return Err(CommandError::Argument(format!(
+                "-AddressState '{st}' is not one of {}",
+                STATES.join(", ")
+            )));
+        }
+        let rows: Vec<_> = self
+            .status
+            .addresses
+            .iter()
+            .filter(|_| family.is_none_or(|f| f.eq_ignore_ascii_case("IPv6")))
+            .filter(|a| state.is_none_or(|st| a.state.as_str().eq_ignore_ascii_case(st)))
+            .map(|a| self.address_row(a))
+            .collect();
+        if rows.is_empty() {
+            return Err(CommandError::Object(
+                "No matching MSFT_NetIPAddress objects found by CIM query for instances of the ROOT/StandardCimv2/MSFT_NetIPAddress class on the  CIM server: SELECT * FROM MSFT_NetIPAddress".into(),
+            ));
+        }
+        Ok(Output {
+            value: serde_json::Value::Array(rows),
+            render: Render::List(None),
+        })
+    }
+
+    fn address_row(&self, a: &AddressInfo) -> serde_json::Value {
+        let left = |t: Option<Instant>| timespan(t.map(|t| t.saturating_duration_since(self.now)));
+        let link_local = ipv6::is_link_local(a.addr);
+        json!({
+            "IPAddress": a.addr.to_string(),
+            "InterfaceIndex": INTERFACE_INDEX,
+            "InterfaceAlias": INTERFACE_ALIAS,
+            "AddressFamily": "IPv6",
+            "Type": "Unicast",
+            "PrefixLength": 64,
+            "PrefixOrigin": if link_local { "WellKnown" } else { "RouterAdvertisement" },
+            "SuffixOrigin": if link_local { "Link" } else { "Random" },
+            "AddressState": a.state.as_str(),
+            "ValidLifetime": left(a.valid_until),
+            "PreferredLifetime": left(a.preferred_until),
+            "SkipAsSource": "False",
+            "PolicyStore": "ActiveStore",
         })
     }
 

@@ -307,20 +307,38 @@ fn parse_lifetime(s: &str) -> Result<u32, CommandError> {
     if t.eq_ignore_ascii_case("infinite") {
         return Ok(u32::MAX);
     }
+    let bad = || {
+        CommandError::Argument(format!(
+            "'{s}' is not a lifetime (seconds, [d.]hh:mm:ss or Infinite)"
+        ))
+    };
     // seconds, or a TimeSpan d.hh:mm:ss / hh:mm:ss
     if let Ok(n) = t.parse::<u32>() {
         return Ok(n);
     }
-    let (days, rest) = t
-        .split_once('.')
-        .map_or((0, t), |(d, r)| (d.parse().unwrap_or(0), r));
-    let parts: Vec<u32> = rest.split(':').filter_map(|p| p.parse().ok()).collect();
-    match parts.as_slice() {
-        [h, m, s] => Ok(days * 86400 + h * 3600 + m * 60 + s),
-        _ => Err(CommandError::Argument(format!(
-            "'{s}' is not a lifetime (seconds, hh:mm:ss or Infinite)"
-        ))),
-    }
+    let (days, rest) = match t.split_once('.') {
+        Some((d, r)) => (
+            d.parse::<u64>()
+                .ok()
+                .filter(|d| *d <= u64::from(u32::MAX) / 86_400)
+                .ok_or_else(bad)?,
+            r,
+        ),
+        None => (0, t),
+    };
+    let parts: Vec<u64> = rest
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let secs = match parts.as_slice() {
+        [h, m, s] if *h < 24 && *m < 60 && *s < 60 => days * 86_400 + h * 3600 + m * 60 + s,
+        _ => return Err(bad()),
+    };
+    // the all-ones value is the RA's infinity: a finite lifetime stays below it
+    u32::try_from(secs)
+        .ok()
+        .filter(|&v| v != u32::MAX)
+        .ok_or_else(bad)
 }
 
 impl ServerTarget<'_> {
@@ -880,6 +898,27 @@ impl Target for ServerTarget<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn lifetimes_are_seconds_timespans_or_infinite() {
+        assert_eq!(parse_lifetime("0").unwrap(), 0);
+        assert_eq!(parse_lifetime("600").unwrap(), 600);
+        assert_eq!(parse_lifetime("00:10:00").unwrap(), 600);
+        assert_eq!(parse_lifetime("1.00:00:00").unwrap(), 86_400);
+        assert_eq!(parse_lifetime("2.01:02:03").unwrap(), 2 * 86_400 + 3723);
+        assert_eq!(parse_lifetime("Infinite").unwrap(), u32::MAX);
+        for bad in [
+            "x.00:00:00",
+            "00:61:00",
+            "1:2",
+            "soon",
+            "99999999999999.00:00:00",
+            "49710.06:28:15",
+        ] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
     use crate::pki::{Pki, PkiOptions};
     use crate::windows::IPHTTPS_INDEX;

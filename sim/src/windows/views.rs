@@ -165,7 +165,8 @@ pub fn routes(state: &AdminState) -> Value {
                     "NextHop": r.next_hop.to_string(),
                     "RouteMetric": r.route_metric,
                     "Publish": publish_name(r.publish),
-                    "ValidLifetime": lifetime(r.valid_lifetime),
+                    "ValidLifetime": route_lifetime(r.valid_lifetime),
+                    "PreferredLifetime": route_lifetime(r.preferred_lifetime),
                     "PolicyStore": "ActiveStore",
                 })
             })
@@ -173,11 +174,22 @@ pub fn routes(state: &AdminState) -> Value {
     )
 }
 
-fn lifetime(s: u32) -> String {
-    if s == u32::MAX {
-        "Infinite".into()
+fn route_lifetime(s: u32) -> String {
+    timespan((s != u32::MAX).then(|| std::time::Duration::from_secs(u64::from(s))))
+}
+
+/// A lifetime as PowerShell prints a TimeSpan (`01:59:58`, `1.00:00:00`), or
+/// `Infinite ([TimeSpan]::MaxValue)`.
+pub fn timespan(d: Option<std::time::Duration>) -> String {
+    let Some(d) = d else {
+        return "Infinite ([TimeSpan]::MaxValue)".into();
+    };
+    let s = d.as_secs();
+    let (days, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if days > 0 {
+        format!("{days}.{h:02}:{m:02}:{s:02}")
     } else {
-        format!("{s} s")
+        format!("{h:02}:{m:02}:{s:02}")
     }
 }
 
