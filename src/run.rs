@@ -19,6 +19,10 @@ pub struct RunArgs {
     /// Write a JSON report.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report (steps, expected and seen, each client's states
+    /// over time, Operations Status at the failure, links to `--artifacts`).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -55,6 +59,7 @@ impl RunArgs {
             jobs,
             junit,
             json,
+            html,
             list,
             filter,
             partition,
@@ -100,15 +105,16 @@ impl RunArgs {
             fail_fast,
             simulated,
         };
+        let reports = Reports { junit, json, html };
         if let Some(n) = repeat {
-            return repeated(chosen, &opts, n, artifacts, junit, json).await;
+            return repeated(chosen, &opts, n, artifacts, reports).await;
         }
         let results = runner::run_all(chosen, &opts, |r, n, total| {
             println!("{}", report::line(r, n, total))
         })
         .await;
         print!("{}", report::summary(&results));
-        write_reports(&results, junit, json)?;
+        reports.write(&results, artifacts)?;
         Ok(if results.iter().all(|r| r.passed) {
             ExitCode::SUCCESS
         } else {
@@ -124,12 +130,11 @@ async fn repeated(
     opts: &iphttps_harness::runner::RunOptions,
     n: usize,
     artifacts: Option<PathBuf>,
-    junit: Option<PathBuf>,
-    json: Option<PathBuf>,
+    reports: Reports,
 ) -> Result<ExitCode> {
     use iphttps_harness::repeat;
     let total = chosen.len();
-    let reps = repeat::repeat(chosen, opts, n, artifacts, |k, results| {
+    let reps = repeat::repeat(chosen, opts, n, artifacts.clone(), |k, results| {
         let passed = results.iter().filter(|r| r.passed).count();
         println!("run {k}/{n}: {passed}/{total} passed");
     })
@@ -159,7 +164,7 @@ async fn repeated(
         }
     }
     let first: Vec<_> = reps.iter().map(|r| r.results[0].clone()).collect();
-    write_reports(&first, junit, json)?;
+    reports.write(&first, artifacts.map(|d| repeat::run_dir(&d, 1)))?;
     let diff = reps.iter().filter(|r| !r.stable()).count();
     println!(
         "\n{} scenarios, {} runs each: {} with differences between runs",
@@ -174,20 +179,34 @@ async fn repeated(
     })
 }
 
-/// Writes the JUnit XML and JSON reports that were asked for.
-fn write_reports(
-    results: &[iphttps_harness::runner::ScenarioResult],
+/// The report files asked for.
+struct Reports {
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
-) -> Result<()> {
-    use iphttps_harness::report;
-    if let Some(p) = junit {
-        std::fs::write(&p, report::junit(results))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+    html: Option<PathBuf>,
+}
+
+impl Reports {
+    /// Writes them; the HTML one links to the scenarios' files in `artifacts`.
+    fn write(
+        self,
+        results: &[iphttps_harness::runner::ScenarioResult],
+        artifacts: Option<PathBuf>,
+    ) -> Result<()> {
+        use iphttps_harness::report;
+        let write = |p: &PathBuf, text: String| {
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))
+        };
+        if let Some(p) = &self.junit {
+            write(p, report::junit(results))?;
+        }
+        if let Some(p) = &self.json {
+            write(p, serde_json::to_string_pretty(&report::json(results))?)?;
+        }
+        if let Some(p) = &self.html {
+            let info = report::html::RunInfo::here(p, artifacts);
+            write(p, report::html::render(results, &info))?;
+        }
+        Ok(())
     }
-    if let Some(p) = json {
-        std::fs::write(&p, serde_json::to_string_pretty(&report::json(results))?)
-            .with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    Ok(())
 }

@@ -27,6 +27,8 @@ pub mod soak;
 pub mod scenario;
 /// The shipped suite and scenario discovery.
 pub mod suite;
+/// What each client went through during a scenario, for the reports.
+pub mod timeline;
 /// Runs scenarios against labs.
 pub mod runner;
 /// `run --simulated --repeat N`: the same runs compared digest by digest.

@@ -114,6 +114,11 @@ fn pcap_of(dir: &Path, s: &ScenarioResult) -> Vec<u8> {
     std::fs::read(runner::artifact(dir, &s.name, "pcap")).unwrap_or_default()
 }
 
+/// Where run `k` (from 1) of a repetition writes its artifacts under `root`.
+pub fn run_dir(root: &Path, k: usize) -> PathBuf {
+    root.join(format!("run-{k}"))
+}
+
 /// Runs `scenarios` simulated `n` times (each run writes its artifacts into `run-K`
 /// under `artifacts`, or a temporary folder), and compares every scenario's runs.
 /// `progress` is called after each run with its number.
@@ -144,7 +149,7 @@ pub async fn repeat(
         .collect();
     let mut first_pcaps: Vec<Vec<u8>> = Vec::new();
     for k in 1..=n.max(1) {
-        let dir = root.join(format!("run-{k}"));
+        let dir = run_dir(&root, k);
         let run_opts = RunOptions {
             simulated: true,
             artifacts: Some(dir.clone()),
@@ -180,6 +185,7 @@ mod tests {
             name: "s".into(),
             file: "s.toml".into(),
             simulated: true,
+            seed: 1,
             passed: true,
             seconds: 62.5,
             wall_seconds: 0.1,
@@ -187,10 +193,13 @@ mod tests {
             message: None,
             steps: vec![StepResult {
                 name: "up".into(),
+                action: "expect".into(),
                 passed: true,
                 seconds: 2.76,
                 message: "as expected".into(),
             }],
+            timeline: Vec::new(),
+            operations_status_at_failure: None,
             log: "scenario s\n  [ok] up (2.76s): as expected\n".into(),
         }
     }

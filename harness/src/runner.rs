@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::lab::{Lab, LabConfig, LabError, LabNetwork};
+use crate::timeline::{ClientTimeline, Recorder};
 use iphttps_sim::api;
 use iphttps_sim::client::{ClientHandle, ClientState, PingError};
 use iphttps_sim::deployment::DeploymentConfig;
@@ -46,6 +47,8 @@ pub const SIMULATED_EPOCH_UNIX: u64 = 1_780_300_800; // 2026-06-01T08:00:00Z
 pub struct StepResult {
     /// Its name.
     pub name: String,
+    /// What it did, in a few words (`expect`, `inject expired-cert`, `run on server: ...`).
+    pub action: String,
     /// Whether it passed.
     pub passed: bool,
     /// Seconds it took.
@@ -63,6 +66,8 @@ pub struct ScenarioResult {
     pub file: String,
     /// Whether it ran simulated (an in-memory network in virtual time).
     pub simulated: bool,
+    /// Its seed.
+    pub seed: u64,
     /// Whether every step passed.
     pub passed: bool,
     /// Seconds it took on the scenario's clock (virtual when simulated).
@@ -76,6 +81,10 @@ pub struct ScenarioResult {
     pub message: Option<String>,
     /// Every step run.
     pub steps: Vec<StepResult>,
+    /// Each client's states and Last Error Codes over the scenario.
+    pub timeline: Vec<ClientTimeline>,
+    /// The Operations Status the console showed when a step failed.
+    pub operations_status_at_failure: Option<String>,
     /// The log.
     pub log: String,
 }
@@ -374,9 +383,12 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
     let _ = writeln!(log, "scenario {} ({})", s.name, s.path.display());
     let mut steps = Vec::new();
     let mut failure: Option<(String, String)> = None;
+    let mut timeline = Vec::new();
+    let mut ops_at_failure = None;
     match start_world(s, opts).await {
         Err(e) => failure = Some(("(start)".into(), e.to_string())),
         Ok(w) => {
+            let recorder = Recorder::start(&w.lab.clients(), started);
             let mut session = Session::default();
             for st in &s.steps {
                 let t0 = Instant::now();
@@ -403,15 +415,19 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
                 );
                 steps.push(StepResult {
                     name: st.name.clone(),
+                    action: st.action.summary(),
                     passed,
                     seconds: t0.elapsed().as_secs_f64(),
                     message: message.clone(),
                 });
                 if !passed {
                     failure = Some((st.name.clone(), message));
+                    let ops = w.lab.deployment().operations_status().await;
+                    ops_at_failure = Some(iphttps_sim::windows::views::operations_status(&ops));
                     break;
                 }
             }
+            timeline = recorder.finish();
             w.lab.shutdown().await;
         }
     }
@@ -429,12 +445,15 @@ pub async fn run_scenario(s: &Scenario, opts: &RunOptions) -> ScenarioResult {
         name: s.name.clone(),
         file: s.path.display().to_string(),
         simulated: opts.simulated,
+        seed: s.seed,
         passed: failure.is_none(),
         seconds,
         wall_seconds: wall.elapsed().as_secs_f64(),
         failed_step: failure.as_ref().map(|(n, _)| n.clone()),
         message: failure.map(|(_, m)| m),
         steps,
+        timeline,
+        operations_status_at_failure: ops_at_failure,
         log,
     }
 }

@@ -152,6 +152,37 @@ pub enum Action {
     FragmentFilter(FragmentFilter),
 }
 
+impl Action {
+    /// What it does, in a few words, for the reports.
+    pub fn summary(&self) -> String {
+        match self {
+            Action::Expect(_) => "expect".into(),
+            Action::Inject(f) => format!("inject {f}"),
+            Action::Clear(f) => format!("clear {f}"),
+            Action::Run { lines, client, .. } => {
+                let on = client.map_or("server".to_string(), |c| format!("client {c}"));
+                let more = match lines.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" (+{} more)", n - 1),
+                };
+                format!(
+                    "run on {on}: {}{more}",
+                    lines.first().map_or("", |l| l.trim())
+                )
+            }
+            Action::Ping(_) => "ping".into(),
+            Action::Udp(_) => "udp".into(),
+            Action::Exec(e) => format!("exec {}", e.command.join(" ")),
+            Action::Restart(_) => "restart server".into(),
+            Action::Toxic(_) => "toxic".into(),
+            Action::Network(_, _) => "network".into(),
+            Action::Sleep(_) => "sleep".into(),
+            Action::Proxy(m) => format!("proxy {m:?}"),
+            Action::FragmentFilter(f) => format!("fragment filter {f:?}"),
+        }
+    }
+}
+
 /// A checked step.
 #[derive(Debug, Clone)]
 pub struct PlannedStep {

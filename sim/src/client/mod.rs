@@ -246,6 +246,11 @@ impl ClientHandle {
         self.status.borrow().clone()
     }
 
+    /// A receiver that sees every later change of the status.
+    pub fn watch(&self) -> watch::Receiver<ClientStatus> {
+        self.status.clone()
+    }
+
     /// Waits until `pred` holds for the status, at most `timeout`; returns the last status
     /// either way, with `Ok` only when the predicate held.
     pub async fn wait_until(

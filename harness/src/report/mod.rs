@@ -1,4 +1,7 @@
-//! Reports: a line per scenario and a summary table for people, JUnit XML and JSON for CI.
+//! Reports: a line per scenario and a summary table for people, JUnit XML and JSON for CI,
+//! and a self-contained HTML page ([`html`]) for people who open CI's artifacts.
+
+pub mod html;
 
 use std::fmt::Write as _;
 
