@@ -487,7 +487,7 @@ async fn the_admin_endpoint_needs_a_token_off_loopback() {
     );
     let mut s = TcpStream::connect(ctl.local_addr()).await.unwrap();
     let req = format!(
-        "POST /run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        "POST /run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
         big.len()
     );
     let _ = s.write_all(req.as_bytes()).await;

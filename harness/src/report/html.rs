@@ -302,6 +302,9 @@ fn timeline_row(l: &ClientTimeline, end: f64) -> Markup {
         div.row data-client=(l.client) {
             span.label { "client " (l.client) }
             div.bar {
+                @if let Some(first) = l.points.first() {
+                    span.seg.before style=(format!("width:{:.3}%", first.at / end * 100.0)) {}
+                }
                 @for (k, p) in l.points.iter().enumerate() {
                     @let until = l.points.get(k + 1).map_or(end, |n| n.at);
                     @let width = ((until - p.at) / end * 100.0).max(0.0);
@@ -381,6 +384,7 @@ td.msg { max-width: 520px; word-break: break-word; }
 .seg.Established { background: #c19c00; }
 .seg.LinkUp { background: var(--pass); }
 .seg.Disabled { background: #3b4450; }
+.seg.before { background: transparent; min-width: 0; padding: 0; }
 details.log pre, details.ops pre { background: #f6f8fa; border: 1px solid var(--line); padding: 6px 8px; max-height: 420px; overflow: auto; }
 a { color: #0b5cad; }
 "#;

@@ -9,6 +9,18 @@
 //! - `GET /faults`: the faults in force.
 //! - `GET /metrics`: the server's counters in the Prometheus text format.
 //! - `GET /status`: the client table (addresses, bytes), uptime and the Operations Status.
+//! - `GET /`: the web console (a page like the Remote Access Management console's
+//!   Dashboard, Operations Status with its details pane, and Remote Client Status), which
+//!   reads the routes above and injects and clears faults through `POST /run`.
+//!
+//! Every route answers only as the endpoint's rules say: bound to loopback, or every
+//! request carrying the bearer token. The console page itself holds no data and is served
+//! without the token; what it shows it fetches with the token a person types into it.
+//! Against pages of other sites in the same browser: a request whose `Host` is not a
+//! loopback name is refused when there is no token (DNS rebinding), `POST /run` takes only
+//! `Content-Type: application/json` (which another site's page cannot send without a
+//! preflight this endpoint never answers), and a request whose `Origin` is not this
+//! endpoint's is refused.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -150,6 +162,20 @@ async fn handle<M: Managed>(
             json!({ "ok": false, "error": msg }),
         )
     };
+    if let Some(refusal) = cross_site(&req, token.is_some()) {
+        return Ok(reply(
+            StatusCode::FORBIDDEN,
+            json!({ "ok": false, "error": refusal }),
+        ));
+    }
+    if is_console(&req) {
+        let mut r = Response::new(Full::new(Bytes::from_static(CONSOLE.as_bytes())));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return Ok(r);
+    }
     if let Some(t) = &token {
         let given = req
             .headers()
@@ -210,9 +236,25 @@ async fn handle<M: Managed>(
         }
         (&Method::GET, "/faults") => {
             let f: Vec<&str> = lab.faults().iter().map(|f| f.name()).collect();
-            reply(StatusCode::OK, json!({ "faults": f }))
+            let all: Vec<&str> = crate::fault::Fault::ALL.iter().map(|f| f.name()).collect();
+            reply(StatusCode::OK, json!({ "faults": f, "catalogue": all }))
         }
         (&Method::POST, "/run") => {
+            let json_body = req
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(';')
+                        .next()
+                        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+                });
+            if !json_body {
+                return Ok(reply(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    json!({ "ok": false, "error": "POST /run takes Content-Type: application/json" }),
+                ));
+            }
             let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(e) => {
@@ -256,9 +298,54 @@ async fn handle<M: Managed>(
         }
         _ => reply(
             StatusCode::NOT_FOUND,
-            json!({ "ok": false, "error": "not found: use POST /run, GET /operations-status, /faults, /metrics or /status" }),
+            json!({ "ok": false, "error": "not found: use GET / (the console), POST /run, GET /operations-status, /faults, /metrics or /status" }),
         ),
     })
+}
+
+/// The web console's page.
+const CONSOLE: &str = include_str!("console.html");
+
+fn is_console<B>(req: &Request<B>) -> bool {
+    req.method() == Method::GET && matches!(req.uri().path(), "/" | "/index.html")
+}
+
+/// Why a request looks like another site's, if it does: a `Host` that is not a loopback
+/// name on an endpoint without a token (DNS rebinding), or an `Origin` that is not the
+/// `Host` it was sent to.
+fn cross_site<B>(req: &Request<B>, has_token: bool) -> Option<&'static str> {
+    let header = |h| req.headers().get(h).and_then(|v| v.to_str().ok());
+    let host = header(hyper::header::HOST);
+    if !has_token
+        && let Some(h) = host
+        && !is_loopback_host(h)
+    {
+        return Some("this endpoint answers only requests addressed to a loopback name");
+    }
+    if let Some(origin) = header(hyper::header::ORIGIN) {
+        let same = host.is_some_and(|h| {
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(h)
+        });
+        if !same {
+            return Some("requests from another site's page are refused");
+        }
+    }
+    None
+}
+
+/// Whether an HTTP `Host` (`name[:port]`) names this machine's loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// A client of the endpoint, for `iphttps ctl` and `iphttps diagnose`.
