@@ -80,15 +80,17 @@ async fn metrics_and_status_describe_the_running_server() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    // every family has its HELP text
+    // every family has its HELP text (OpenMetrics names a counter's family without the
+    // `_total` its samples carry), and the exposition is whole
     for family in [
         "iphttps_clients_connected",
-        "iphttps_connections_failed_total",
-        "iphttps_packets_dropped_total",
+        "iphttps_connections_failed",
+        "iphttps_packets_dropped",
         "iphttps_handshake_duration_seconds",
     ] {
         assert!(scrape.docs.contains_key(family), "no HELP for {family}");
     }
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
     assert_eq!(value(&scrape, "iphttps_clients_connected", &[]), 2.0);
     assert!(value(&scrape, "iphttps_connections_accepted_total", &[]) >= 3.0);
     assert_eq!(

@@ -2,6 +2,9 @@
 //! and a self-contained HTML page ([`html`]) for people who open CI's artifacts.
 
 pub mod html;
+mod junit;
+
+pub use junit::junit;
 
 use std::fmt::Write as _;
 
@@ -56,72 +59,6 @@ pub fn summary(results: &[ScenarioResult]) -> String {
         passed,
         results.len() - passed
     );
-    out
-}
-
-fn xml(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&apos;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// JUnit XML: one testsuite, one testcase per scenario, failures with the step and the
-/// message, the log as system-out.
-pub fn junit(results: &[ScenarioResult]) -> String {
-    let failures = results.iter().filter(|r| !r.passed).count();
-    let time: f64 = results.iter().map(|r| r.seconds).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"iphttps\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">",
-        results.len()
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"iphttps scenarios\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time:.3}\">",
-        results.len()
-    );
-    for r in results {
-        let class = std::path::Path::new(&r.file)
-            .parent()
-            .map(|p| p.display().to_string().replace(['/', '\\'], "."))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" time=\"{:.3}\">",
-            xml(&r.name),
-            xml(if class.is_empty() {
-                "scenarios"
-            } else {
-                &class
-            }),
-            xml(&r.file),
-            r.seconds
-        );
-        if !r.passed {
-            let step = r.failed_step.clone().unwrap_or_default();
-            let msg = r.message.clone().unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "      <failure message=\"step '{}': {}\" type=\"StepFailed\">step '{}': {}</failure>",
-                xml(&step),
-                xml(&msg),
-                xml(&step),
-                xml(&msg)
-            );
-        }
-        let _ = writeln!(out, "      <system-out>{}</system-out>", xml(&r.log));
-        out += "    </testcase>\n";
-    }
-    out += "  </testsuite>\n</testsuites>\n";
     out
 }
 

@@ -361,10 +361,10 @@ impl Checker<'_> {
     /// A duration the same in both modes, or per mode.
     fn timing(&self, v: &Spanned<model::ModeDuration>) -> Result<Timing, LoadError> {
         let one = |s: &str| {
-            parse_duration(s).ok_or_else(|| {
+            parse_duration(s).map_err(|why| {
                 self.at(
                     v.span(),
-                    format!("'{s}' is not a duration (e.g. \"500ms\", \"10s\", \"2m\")"),
+                    format!("'{s}' is not a duration ({why}; e.g. \"500ms\", \"10s\", \"4m30s\")"),
                 )
             })
         };
@@ -404,43 +404,19 @@ fn deadline_of(c: &Checker<'_>, s: &Step) -> Result<Timing, LoadError> {
     }
 }
 
-/// Parses `"500ms"`, `"10s"`, `"2m"`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
+/// Parses a duration as humantime does (`"500ms"`, `"10s"`, `"2m"`, `"4m30s"`, `"1h 30m"`,
+/// `"2h"`, `"1day"`), or a bare number of seconds (`"10"`, `"0.5"`).
+/// A bad one gets humantime's own words for what is wrong.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    // a bare number is seconds; otherwise number-unit pairs, largest unit first
     if let Ok(n) = s.parse::<f64>() {
-        return (n.is_finite() && n >= 0.0).then(|| Duration::from_secs_f64(n));
-    }
-    let mut rest = s;
-    let mut total = 0.0;
-    let mut last_scale = f64::INFINITY;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| c.is_ascii_alphabetic())
-            .filter(|&i| i > 0)?;
-        let n: f64 = rest[..digits].trim().parse().ok()?;
-        let after = &rest[digits..];
-        let unit_len = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
-        let scale = match &after[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
+        return if n.is_finite() && n >= 0.0 {
+            Ok(Duration::from_secs_f64(n))
+        } else {
+            Err("a duration is not negative".into())
         };
-        if !(n.is_finite() && n >= 0.0) || scale >= last_scale {
-            return None;
-        }
-        last_scale = scale;
-        total += n * scale;
-        rest = after[unit_len..].trim_start();
     }
-    Some(Duration::from_secs_f64(total))
+    humantime::parse_duration(s).map_err(|e| e.to_string())
 }
 
 const STATES: &[(&str, ClientState)] = &[
@@ -1073,16 +1049,23 @@ mod properties {
 
     #[test]
     fn durations_in_windows_terms() {
-        let d = parse_duration;
+        let d = |s| parse_duration(s).ok();
         assert_eq!(d("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(d("10"), Some(Duration::from_secs(10)));
+        assert_eq!(d("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(d("20m"), Some(Duration::from_secs(1200)));
         assert_eq!(d("4m30s"), Some(Duration::from_secs(270)));
         assert_eq!(d("1h 30m"), Some(Duration::from_secs(5400)));
         assert_eq!(d("2h"), Some(Duration::from_secs(7200)));
-        for bad in ["", "m", "10x", "30s4m", "1m1m", "-1s", "1.5.2s"] {
+        assert_eq!(d("1day"), Some(Duration::from_secs(86_400)));
+        for bad in ["", "m", "10x", "-1s", "-1", "1.5.2s", "soon"] {
             assert_eq!(d(bad), None, "{bad}");
         }
+        assert!(
+            parse_duration("10x")
+                .unwrap_err()
+                .contains("unknown time unit")
+        );
     }
 
     fn fragment() -> impl Strategy<Value = String> {

@@ -204,7 +204,7 @@ async fn handle<M: Managed>(
             let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                hyper::header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             r
         }
@@ -441,5 +441,57 @@ pub mod client {
     pub async fn get_text(addr: SocketAddr, path: &str) -> Result<String, RequestError> {
         let body = send_raw(addr, get_request(addr, path)?).await?;
         String::from_utf8(body.to_vec()).map_err(|e| RequestError::Answer(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(host: Option<&str>, origin: Option<&str>) -> Request<()> {
+        let mut b = Request::post("/run");
+        if let Some(h) = host {
+            b = b.header(hyper::header::HOST, h);
+        }
+        if let Some(o) = origin {
+            b = b.header(hyper::header::ORIGIN, o);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn loopback_names_are_recognised() {
+        for h in [
+            "127.0.0.1:8474",
+            "127.0.0.2",
+            "[::1]:8474",
+            "localhost:80",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.com:8474",
+            "10.0.0.1:8474",
+            "[2001:db8::1]:80",
+            "localhost.evil.com",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn other_sites_pages_are_refused() {
+        // a rebound name, without a token
+        assert!(cross_site(&req(Some("evil.com:8474"), None), false).is_some());
+        // with a token the name is the operator's business
+        assert!(cross_site(&req(Some("admin.example:8474"), None), true).is_none());
+        // a page of another origin
+        let other = req(Some("127.0.0.1:8474"), Some("http://evil.com"));
+        assert!(cross_site(&other, false).is_some());
+        // the console's own page, and tools that send no Origin
+        let own = req(Some("127.0.0.1:8474"), Some("http://127.0.0.1:8474"));
+        assert!(cross_site(&own, false).is_none());
+        assert!(cross_site(&req(Some("127.0.0.1:8474"), None), false).is_none());
     }
 }
