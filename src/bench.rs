@@ -51,7 +51,7 @@ impl BenchArgs {
         let figures = match clients {
             Some(n) => {
                 let bin = bench::this_binary().context("cannot find this executable")?;
-                bench::clients(&bin, n).await?
+                bench::clients(&bin, n, &crate::progress::Shown::quiet()).await?
             }
             None => {
                 let plan = bench::Plan {
@@ -59,7 +59,7 @@ impl BenchArgs {
                     duration: Duration::from_secs_f64(duration.unwrap_or(0.0).max(0.0)),
                     only,
                 };
-                bench::figures(&plan).await?
+                bench::figures(&plan, &crate::progress::Shown::quiet()).await?
             }
         };
         let report = bench::Report {

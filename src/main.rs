@@ -10,6 +10,7 @@ mod lab;
 mod parse;
 mod pki;
 mod probe;
+mod progress;
 mod run;
 mod serve;
 mod signal;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use iphttps_harness::progress::Progress;
 
 /// The arguments of `iphttps run`.
 #[derive(Debug, clap::Args)]
@@ -109,10 +110,17 @@ impl RunArgs {
         if let Some(n) = repeat {
             return repeated(chosen, &opts, n, artifacts, reports).await;
         }
-        let results = runner::run_all(chosen, &opts, |r, n, total| {
-            println!("{}", report::line(r, n, total))
-        })
+        let progress = std::sync::Arc::new(crate::progress::Shown::lines());
+        progress.begin(chosen.len() as u64, "scenarios");
+        let (p1, p2) = (progress.clone(), progress.clone());
+        let results = runner::run_all_with(
+            chosen,
+            &opts,
+            move |name| p1.started(name),
+            move |r, n, total| p2.advanced(n as u64, &r.name, Some(&report::line(r, n, total))),
+        )
         .await;
+        progress.end();
         print!("{}", report::summary(&results));
         reports.write(&results, artifacts)?;
         Ok(if results.iter().all(|r| r.passed) {

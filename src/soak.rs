@@ -25,7 +25,10 @@ impl SoakArgs {
             duration: Duration::from_secs_f64(duration.max(10.0)),
             server_bin: std::env::current_exe()?,
         };
-        let report = iphttps_harness::soak::run(&cfg).await?;
+        let progress = crate::progress::Shown::quiet();
+        let report = iphttps_harness::soak::run(&cfg, &progress).await;
+        iphttps_harness::progress::Progress::end(&progress);
+        let report = report?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(if report.passed {
             ExitCode::SUCCESS

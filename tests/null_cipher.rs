@@ -113,7 +113,12 @@ fn openssl_s_client_with_null_sha256_gets_its_200() {
 async fn connect_null_only_completes_against_openssl_s_server() {
     let dir = tempfile::tempdir().unwrap();
     let mut pki = common::test_pki();
-    iphttps_sim::tls::openssl::rsa_server_key(&mut pki, "da.contoso.com").unwrap();
+    iphttps_sim::tls::openssl::rsa_server_key(
+        &mut pki,
+        "da.contoso.com",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     pki.write(dir.path()).unwrap();
     let port = free_port();
     let mut s_server = Command::new("openssl")
@@ -500,4 +505,24 @@ async fn operations_status_shows_null_encryption_and_the_clients_suites() {
         "not offered: OTP authentication is enabled"
     );
     lab.shutdown().await;
+}
+
+/// The shipped NULL-cipher scenarios (`scenarios/null-cipher/`, which only a build with
+/// this feature loads) pass on loopback and simulated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_null_cipher_scenarios_pass_in_both_modes() {
+    use iphttps_harness::runner::{self, RunOptions};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/null-cipher");
+    let all = iphttps_harness::suite::load(&[dir]).expect("they load in this build");
+    assert!(all.len() >= 2);
+    for simulated in [false, true] {
+        let opts = RunOptions {
+            jobs: 2,
+            simulated,
+            ..RunOptions::default()
+        };
+        for r in runner::run_all(all.clone(), &opts, |_, _, _| {}).await {
+            assert!(r.passed, "simulated {simulated}: {}: {}", r.name, r.log);
+        }
+    }
 }

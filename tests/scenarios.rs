@@ -399,3 +399,23 @@ fn run_lists_filters_and_writes_reports() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("step 'this step cannot pass'"));
 }
+
+/// A build without the OpenSSL backend refuses a file that asks for the NULL suites, at
+/// the line that asks, saying how to build one that can.
+#[cfg(not(feature = "null-cipher"))]
+#[test]
+fn null_cipher_scenarios_need_the_feature_and_say_so_where_they_ask() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/null-cipher");
+    let err = suite::load(&[dir]).unwrap_err().to_string();
+    assert!(err.contains("null-encryption.toml:11:15"), "{err}");
+    assert!(err.contains("null-only-client.toml:11:15"), "{err}");
+    assert!(err.contains("--features null-cipher"), "{err}");
+    // and a bad mode is named whatever the build
+    let e = scenario::parse(
+        Path::new("x.toml"),
+        "[clients]\nnull_cipher = \"sometimes\"\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not off, prefer or only"), "{e}");
+    assert_eq!((e.line, e.column), (2, 15));
+}

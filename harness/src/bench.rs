@@ -1,6 +1,7 @@
 //! `iphttps bench`: a quick report of tunnel packet handling, every figure beside its
 //! baseline measured in the same run, as a ratio.
 
+use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -221,8 +222,14 @@ where
 }
 
 /// Throughput, latency and setup figures, each from interleaved tunnel/baseline pairs.
-pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
+pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>, perf::PerfError> {
     let want = |name: &str| plan.only.as_deref().is_none_or(|o| name.starts_with(o));
+    let stages: Vec<&str> = STAGES.iter().copied().filter(|s| want(s)).collect();
+    progress.begin(stages.len() as u64, "figures");
+    let stage = Stages {
+        progress,
+        done: std::cell::Cell::new(0),
+    };
     let tunnel = perf::Tunnel::start().await?;
     let bare = perf::Bare::start().await?;
     let rate = |bytes: u64, d: Duration| bytes as f64 / d.as_secs_f64() / MB;
@@ -239,6 +246,7 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
         if !want(name) {
             continue;
         }
+        stage.start(name);
         let p = pairs(
             plan,
             || async { Ok(rate(bulk, tunnel.transfer(dir, BULK, PACKET).await?)) },
@@ -246,12 +254,14 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
         )
         .await?;
         out.push(Figure::from_pairs(name, "MB/s", &p, Bound::Ceiling)?);
+        stage.end(name);
     }
     for clients in [16usize, 64] {
         let name = format!("tunnel_throughput_clients_{clients}");
         if !want(&name) {
             continue;
         }
+        stage.start(&name);
         let lock0 = tunnel.lab().server.core_lock_stats();
         let p = pairs(
             plan,
@@ -269,8 +279,10 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
             "%",
             100.0 * (lock1.contended - lock0.contended) as f64 / taken.max(1) as f64,
         ));
+        stage.end(&name);
     }
     if want("tunnel_latency") {
+        stage.start("tunnel_latency");
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         // p50 and p99 come from the same runs
         let runs = latency_runs(plan.clone()).await?;
@@ -295,8 +307,10 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
             &p99,
             Bound::Floor,
         )?);
+        stage.end("tunnel_latency");
     }
     if want("setup_rate") {
+        stage.start("setup_rate");
         let conns = 200;
         let per_s = |d: Duration| conns as f64 / d.as_secs_f64();
         let p = pairs(
@@ -311,13 +325,47 @@ pub async fn figures(plan: &Plan) -> Result<Vec<Figure>, perf::PerfError> {
             &p,
             Bound::Ceiling,
         )?);
+        stage.end("setup_rate");
     }
     tunnel.shutdown().await;
     #[cfg(feature = "null-cipher")]
     if want("tunnel_throughput_null") || want("cpu_per_gb") {
+        stage.start("tunnel_throughput_null");
         out.extend(null_figures(plan).await?);
+        stage.end("tunnel_throughput_null");
     }
+    progress.end();
     Ok(out)
+}
+
+/// The measurements of [`figures`] in order, as `--only` names them.
+const STAGES: &[&str] = &[
+    "tunnel_throughput",
+    "tunnel_throughput_reverse",
+    "tunnel_throughput_client_to_client",
+    "tunnel_throughput_clients_16",
+    "tunnel_throughput_clients_64",
+    "tunnel_latency",
+    "setup_rate",
+    #[cfg(feature = "null-cipher")]
+    "tunnel_throughput_null",
+];
+
+/// Reports [`figures`]' measurements as they begin and end.
+struct Stages<'a> {
+    progress: &'a dyn Progress,
+    done: std::cell::Cell<u64>,
+}
+
+impl Stages<'_> {
+    fn start(&self, name: &str) {
+        self.progress.started(name);
+    }
+
+    fn end(&self, name: &str) {
+        self.done.set(self.done.get() + 1);
+        self.progress.advanced(self.done.get(), name, None);
+    }
 }
 
 /// Round trips, 500 per run, of the tunnel and of the echo, interleaved, with both on one
@@ -438,7 +486,11 @@ pub enum ClientsError {
 /// Starts `iphttps serve` (`bin`) in its own process on loopback, then `n` clients in this
 /// one; measures the time until all are LinkUp with an address and the server's resident
 /// memory per client.
-pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> {
+pub async fn clients(
+    bin: &Path,
+    n: usize,
+    progress: &dyn Progress,
+) -> Result<Vec<Figure>, ClientsError> {
     let table = n.max(10_000).to_string();
     let served = Served::start(bin, &["--max-clients", &table], &[])?;
     let pid = served.pid();
@@ -456,12 +508,16 @@ pub async fn clients(bin: &Path, n: usize) -> Result<Vec<Figure>, ClientsError> 
         handles.push(iphttps_sim::client::start(c)?);
     }
     let deadline = t0 + Duration::from_secs(120);
-    for h in &handles {
+    progress.begin(n as u64, "clients LinkUp");
+    progress.started("clients connecting");
+    for (k, h) in handles.iter().enumerate() {
         let left = deadline.saturating_duration_since(Instant::now());
         h.wait_active(left)
             .await
             .map_err(|s| ClientsError::NotUp(format!("{:?} {}", s.state, s.last_error)))?;
+        progress.advanced(k as u64 + 1, "clients connecting", None);
     }
+    progress.end();
     let linkup = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);

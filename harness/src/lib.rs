@@ -7,6 +7,8 @@
 //! Modules are declared in layer order, lowest first; a module imports only modules
 //! declared above it (`tests/layers.rs` checks it).
 
+/// What long commands report while they work (the binary draws it).
+pub mod progress;
 /// What a lab puts around its deployment: a web proxy, transport toxics.
 pub mod fixtures;
 /// A deployment plus clients, started with one call.

@@ -95,6 +95,17 @@ pub async fn run_all(
     opts: &RunOptions,
     done: impl Fn(&ScenarioResult, usize, usize) + Send + Sync + 'static,
 ) -> Vec<ScenarioResult> {
+    run_all_with(scenarios, opts, |_| {}, done).await
+}
+
+/// [`run_all`], with `started` called with each scenario's name as it begins.
+pub async fn run_all_with(
+    scenarios: Vec<Scenario>,
+    opts: &RunOptions,
+    started: impl Fn(&str) + Send + Sync + 'static,
+    done: impl Fn(&ScenarioResult, usize, usize) + Send + Sync + 'static,
+) -> Vec<ScenarioResult> {
+    let started = Arc::new(started);
     let jobs = if opts.jobs == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
@@ -107,18 +118,20 @@ pub async fn run_all(
     let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
     for (i, s) in scenarios.into_iter().enumerate() {
-        let (sem, stop, done, finished, opts) = (
+        let (sem, stop, done, finished, opts, started) = (
             sem.clone(),
             stop.clone(),
             done.clone(),
             finished.clone(),
             opts.clone(),
+            started.clone(),
         );
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.ok()?;
             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 return None;
             }
+            started(&s.name);
             let r = if opts.simulated || s.simulated {
                 // its own thread, its own runtime on a paused clock
                 let opts = opts.clone();
@@ -285,6 +298,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             ra_interval: Some(Duration::from_millis(t.ra_interval_ms)),
             reassembly_timeout: Some(Duration::from_millis(t.reassembly_timeout_ms)),
             idle_timeout: Some(Duration::from_millis(t.idle_timeout_ms)),
+            null_cipher: s.server_null_cipher,
             clock,
             ..DeploymentConfig::default()
         },
@@ -323,6 +337,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             c.host.keepalive =
                 (t.nud_interval_ms > 0).then(|| Duration::from_millis(t.nud_interval_ms));
             c.host.two_hours = Duration::from_millis(t.two_hour_rule_ms);
+            c.null_cipher = s.client_null_cipher;
             if let Some(p) = &relay {
                 let host = c.url.host.clone();
                 c.resolve.retain(|(n, _)| !n.eq_ignore_ascii_case(&host));

@@ -5,6 +5,7 @@
 //! every client is LinkUp again, no packet reached the wrong client, and both packet
 //! ledgers (the router's and the shell's) reconcile.
 
+use crate::progress::Progress;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -267,7 +268,7 @@ impl Traffic {
 }
 
 /// Runs the soak.
-pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
+pub async fn run(cfg: &SoakConfig, progress: &dyn Progress) -> Result<SoakReport, SoakError> {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         PANICS.fetch_add(1, Ordering::SeqCst);
@@ -317,9 +318,11 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
     let (mut injected, mut rounds, mut restarts) = (Vec::new(), Vec::new(), 0);
     let end = t0 + cfg.duration;
     let mut k = 0;
+    progress.begin(cfg.duration.as_secs(), "s");
     while Instant::now() + Duration::from_secs(20) < end {
         let f = faults[k % faults.len()];
         k += 1;
+        progress.started(&format!("round {k}: {f}"));
         server.run(&format!("fault add {f}")).await?;
         injected.push(f.name().to_string());
         tokio::time::sleep(Duration::from_secs(4)).await;
@@ -332,7 +335,9 @@ pub async fn run(cfg: &SoakConfig) -> Result<SoakReport, SoakError> {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         rounds.push(server.quiet_memory(t0).await?);
         traffic.pause.store(false, Ordering::Relaxed);
+        progress.advanced(t0.elapsed().as_secs(), &format!("round {k}"), None);
     }
+    progress.started("recovery and counters");
     // recovery: every client back up; then traffic stops and the counters settle
     let recovered = wait_all_active(&clients, Duration::from_secs(120)).await;
     traffic.stop.store(true, Ordering::Relaxed);

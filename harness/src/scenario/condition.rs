@@ -36,6 +36,8 @@ pub enum ClientCond {
     RaValidLifetime(u32),
     /// The transition technology chosen.
     Transition(Transition),
+    /// The TLS cipher suite of its tunnel.
+    CipherSuite(String),
     /// At least this many successful connections.
     ConnectsAtLeast(u64),
     /// At least this many failures.
@@ -193,6 +195,12 @@ impl ClientCond {
                             "{} s",
                             p.valid_lifetime
                         )))
+                ))
+            }
+            ClientCond::CipherSuite(c) if s.cipher_suite.as_deref() != Some(c.as_str()) => {
+                Err(format!(
+                    "expected cipher suite {c}, saw {}",
+                    s.cipher_suite.as_deref().unwrap_or("none")
                 ))
             }
             ClientCond::Transition(t) if s.transition != *t => {

@@ -16,6 +16,7 @@ use iphttps_sim::fault::{Fault, close_names};
 use iphttps_sim::link::filter::FragmentFilter;
 use iphttps_sim::link::host::AddressState;
 use iphttps_sim::link::router::{AuthMode, DropReason};
+use iphttps_sim::tls::NullCipher;
 use iphttps_sim::windows::command::check_names;
 use iphttps_sim::windows::health::{self, HealthState};
 use iphttps_sim::windows::{client_target, server_target};
@@ -231,6 +232,10 @@ pub struct Scenario {
     pub proxy: Option<ProxyMode>,
     /// The credentials clients send to it.
     pub proxy_credentials: Option<(String, String)>,
+    /// Whether the server offers the NULL-encryption suites.
+    pub server_null_cipher: bool,
+    /// Which NULL-encryption suites the clients offer.
+    pub client_null_cipher: NullCipher,
     /// Timers as the file gives them (the mode fills in the rest: [`Scenario::timers`]).
     pub timers_file: model::TimersSection,
     /// Whether `[lab] network = "simulated"`: an in-memory network in virtual time.
@@ -356,6 +361,21 @@ impl Checker<'_> {
         v.get_ref()
             .parse::<Fault>()
             .map_err(|e| self.at(v.span(), e.to_string()))
+    }
+
+    /// `true` when this build has the NULL-encryption suites (the OpenSSL backend), else
+    /// the located error that says how to build one.
+    fn null_build(&self, span: Range<usize>) -> Result<bool, LoadError> {
+        if cfg!(feature = "null-cipher") {
+            Ok(true)
+        } else {
+            Err(self.at(
+                span,
+                "the NULL-encryption suites need the OpenSSL backend, which this build of iphttps \
+                 does not have: build it with `cargo build --release --features null-cipher` \
+                 (needs libssl-dev and pkg-config) and run that binary",
+            ))
+        }
     }
 
     /// A duration the same in both modes, or per mode.
@@ -535,6 +555,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         },
         None => None,
     };
+    let server_null_cipher = match &f.server.null_cipher {
+        Some(v) if *v.get_ref() => c.null_build(v.span())?,
+        _ => false,
+    };
+    let client_null_cipher = match &f.clients.null_cipher {
+        Some(v) => {
+            let mode = NullCipher::named(&v.get_ref().to_ascii_lowercase()).ok_or_else(|| {
+                c.at(
+                    v.span(),
+                    format!("null_cipher '{}' is not off, prefer or only", v.get_ref()),
+                )
+            })?;
+            if mode != NullCipher::Off {
+                c.null_build(v.span())?;
+            }
+            mode
+        }
+        None => NullCipher::Off,
+    };
     let simulated = match &f.lab.network {
         Some(n) => c.named(n, "lab network", LAB_NETWORKS)?,
         None => false,
@@ -611,6 +650,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         trust_root: f.clients.trust_root,
         proxy,
         proxy_credentials,
+        server_null_cipher,
+        client_null_cipher,
         timers_file: f.timers.clone(),
         simulated,
         faults,
@@ -792,6 +833,7 @@ fn expectation(
             TRANSITIONS,
         )?));
     }
+    client.extend(e.cipher_suite.clone().map(ClientCond::CipherSuite));
     client.extend(e.connects_at_least.map(ClientCond::ConnectsAtLeast));
     client.extend(e.failures_at_least.map(ClientCond::FailuresAtLeast));
     client.extend(e.failures_at_most.map(ClientCond::FailuresAtMost));

@@ -57,6 +57,8 @@ pub struct ServerSection {
     pub internal_prefix: Option<Spanned<String>>,
     /// `none` or `certificates`.
     pub auth_mode: Option<Spanned<String>>,
+    /// Whether the server offers the NULL-encryption suites (a `null-cipher` build).
+    pub null_cipher: Option<Spanned<bool>>,
 }
 
 impl Default for ServerSection {
@@ -67,6 +69,7 @@ impl Default for ServerSection {
             client_prefix: None,
             internal_prefix: None,
             auth_mode: None,
+            null_cipher: None,
         }
     }
 }
@@ -90,6 +93,9 @@ pub struct ClientsSection {
     /// The Basic credentials the clients send to the proxy, `"USER:PASSWORD"` (the lab
     /// proxy's `requires-auth` mode accepts `proxyuser:proxypass`).
     pub proxy_credentials: Option<Spanned<String>>,
+    /// Which NULL-encryption suites the clients offer: `off` (Windows 7), `prefer`
+    /// (Windows 8 and later) or `only` (a `null-cipher` build for the last two).
+    pub null_cipher: Option<Spanned<String>>,
 }
 
 impl Default for ClientsSection {
@@ -102,6 +108,7 @@ impl Default for ClientsSection {
             trust_root: true,
             proxy: None,
             proxy_credentials: None,
+            null_cipher: None,
         }
     }
 }
@@ -399,6 +406,8 @@ pub struct Expect {
     pub ra_valid_lifetime: Option<u32>,
     /// `6to4`, `Teredo` or `IP-HTTPS`.
     pub transition: Option<Spanned<String>>,
+    /// The TLS cipher suite of the client's tunnel (`TLS_RSA_WITH_NULL_SHA256`, ...).
+    pub cipher_suite: Option<String>,
     /// At least this many successful connections so far.
     pub connects_at_least: Option<u64>,
     /// At least this many failures so far.

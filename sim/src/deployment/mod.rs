@@ -217,7 +217,7 @@ impl Deployment {
         };
         let mut pki = Pki::load_or_generate(&pki_dir, &PkiOptions::new(&config.name, now))?;
         if config.null_cipher {
-            crate::tls::null_server_key(&mut pki, &config.name)?;
+            crate::tls::null_server_key(&mut pki, &config.name, now)?;
         }
         let capture = match &config.pcap {
             Some(path) => {

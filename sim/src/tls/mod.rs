@@ -167,12 +167,16 @@ impl NullCipher {
 
 /// Gives the server's leaf the RSA key the NULL suites need (OpenSSL generates it), or
 /// says this build has no OpenSSL backend.
-pub fn null_server_key(pki: &mut Pki, name: &str) -> Result<(), TlsError> {
+pub fn null_server_key(
+    pki: &mut Pki,
+    name: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), TlsError> {
     #[cfg(feature = "null-cipher")]
-    return openssl::rsa_server_key(pki, name);
+    return openssl::rsa_server_key(pki, name, now);
     #[cfg(not(feature = "null-cipher"))]
     {
-        let _ = (pki, name);
+        let _ = (pki, name, now);
         Err(TlsError::NoOpenSsl)
     }
 }

@@ -52,14 +52,17 @@ pub fn is_rsa(key_pem: &str) -> bool {
 
 /// Gives the server's leaf an RSA 2048 key (the NULL suites use RSA key exchange),
 /// re-issued for `name` by the intermediate CA; a leaf that already has one is kept.
-pub fn rsa_server_key(pki: &mut Pki, name: &str) -> Result<(), TlsError> {
+pub fn rsa_server_key(
+    pki: &mut Pki,
+    name: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), TlsError> {
     if is_rsa(&pki.server_key) {
         return Ok(());
     }
     let key = PKey::from_rsa(Rsa::generate(2048).map_err(err)?).map_err(err)?;
     let pem = String::from_utf8(key.private_key_to_pem_pkcs8().map_err(err)?).map_err(err)?;
     pki.server_key = pem;
-    let now = time::OffsetDateTime::now_utc();
     pki.reissue_server(name, Validity::around(now, 365))
         .map_err(err)
 }
