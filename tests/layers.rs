@@ -33,12 +33,15 @@ const SIM_LAYERS: &[(&str, &[&str])] = &[
 
 /// The module order of `iphttps-harness`, lowest first.
 const HARNESS_LAYERS: &[(&str, &[&str])] = &[
+    ("progress", &["progress"]),
     ("fixtures", &["fixtures"]),
     ("lab", &["lab", "lab_run"]),
     ("measurements", &["perf", "bench", "peers", "soak"]),
     (
         "scenarios",
-        &["scenario", "suite", "runner", "repeat", "report"],
+        &[
+            "scenario", "suite", "timeline", "runner", "repeat", "report",
+        ],
     ),
 ];
 

@@ -35,5 +35,5 @@ pub mod timeline;
 pub mod runner;
 /// `run --simulated --repeat N`: the same runs compared digest by digest.
 pub mod repeat;
-/// JUnit XML and JSON reports of a run.
+/// The reports of a run: lines and summary, JSON, JUnit XML, the HTML page.
 pub mod report;
