@@ -148,6 +148,17 @@ async fn the_console_shows_a_fault_as_the_remote_access_console_does() {
     // the fault in force, with a Clear button, and the counters
     assert!(dom.contains("route-not-published"), "{dom}");
     assert!(dom.contains("Tunnels established"), "{dom}");
+    // when Operations Status was evaluated, from the deployment's clock
+    assert!(!dom.contains("id=\"evaluated\">-<"), "{dom}");
+    // another component selected (as a click does): its details instead
+    let url = format!("http://{}/#component=Services", ctl.local_addr());
+    let bin = chromium().unwrap();
+    let dom = tokio::task::spawn_blocking(move || headless(&bin, &url, &["--dump-dom"]))
+        .await
+        .unwrap();
+    assert!(dom.contains("id=\"details-name\">Services<"), "{dom}");
+    assert!(dom.contains("This component is working properly."), "{dom}");
+    assert!(!dom.contains("data-field=\"Causes\""), "{dom}");
     lab.shutdown().await;
 }
 

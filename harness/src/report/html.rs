@@ -388,3 +388,86 @@ td.msg { max-width: 520px; word-break: break-word; }
 details.log pre, details.ops pre { background: #f6f8fa; border: 1px solid var(--line); padding: 6px 8px; max-height: 420px; overflow: auto; }
 a { color: #0b5cad; }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::StepResult;
+    use crate::timeline::StatePoint;
+
+    #[test]
+    fn a_failure_splits_into_expected_and_seen() {
+        let (who, expected, seen) = expected_seen(
+            "client 2: expected state LinkUp, saw state LinkDown, Last Error Code 0x800b0109",
+        )
+        .unwrap();
+        assert_eq!(who, "client 2");
+        assert_eq!(expected, "state LinkUp");
+        assert_eq!(seen, "state LinkDown, Last Error Code 0x800b0109");
+        assert!(expected_seen("`Set-NetRoute` failed: no such route").is_none());
+    }
+
+    fn many_clients(n: usize) -> ScenarioResult {
+        let point = |at: f64, state: &str, code: &str| StatePoint {
+            at,
+            state: state.into(),
+            last_error: code.into(),
+        };
+        ScenarioResult {
+            name: "200 <clients>".into(),
+            file: "scenarios/clients-200.toml".into(),
+            simulated: false,
+            seed: 200,
+            passed: false,
+            seconds: 3.0,
+            wall_seconds: 3.0,
+            failed_step: Some("up".into()),
+            message: Some("client 7: expected state LinkUp, saw state LinkDown".into()),
+            steps: (0..40)
+                .map(|k| StepResult {
+                    name: format!("step {k}"),
+                    action: "expect".into(),
+                    passed: k < 39,
+                    seconds: 0.1,
+                    message: "as expected".into(),
+                })
+                .collect(),
+            timeline: (1..=n)
+                .map(|client| ClientTimeline {
+                    client,
+                    points: vec![
+                        point(0.1, "LinkDown", "0x0"),
+                        point(0.2, "LinkDown", "0x800b0109"),
+                        point(1.0, "LinkUp", "0x0"),
+                    ],
+                    dropped: 0,
+                })
+                .collect(),
+            operations_status_at_failure: Some("Operations Status\n  Server  OK".into()),
+            log: "scenario 200 clients\n".into(),
+        }
+    }
+
+    #[test]
+    fn two_hundred_clients_stay_readable_and_names_are_escaped() {
+        let info = RunInfo {
+            machine: "test".into(),
+            written: "now".into(),
+            artifacts: None,
+            report_dir: PathBuf::new(),
+        };
+        let page = render(&[many_clients(200)], &info);
+        // the first clients open, the rest in one collapsed block
+        assert_eq!(page.matches("data-client=").count(), 200);
+        let more = page.find("192 more client(s)").expect("the rest collapsed");
+        assert!(page[..more].matches("data-client=").count() == TIMELINES_OPEN);
+        // each client's codes, once
+        assert!(page.contains("<span class=\"codes\">0x800b0109</span>"));
+        // text from files and clients is escaped, never markup
+        assert!(page.contains("200 &lt;clients&gt;"));
+        assert!(!page.contains("200 <clients>"));
+        // the failing scenario is open, its failure split
+        assert!(page.contains("<details open>"));
+        assert!(page.contains("<h4>expected</h4><pre>state LinkUp</pre>"));
+    }
+}
