@@ -20,7 +20,7 @@ const STEPS_OPEN: usize = 30;
 /// What the report says about where it ran.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
-    /// The machine (`linux/x86_64, 2 cores, host ci-1`).
+    /// The machine (CPU, cores, memory, system, host name).
     pub machine: String,
     /// When the report was written (UTC, RFC 3339).
     pub written: String,
@@ -33,7 +33,6 @@ pub struct RunInfo {
 impl RunInfo {
     /// This machine, now, for a report written to `report` with artifacts in `artifacts`.
     pub fn here(report: &Path, artifacts: Option<PathBuf>) -> Self {
-        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         let host = std::fs::read_to_string("/etc/hostname")
             .ok()
             .map(|h| h.trim().to_string())
@@ -44,11 +43,7 @@ impl RunInfo {
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
         Self {
-            machine: format!(
-                "{}/{}, {cores} cores, host {host}",
-                std::env::consts::OS,
-                std::env::consts::ARCH
-            ),
+            machine: format!("{}, host {host}", crate::bench::machine()),
             written,
             artifacts,
             report_dir: report.parent().map(Path::to_path_buf).unwrap_or_default(),
