@@ -15,6 +15,7 @@ mod run;
 mod serve;
 mod signal;
 mod soak;
+mod swarm;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,9 @@ enum Command {
     Soak(soak::SoakArgs),
     /// Print the server's Operations Status; exit non-zero when any component is in Error.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Load-test any IP-HTTPS server with many full clients; exit 0 when every client
+    /// reached LinkUp (and ping loss stayed under --max-loss), 1 otherwise, 2 on bad input.
+    Swarm(swarm::SwarmArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,7 +69,11 @@ fn main() -> ExitCode {
     let default_level = match cli.command {
         Command::Serve(_) => "info",
         // a scenario run reports through its results; the simulator's warnings are expected
-        Command::Run(_) | Command::Lab(_) | Command::Bench(_) | Command::Soak(_) => "error",
+        Command::Run(_)
+        | Command::Lab(_)
+        | Command::Bench(_)
+        | Command::Soak(_)
+        | Command::Swarm(_) => "error",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -103,6 +111,7 @@ async fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Bench(a) => a.run().await,
         Command::Soak(a) => a.run().await,
         Command::Diagnose(a) => a.run().await,
+        Command::Swarm(a) => a.run().await,
     }
 }
 

@@ -56,6 +56,13 @@ impl Shown {
         })
     }
 
+    /// Shows `message` beside the bar (a live figure), until the next item starts or ends.
+    pub fn note(&self, message: &str) {
+        if let Shown::Bar { bar, .. } = self {
+            bar.set_message(message.to_string());
+        }
+    }
+
     fn show_running(bar: &ProgressBar, running: &Mutex<Vec<String>>) {
         let r = running.lock().unwrap_or_else(|e| e.into_inner());
         bar.set_message(r.join(", "));

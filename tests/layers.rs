@@ -36,7 +36,7 @@ const HARNESS_LAYERS: &[(&str, &[&str])] = &[
     ("progress", &["progress"]),
     ("fixtures", &["fixtures"]),
     ("lab", &["lab", "lab_run"]),
-    ("measurements", &["perf", "bench", "peers", "soak"]),
+    ("measurements", &["perf", "bench", "peers", "soak", "swarm"]),
     (
         "scenarios",
         &[

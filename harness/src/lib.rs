@@ -25,6 +25,8 @@ pub mod bench;
 pub mod peers;
 /// `iphttps soak`: many clients, faults in rounds, memory and counters.
 pub mod soak;
+/// `iphttps swarm`: many full clients against any IP-HTTPS server.
+pub mod swarm;
 /// The scenario format and its load-time checks.
 pub mod scenario;
 /// The shipped suite and scenario discovery.

@@ -110,6 +110,30 @@ pub async fn serve<M: Managed>(
     addr: SocketAddr,
     token: Option<String>,
 ) -> Result<AdminEndpoint, ApiError> {
+    let handler: Handler = Arc::new(move |req, token| {
+        let target = target.clone();
+        Box::pin(handle(target, token, req))
+    });
+    serve_with(addr, token, handler).await
+}
+
+/// What answers an endpoint's requests, given the endpoint's token.
+pub type Handler = Arc<
+    dyn Fn(
+            Request<Incoming>,
+            Option<Arc<str>>,
+        ) -> crate::net::BoxFuture<'static, Response<Full<Bytes>>>
+        + Send
+        + Sync,
+>;
+
+/// Serves `handler` on `addr` under the admin endpoint's rules (loopback only unless a
+/// `token` is set; the handler checks each request with [`refused`]).
+pub async fn serve_with(
+    addr: SocketAddr,
+    token: Option<String>,
+    handler: Handler,
+) -> Result<AdminEndpoint, ApiError> {
     if !addr.ip().is_loopback() && token.is_none() {
         return Err(ApiError::NotLoopback(addr));
     }
@@ -125,10 +149,12 @@ pub async fn serve<M: Managed>(
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
-            let target = target.clone();
-            let token = token.clone();
+            let (handler, token) = (handler.clone(), token.clone());
             tokio::spawn(async move {
-                let svc = service_fn(move |req| handle(target.clone(), token.clone(), req));
+                let svc = service_fn(move |req| {
+                    let fut = handler(req, token.clone());
+                    async move { Ok::<_, Infallible>(fut.await) }
+                });
                 if let Err(e) = http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)
                     .await
@@ -141,7 +167,45 @@ pub async fn serve<M: Managed>(
     Ok(AdminEndpoint { addr, task })
 }
 
-fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
+/// The answer refusing `req`, if the endpoint's rules refuse it: another site's page
+/// ([`cross_site`]), or a missing or wrong token on a route that is not `public`.
+pub fn refused<B>(
+    req: &Request<B>,
+    token: Option<&str>,
+    public: bool,
+) -> Option<Response<Full<Bytes>>> {
+    if let Some(refusal) = cross_site(req, token.is_some()) {
+        return Some(reply(
+            StatusCode::FORBIDDEN,
+            json!({ "ok": false, "error": refusal }),
+        ));
+    }
+    let t = token.filter(|_| !public)?;
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    (given != Some(t)).then(|| {
+        reply(
+            StatusCode::UNAUTHORIZED,
+            json!({ "ok": false, "error": "a valid admin token is required (Authorization: Bearer TOKEN)" }),
+        )
+    })
+}
+
+/// A text answer (`/metrics`) of media type `content_type`.
+pub fn text_reply(text: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+/// A JSON answer with `status`.
+pub fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -155,42 +219,21 @@ async fn handle<M: Managed>(
     target: Arc<M>,
     token: Option<Arc<str>>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Response<Full<Bytes>> {
     let bad = |msg: String| {
         reply(
             StatusCode::BAD_REQUEST,
             json!({ "ok": false, "error": msg }),
         )
     };
-    if let Some(refusal) = cross_site(&req, token.is_some()) {
-        return Ok(reply(
-            StatusCode::FORBIDDEN,
-            json!({ "ok": false, "error": refusal }),
-        ));
+    if let Some(r) = refused(&req, token.as_deref(), is_console(&req)) {
+        return r;
     }
     if is_console(&req) {
-        let mut r = Response::new(Full::new(Bytes::from_static(CONSOLE.as_bytes())));
-        r.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        return Ok(r);
-    }
-    if let Some(t) = &token {
-        let given = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(&**t) {
-            return Ok(reply(
-                StatusCode::UNAUTHORIZED,
-                json!({ "ok": false, "error": "a valid admin token is required (Authorization: Bearer TOKEN)" }),
-            ));
-        }
+        return text_reply(CONSOLE.to_string(), "text/html; charset=utf-8");
     }
     let lab = target.deployment();
-    Ok(match (req.method(), req.uri().path()) {
+    match (req.method(), req.uri().path()) {
         (&Method::GET, "/operations-status") => {
             let st = lab.operations_status().await;
             reply(
@@ -201,12 +244,7 @@ async fn handle<M: Managed>(
         (&Method::GET, "/metrics") => {
             let ops = lab.operations_status().await;
             let text = crate::metrics::prometheus(&lab.server.snapshot(), &ops);
-            let mut r = Response::new(Full::new(Bytes::from(text)));
-            r.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-            );
-            r
+            text_reply(text, crate::metrics::CONTENT_TYPE)
         }
         (&Method::GET, "/status") => {
             let ops = lab.operations_status().await;
@@ -250,40 +288,40 @@ async fn handle<M: Managed>(
                         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
                 });
             if !json_body {
-                return Ok(reply(
+                return reply(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     json!({ "ok": false, "error": "POST /run takes Content-Type: application/json" }),
-                ));
+                );
             }
             let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(e) => {
-                    return Ok(bad(format!(
+                    return bad(format!(
                         "request body refused: {e} (limit {MAX_BODY} bytes)"
-                    )));
+                    ));
                 }
             };
             let v: Value = match serde_json::from_slice(&body) {
                 Ok(v) => v,
-                Err(e) => return Ok(bad(format!("the body is not JSON: {e}"))),
+                Err(e) => return bad(format!("the body is not JSON: {e}")),
             };
             let client = match &v["client"] {
                 Value::Null => None,
                 Value::Number(n) => match n.as_u64() {
                     Some(n) => Some(n as usize),
-                    None => return Ok(bad("\"client\" must be a client number".into())),
+                    None => return bad("\"client\" must be a client number".into()),
                 },
-                _ => return Ok(bad("\"client\" must be null or a client number".into())),
+                _ => return bad("\"client\" must be null or a client number".into()),
             };
             let Some(lines) = v["lines"].as_array() else {
-                return Ok(bad("\"lines\" must be an array of command lines".into()));
+                return bad("\"lines\" must be an array of command lines".into());
             };
             let mut session = Session::default();
             let mut results = Vec::new();
             let mut ok = true;
             for line in lines {
                 let Some(line) = line.as_str() else {
-                    return Ok(bad("every line must be a string".into()));
+                    return bad("every line must be a string".into());
                 };
                 match lab.run(client, line, &mut session, target.fleet()).await {
                     Ok(out) => results.push(json!({ "line": line, "ok": true, "text": out.to_text(), "value": out.value })),
@@ -300,7 +338,7 @@ async fn handle<M: Managed>(
             StatusCode::NOT_FOUND,
             json!({ "ok": false, "error": "not found: use GET / (the console), POST /run, GET /operations-status, /faults, /metrics or /status" }),
         ),
-    })
+    }
 }
 
 /// The web console's page.

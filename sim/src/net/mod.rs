@@ -10,7 +10,7 @@ mod transport;
 pub use clock::Clock;
 pub use head_reader::{ReadHeadError, Reads, read_head};
 pub use transport::{
-    BoxFuture, ByteStream, HeldPort, LISTEN_BACKLOG, Listener, MemoryNetwork, Stream, Tcp,
+    BoxFuture, ByteStream, HeldPort, LISTEN_BACKLOG, Listener, MemoryNetwork, Stream, Tcp, TcpFrom,
     Transport, listen, tcp,
 };
 

@@ -183,6 +183,40 @@ pub fn tcp() -> Arc<dyn Transport> {
     Arc::new(Tcp)
 }
 
+/// The real network, with every connection made from `source` (an ephemeral port of that
+/// address): many clients spread over several source addresses get past one address's
+/// ephemeral ports. Listening is as [`Tcp`]'s.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpFrom(pub IpAddr);
+
+impl Transport for TcpFrom {
+    fn bind(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Box<dyn Listener>>> {
+        Tcp.bind(addr)
+    }
+
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<Stream>> {
+        let source = self.0;
+        Box::pin(async move {
+            let sock = match source {
+                IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            sock.bind(SocketAddr::new(source, 0))?;
+            let s = sock.connect(addr).await?;
+            let _ = s.set_nodelay(true);
+            Ok(Box::new(s) as Stream)
+        })
+    }
+
+    fn bind_silent(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
+        Tcp.bind_silent(addr)
+    }
+
+    fn bind_refusing(&self, addr: SocketAddr) -> BoxFuture<'_, io::Result<HeldPort>> {
+        Tcp.bind_refusing(addr)
+    }
+}
+
 type Backlog = mpsc::Sender<(MemoryStream, SocketAddr)>;
 
 #[derive(Debug, Default)]

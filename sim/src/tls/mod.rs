@@ -181,6 +181,24 @@ pub fn null_server_key(
     }
 }
 
+/// The system's trusted roots as PEM (rustls-native-certs: the platform's store), for a
+/// client configuration's trust; with how many were found.
+pub fn system_roots_pem() -> (String, usize) {
+    use base64::Engine as _;
+    let found = rustls_native_certs::load_native_certs();
+    let mut pem = String::new();
+    for cert in &found.certs {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    (pem, found.certs.len())
+}
+
 /// The webpki verifier a client checks the server's chain with: the roots in
 /// `trust_pem`, and revocation against `crls` (PEM) when given.
 pub fn server_verifier(
