@@ -42,8 +42,16 @@ fn status(served: &Served) -> serde_json::Value {
     .unwrap()
 }
 
+/// The tests here load the machine (2,000 clients and more): one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
-fn clients_with_pings_all_come_up_and_hold() {
+fn two_thousand_clients_with_pings_all_come_up_and_hold_for_30_s() {
+    let _alone = alone();
     let pki = tempfile::tempdir().unwrap();
     let served = serve(pki.path(), &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -53,15 +61,13 @@ fn clients_with_pings_all_come_up_and_hold() {
         pki.path(),
         &[
             "--clients",
-            "300",
+            "2000",
             "--rate",
-            "300",
+            "500",
             "--duration",
-            "5",
+            "30",
             "--ping",
             "2001:db8:1::10",
-            "--ping-interval",
-            "0.5",
             "--source",
             "127.0.0.2,127.0.0.3",
             "--json",
@@ -72,24 +78,26 @@ fn clients_with_pings_all_come_up_and_hold() {
     .unwrap();
     let r = report(&out, &json);
     assert!(out.status.success(), "{r:#}");
-    assert_eq!(r["started"], 300);
-    assert_eq!(r["linkup"], 300);
-    assert_eq!(r["held"], 300);
-    assert_eq!(r["with_global_address"], 300);
-    assert_eq!(r["ra_prefixes"]["2001:db8:1:1000::/64"], 300);
+    assert_eq!(r["started"], 2000);
+    assert_eq!(r["linkup"], 2000);
+    assert_eq!(r["held"], 2000);
+    assert_eq!(r["with_global_address"], 2000);
+    assert_eq!(r["ra_prefixes"]["2001:db8:1:1000::/64"], 2000);
     assert!(r["failures"].as_array().unwrap().is_empty(), "{r:#}");
     let p = &r["ping"];
-    assert!(p["sent"].as_u64().unwrap() >= 300, "{r:#}");
+    // a ping a second from each, once it has its address
+    assert!(p["sent"].as_u64().unwrap() >= 2000 * 25, "{r:#}");
     assert_eq!(p["loss"], 0.0, "{r:#}");
     assert!(r["linkup_seconds"]["p99"].as_f64().unwrap() > 0.0);
     assert!(r["swarm_process"]["cpu_seconds"].as_f64().unwrap() > 0.0);
     // the text report says the same in words
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("reached LinkUp     300"), "{text}");
+    assert!(text.contains("reached LinkUp    2000"), "{text}");
 }
 
 #[test]
 fn an_unpublished_route_gives_linkup_without_an_address_and_says_so() {
+    let _alone = alone();
     let pki = tempfile::tempdir().unwrap();
     let served = serve(pki.path(), &["--fault", "route-not-published"]);
     let dir = tempfile::tempdir().unwrap();
@@ -115,6 +123,7 @@ fn an_unpublished_route_gives_linkup_without_an_address_and_says_so() {
 
 #[test]
 fn an_untrusted_server_fails_every_client_with_0x800b0109() {
+    let _alone = alone();
     let pki = tempfile::tempdir().unwrap();
     let served = serve(pki.path(), &[]);
     let other = tempfile::tempdir().unwrap();
@@ -149,6 +158,7 @@ fn an_untrusted_server_fails_every_client_with_0x800b0109() {
 
 #[test]
 fn two_swarms_with_their_own_offsets_share_one_server() {
+    let _alone = alone();
     let pki = tempfile::tempdir().unwrap();
     let served = serve(pki.path(), &[]);
     let dir = tempfile::tempdir().unwrap();
@@ -226,4 +236,65 @@ fn bad_arguments_exit_2_with_a_clear_error() {
     let (code, err) = run(&["https://x/IPHTTPS", "--rate", "0"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--rate"), "{err}");
+}
+
+fn ctl(served: &Served, line: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_iphttps"))
+        .args(["ctl", "--admin", &served.admin, "--"])
+        .args(line.split_whitespace())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_certificate_that_expires_then_a_restart_are_counted_and_the_clients_come_back() {
+    let _alone = alone();
+    let pki = tempfile::tempdir().unwrap();
+    let served = serve(pki.path(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let child = swarm(
+        &served,
+        pki.path(),
+        &[
+            "--clients",
+            "20",
+            "--duration",
+            "14",
+            "--reconnect-initial",
+            "1",
+            "--json",
+        ],
+    )
+    .arg(&json)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // the certificate expires, and the server restarts: every tunnel is rebuilt against it
+    ctl(&served, "fault add expired-cert");
+    ctl(&served, "Restart-Service iphlpsvc");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    // renewed
+    ctl(&served, "fault clear expired-cert");
+    let out = child.wait_with_output().unwrap();
+    let r = report(&out, &json);
+    assert!(out.status.success(), "{r:#}");
+    let expired = r["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "0x800b0101")
+        .unwrap_or_else(|| panic!("no 0x800b0101: {r:#}"));
+    assert_eq!(expired["symbol"], "CERT_E_EXPIRED");
+    assert!(expired["count"].as_u64().unwrap() >= 20, "{r:#}");
+    // back after the renewal, each on its reconnect timer
+    assert_eq!(r["held"], 20, "{r:#}");
+    assert!(r["reconnects"].as_u64().unwrap() >= 20, "{r:#}");
 }

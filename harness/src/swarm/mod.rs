@@ -52,6 +52,8 @@ pub struct SwarmConfig {
     pub id_offset: u64,
     /// Whether a client that fails tries again on the spec's timer.
     pub reconnect: bool,
+    /// The reconnect timer's first wait (Windows: 30 s; the cap stays Windows' 15 min).
+    pub reconnect_initial: Duration,
 }
 
 /// Runs the swarm until `duration` has passed after the last start, or `stop` resolves;
@@ -122,6 +124,7 @@ fn client_config(cfg: &SwarmConfig, i: usize) -> ClientConfig {
         seed: id,
         ..HostConfig::default()
     };
+    c.reconnect_initial = cfg.reconnect_initial;
     if !cfg.reconnect {
         // one attempt: the timer's first wait outlasts any swarm
         c.reconnect_initial = NEVER;
@@ -137,16 +140,17 @@ fn client_config(cfg: &SwarmConfig, i: usize) -> ClientConfig {
 /// A wait longer than any swarm runs.
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// Pings `dst` through `client`'s tunnel every `every`, from when it first has an address.
+/// How long a ping waits for its answer (Windows' `ping -w` default, 4 s).
+const PING_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Pings `dst` through `client`'s tunnel every `every` (or when the last answer came, if
+/// later), from when it first has an address.
 async fn pinger(client: Arc<ClientHandle>, tally: Tally, dst: Ipv6Addr, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match client
-            .ping(dst, 56, every.max(Duration::from_secs(1)))
-            .await
-        {
+        match client.ping(dst, 56, PING_TIMEOUT).await {
             Ok(rtt) => tally.ping(Some(rtt)),
             Err(PingError::Timeout(_)) => tally.ping(None),
             // no address or no tunnel: nothing was sent
@@ -155,8 +159,10 @@ async fn pinger(client: Arc<ClientHandle>, tally: Tally, dst: Ipv6Addr, every: D
     }
 }
 
-/// Serves the swarm's figures while it runs, under the admin endpoint's rules: `GET
-/// /metrics` (OpenMetrics, for Prometheus) and `GET /status` (the report so far, JSON).
+/// Serves the swarm's figures while it runs: `GET /metrics` (OpenMetrics, for Prometheus)
+/// and `GET /status` (the report so far, JSON). They only read, so the endpoint may listen
+/// on any address (a pod's, for Prometheus to scrape); with a `token`, every request must
+/// carry it.
 pub async fn endpoint(
     addr: std::net::SocketAddr,
     token: Option<String>,
@@ -169,8 +175,11 @@ pub async fn endpoint(
     let handler: Handler = Arc::new(move |req, token| {
         let r = SwarmReport::now(&cfg, &tally, t0.elapsed(), &usage0);
         Box::pin(async move {
-            if let Some(no) = api::refused(&req, token.as_deref(), false) {
-                return no;
+            if token.is_some() && api::refused(&req, token.as_deref(), false).is_some() {
+                return api::reply(
+                    hyper::StatusCode::UNAUTHORIZED,
+                    serde_json::json!({ "ok": false, "error": "a valid token is required (Authorization: Bearer TOKEN)" }),
+                );
             }
             match req.uri().path() {
                 "/metrics" => api::text_reply(r.metrics(), iphttps_sim::metrics::CONTENT_TYPE),
@@ -185,5 +194,5 @@ pub async fn endpoint(
             }
         })
     });
-    api::serve_with(addr, token, handler).await
+    api::serve_with(addr, token, handler, true).await
 }

@@ -114,7 +114,7 @@ pub async fn serve<M: Managed>(
         let target = target.clone();
         Box::pin(handle(target, token, req))
     });
-    serve_with(addr, token, handler).await
+    serve_with(addr, token, handler, false).await
 }
 
 /// What answers an endpoint's requests, given the endpoint's token.
@@ -127,14 +127,16 @@ pub type Handler = Arc<
         + Sync,
 >;
 
-/// Serves `handler` on `addr` under the admin endpoint's rules (loopback only unless a
-/// `token` is set; the handler checks each request with [`refused`]).
+/// Serves `handler` on `addr` under the admin endpoint's rules: loopback only unless a
+/// `token` is set, or the handler only reads (`read_only`: figures a monitoring system
+/// scrapes, which change nothing); the handler checks each request ([`refused`]).
 pub async fn serve_with(
     addr: SocketAddr,
     token: Option<String>,
     handler: Handler,
+    read_only: bool,
 ) -> Result<AdminEndpoint, ApiError> {
-    if !addr.ip().is_loopback() && token.is_none() {
+    if !addr.ip().is_loopback() && token.is_none() && !read_only {
         return Err(ApiError::NotLoopback(addr));
     }
     let token: Option<Arc<str>> = token.map(Arc::from);
