@@ -171,7 +171,7 @@ fn two_swarms_with_their_own_offsets_share_one_server() {
                 "--clients",
                 "100",
                 "--duration",
-                "4",
+                "6",
                 "--id-offset",
                 offset,
                 "--admin",
@@ -185,9 +185,53 @@ fn two_swarms_with_their_own_offsets_share_one_server() {
         .spawn()
         .unwrap()
     };
-    let (ca, cb) = (start("0", &a), start("100000", &b));
-    // while both hold their tunnels, the server has every client of both
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (mut ca, cb) = (start("0", &a), start("100000", &b));
+    // the swarm says where its figures are, first thing
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(ca.stderr.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let metrics_at = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .and_then(|w| w.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    // while both hold their tunnels (each has its address after DAD: a second or two),
+    // the swarm's figures say so and the server has every client of both
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let scrape = || {
+        rt.block_on(iphttps_sim::api::client::get_text(
+            metrics_at.parse().unwrap(),
+            "/metrics",
+        ))
+        .unwrap()
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut text = scrape();
+    while !text.contains("iphttps_swarm_clients_with_address 100")
+        && std::time::Instant::now() < until
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        text = scrape();
+    }
+    assert!(
+        text.contains("iphttps_swarm_clients_started_total 100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("iphttps_swarm_clients_with_address 100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("iphttps_swarm_linkup_seconds_count 100"),
+        "{text}"
+    );
     let s = status(&served);
     assert_eq!(s["clients_connected"], 200, "{s:#}");
     // the same offset twice would give the same interface identifiers: the server's DAD
@@ -236,6 +280,26 @@ fn bad_arguments_exit_2_with_a_clear_error() {
     let (code, err) = run(&["https://x/IPHTTPS", "--rate", "0"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--rate"), "{err}");
+    // more clients than one source address has ports (with open files enough for them)
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 200000 2>/dev/null || exit 99; exec '{}' swarm https://x/IPHTTPS --clients 100000",
+            env!("CARGO_BIN_EXE_iphttps")
+        ))
+        .output()
+        .unwrap();
+    if out.status.code() == Some(99) {
+        common::skip(
+            "the ports check",
+            "cannot raise the open-file limit (not root)",
+        );
+        return;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ephemeral ports"), "{err}");
+    assert!(err.contains("--source"), "{err}");
 }
 
 fn ctl(served: &Served, line: &str) {

@@ -312,7 +312,10 @@ impl SwarmReport {
     }
 }
 
-fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> std::fmt::Result {
+fn gauge<V>(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: V) -> std::fmt::Result
+where
+    ConstGauge<V>: EncodeMetric,
+{
     let m = ConstGauge::new(v);
     m.encode(e.encode_descriptor(name, help, None, m.metric_type())?)
 }
@@ -340,13 +343,13 @@ impl Collector for SwarmReport {
             &mut e,
             "iphttps_swarm_clients_held",
             "Clients LinkUp now.",
-            self.held as f64,
+            self.held as i64,
         )?;
         gauge(
             &mut e,
             "iphttps_swarm_clients_with_address",
             "Clients LinkUp now with a global address.",
-            self.with_global_address as f64,
+            self.with_global_address as i64,
         )?;
         let mut f = e.encode_descriptor(
             "iphttps_swarm_failures",
@@ -409,7 +412,7 @@ impl Collector for SwarmReport {
             &mut e,
             "iphttps_swarm_resident_bytes",
             "The swarm process's resident memory.",
-            self.swarm_process.rss_bytes as f64,
+            self.swarm_process.rss_bytes as i64,
         )?;
         Ok(())
     }
