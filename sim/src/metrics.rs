@@ -37,11 +37,16 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Renders the snapshot in the OpenMetrics text format (which Prometheus scrapes), with
 /// the Operations Status as `iphttps_component_healthy`.
 pub fn prometheus(s: &Snapshot, ops: &OperationsStatus) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector {
+    render(Box::new(SnapshotCollector {
         snapshot: s.clone(),
         ops: ops.clone(),
-    }));
+    }))
+}
+
+/// The OpenMetrics text of what `collector` encodes.
+pub fn render(collector: Box<dyn Collector>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(collector);
     let mut out = String::with_capacity(8192);
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
         tracing::warn!(error = %e, "metrics could not be encoded");
@@ -58,7 +63,7 @@ struct SnapshotCollector {
 
 /// A family of constant samples: a counter (its samples are `NAME_total`) or a gauge,
 /// one sample per label set.
-fn family<M: EncodeMetric>(
+pub fn family<M: EncodeMetric>(
     e: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -72,19 +77,23 @@ fn family<M: EncodeMetric>(
     Ok(())
 }
 
-/// A counter without labels.
-fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
+/// A counter without labels (its sample is `NAME_total`).
+pub fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
     let m = ConstCounter::new(v);
     m.encode(e.encode_descriptor(name, help, None, m.metric_type())?)
 }
 
-/// A gauge without labels.
-fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> std::fmt::Result {
+/// A gauge without labels (`f64` or `i64`).
+pub fn gauge<V>(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: V) -> std::fmt::Result
+where
+    ConstGauge<V>: EncodeMetric,
+{
     let m = ConstGauge::new(v);
     m.encode(e.encode_descriptor(name, help, None, m.metric_type())?)
 }
 
-fn labels(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+/// Label pairs as a family's label set.
+pub fn labels(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     pairs.iter().map(|(k, v)| (*k, (*v).to_string())).collect()
 }
 

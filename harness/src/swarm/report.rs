@@ -7,13 +7,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use iphttps_sim::client::ClientState;
+use iphttps_sim::metrics::{counter, family, gauge, labels};
 use iphttps_sim::winerr::LastErrorCode;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::Registry;
 
 use super::SwarmConfig;
 use super::tally::Tally;
@@ -302,27 +301,8 @@ impl SwarmReport {
 
     /// The OpenMetrics text of the report (`/metrics` while the swarm runs).
     pub fn metrics(&self) -> String {
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(self.clone()));
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
-            tracing::warn!(error = %e, "swarm metrics could not be encoded");
-        }
-        out
+        iphttps_sim::metrics::render(Box::new(self.clone()))
     }
-}
-
-fn gauge<V>(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: V) -> std::fmt::Result
-where
-    ConstGauge<V>: EncodeMetric,
-{
-    let m = ConstGauge::new(v);
-    m.encode(e.encode_descriptor(name, help, None, m.metric_type())?)
-}
-
-fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> std::fmt::Result {
-    let m = ConstCounter::new(v);
-    m.encode(e.encode_descriptor(name, help, None, m.metric_type())?)
 }
 
 impl Collector for SwarmReport {
@@ -351,16 +331,18 @@ impl Collector for SwarmReport {
             "Clients LinkUp now with a global address.",
             self.with_global_address as i64,
         )?;
-        let mut f = e.encode_descriptor(
+        family(
+            &mut e,
             "iphttps_swarm_failures",
             "Failed attempts and lost links, by Last Error Code.",
-            None,
             MetricType::Counter,
+            self.failures.iter().map(|x| {
+                (
+                    labels(&[("code", &x.code), ("symbol", &x.symbol)]),
+                    ConstCounter::new(x.count),
+                )
+            }),
         )?;
-        for x in &self.failures {
-            let labels = [("code", x.code.as_str()), ("symbol", x.symbol.as_str())];
-            ConstCounter::new(x.count).encode(f.encode_family(&labels)?)?;
-        }
         counter(
             &mut e,
             "iphttps_swarm_reconnects",
