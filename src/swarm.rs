@@ -114,7 +114,7 @@ impl SwarmArgs {
         if let Err(e) = fits_open_files(self.clients) {
             return bad(e);
         }
-        if let Err(e) = fits_ports(self.clients, self.source.len().max(1)) {
+        if let Err(e) = swarm::fits_ports(self.clients, self.source.len().max(1)) {
             return bad(e);
         }
         let trust = match &self.ca {
@@ -241,29 +241,5 @@ fn fits_open_files(clients: usize) -> Result<(), String> {
     }
     #[cfg(not(unix))]
     let _ = clients;
-    Ok(())
-}
-
-/// Whether `clients` spread over `sources` addresses fit the ephemeral ports each
-/// address has toward one server (Linux: `net.ipv4.ip_local_port_range`).
-fn fits_ports(clients: usize, sources: usize) -> Result<(), String> {
-    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
-        return Ok(());
-    };
-    let mut it = range
-        .split_whitespace()
-        .filter_map(|v| v.parse::<usize>().ok());
-    let (Some(lo), Some(hi)) = (it.next(), it.next()) else {
-        return Ok(());
-    };
-    let ports = hi.saturating_sub(lo) + 1;
-    let per = clients.div_ceil(sources);
-    if per > ports {
-        return Err(format!(
-            "{clients} clients over {sources} source address(es) is {per} per address, more \
-             than the {ports} ephemeral ports each has ({lo}-{hi}): give more addresses with \
-             --source (127.0.0.2,127.0.0.3,... on loopback)"
-        ));
-    }
     Ok(())
 }

@@ -137,6 +137,36 @@ fn client_config(cfg: &SwarmConfig, i: usize) -> ClientConfig {
     c
 }
 
+/// Whether `clients` spread over `sources` addresses fit the ephemeral ports each
+/// address has toward one server (Linux: `net.ipv4.ip_local_port_range`; elsewhere not
+/// checked).
+pub fn fits_ports(clients: usize, sources: usize) -> Result<(), String> {
+    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        return Ok(());
+    };
+    let mut it = range
+        .split_whitespace()
+        .filter_map(|v| v.parse::<usize>().ok());
+    match (it.next(), it.next()) {
+        (Some(lo), Some(hi)) => fits_range(clients, sources, (lo, hi)),
+        _ => Ok(()),
+    }
+}
+
+/// [`fits_ports`] for the ephemeral range `lo..=hi`.
+fn fits_range(clients: usize, sources: usize, (lo, hi): (usize, usize)) -> Result<(), String> {
+    let ports = hi.saturating_sub(lo) + 1;
+    let per = clients.div_ceil(sources.max(1));
+    if per > ports {
+        return Err(format!(
+            "{clients} clients over {sources} source address(es) is {per} per address, more \
+             than the {ports} ephemeral ports each has ({lo}-{hi}): give more addresses with \
+             --source (127.0.0.2,127.0.0.3,... on loopback)"
+        ));
+    }
+    Ok(())
+}
+
 /// A wait longer than any swarm runs.
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -195,4 +225,22 @@ pub async fn endpoint(
         })
     });
     api::serve_with(addr, token, handler, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_must_fit_the_ports_of_their_source_addresses() {
+        let range = (32768, 60999); // 28,232 ports
+        assert!(fits_range(28_232, 1, range).is_ok());
+        let e = fits_range(28_233, 1, range).unwrap_err();
+        assert!(
+            e.contains("28233 per address") && e.contains("--source"),
+            "{e}"
+        );
+        assert!(fits_range(50_000, 2, range).is_ok());
+        assert!(fits_range(100_000, 3, range).is_err());
+    }
 }
