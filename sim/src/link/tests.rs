@@ -335,6 +335,69 @@ fn an_ra_renews_a_deprecated_address() {
 }
 
 #[test]
+fn an_ra_during_dad_does_not_make_a_tentative_address_usable() {
+    let mut w = World::new(1, |_| {});
+    // step until the RA has started DAD on a global address
+    let mut tentative = None;
+    for _ in 0..100 {
+        w.run(Duration::from_millis(1), 1);
+        tentative = w.hosts[0]
+            .1
+            .address_table()
+            .into_iter()
+            .find(|a| !ipv6::is_link_local(a.addr) && a.state == AddressState::Tentative);
+        if tentative.is_some() {
+            break;
+        }
+    }
+    let t = tentative.expect("DAD started on a global address");
+    // another RA at once (the prefix's lifetimes change), before DAD ends
+    let mut cfg = w.router.config().clone();
+    cfg.routes[0].publish = Publish::Age;
+    cfg.routes[0].valid_lifetime = 86_400;
+    cfg.routes[0].preferred_lifetime = 86_400;
+    let _ = w.events(0);
+    w.router.reconfigure(cfg, w.now);
+    w.router.handle_timeout(w.now, &mut w.out);
+    w.pump();
+    assert_eq!(w.hosts[0].1.global(), None, "still tentative");
+    assert!(!w.events(0).contains(&HostEvent::AddressConfigured(t.addr)));
+}
+
+#[test]
+fn an_ra_with_lifetimes_0_for_a_deprecated_address_changes_nothing() {
+    let (mut w, g, _) = readvertised(0, 0);
+    let _ = w.events(0);
+    // the same RA again: no flicker through Preferred
+    let mut cfg = w.router.config().clone();
+    cfg.mtu = 1400;
+    w.router.reconfigure(cfg, w.now);
+    w.run(Duration::from_millis(10), 1);
+    assert_eq!(w.hosts[0].1.last_router_advert().unwrap().mtu, Some(1400));
+    assert_eq!(global_state(&w, 0), Some(AddressState::Deprecated));
+    let ev = w.events(0);
+    assert!(!ev.contains(&HostEvent::AddressConfigured(g)), "{ev:?}");
+    assert!(!ev.contains(&HostEvent::AddressDeprecated(g)), "{ev:?}");
+}
+
+#[test]
+fn a_new_prefix_with_valid_lifetime_0_forms_no_address() {
+    let mut w = World::new(1, |c| {
+        c.routes[0].publish = Publish::Age;
+        c.routes[0].valid_lifetime = 0;
+        c.routes[0].preferred_lifetime = 0;
+    });
+    w.up();
+    assert_eq!(w.hosts[0].1.last_router_advert().unwrap().prefixes.len(), 1);
+    assert_eq!(w.hosts[0].1.global(), None);
+    let ev = w.events(0);
+    assert!(
+        !ev.iter().any(|e| matches!(e, HostEvent::AddressExpired(_))),
+        "no address was even started: {ev:?}"
+    );
+}
+
+#[test]
 fn after_unpublishing_the_router_drops_what_the_remaining_addresses_send() {
     let (mut w, g, _) = readvertised(0, 0);
     assert!(
