@@ -31,6 +31,12 @@ pub struct LabArgs {
     /// Put the built-in web proxy in every client's path: open, refuses or requires-auth.
     #[arg(long, value_name = "MODE", value_parser = parse_proxy_mode)]
     proxy: Option<ProxyMode>,
+    /// IPsec inside the tunnel (Linux, root, strongSwan): the clients' and the intranet's
+    /// kernels in network namespaces, a charon in each, the infrastructure and intranet
+    /// tunnels; the clients answer Get-NetIPsecMainModeSA, Get-NetIPsecQuickModeSA,
+    /// Get-NetIPsecRule and Get-DAConnectionStatus.
+    #[arg(long)]
+    ipsec: bool,
 }
 
 impl LabArgs {
@@ -42,12 +48,14 @@ impl LabArgs {
             faults,
             admin,
             proxy,
+            ipsec,
         } = self;
         let run = iphttps_harness::lab_run::LabRun {
             clients,
             pcap,
             faults,
             proxy,
+            ipsec,
             ..Default::default()
         };
         let lab = Arc::new(iphttps_harness::lab_run::start(&run).await?);

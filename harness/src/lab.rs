@@ -16,6 +16,7 @@ use iphttps_sim::net::{MemoryNetwork, Transport};
 use iphttps_sim::server::ServerHandle;
 use iphttps_sim::tls::TlsError;
 use iphttps_sim::windows::command::{CommandError, Output, Session};
+use iphttps_sim::windows::ipsec::IpsecAgent;
 
 use crate::fixtures::web_proxy::{ProxyMode, WebProxy};
 
@@ -31,6 +32,9 @@ pub enum LabError {
     /// The web proxy could not be started.
     #[error("web proxy: {0}")]
     Proxy(#[source] std::io::Error),
+    /// The IPsec side could not be set up.
+    #[error(transparent)]
+    Ipsec(#[from] crate::ipsec::IpsecError),
 }
 
 /// What to start.
@@ -58,6 +62,10 @@ pub struct LabConfig {
     /// The clients' hosts solicit routers and wait for DAD as RFC 4861 and 4862 say
     /// (a delay of up to 1 s, then every 4 s; 1 s of DAD) instead of within milliseconds.
     pub rfc_host_timers: bool,
+    /// IPsec inside the tunnel (Linux, root): the intranet and each client's kernel side
+    /// in network namespaces, a strongSwan charon in each, the two DirectAccess tunnels
+    /// (see [`crate::ipsec`]).
+    pub ipsec: bool,
 }
 
 /// Where a lab's hosts live.
@@ -100,6 +108,7 @@ impl Default for LabConfig {
             proxy_credentials: None,
             network: LabNetwork::Loopback,
             rfc_host_timers: false,
+            ipsec: false,
         }
     }
 }
@@ -108,6 +117,8 @@ impl Default for LabConfig {
 /// `--client N` commands reach.
 struct Clients {
     running: Mutex<Vec<Arc<ClientHandle>>>,
+    /// Each client's IPsec, in an IPsec lab.
+    ipsec: Mutex<Vec<Arc<dyn IpsecAgent>>>,
     template: Mutex<ClientConfig>,
     network: LabNetwork,
 }
@@ -136,6 +147,10 @@ impl Fleet for Clients {
     fn client(&self, n: usize) -> Option<Arc<ClientHandle>> {
         lock(&self.running).get(n.wrapping_sub(1)).cloned()
     }
+
+    fn ipsec(&self, n: usize) -> Option<Arc<dyn IpsecAgent>> {
+        lock(&self.ipsec).get(n.wrapping_sub(1)).cloned()
+    }
 }
 
 /// A running lab: a deployment (it derefs to it) plus clients.
@@ -143,7 +158,16 @@ pub struct Lab {
     deployment: Deployment,
     clients: Clients,
     proxy: Option<WebProxy>,
+    ipsec: Mutex<Option<Arc<IpsecSide>>>,
 }
+
+/// The IPsec side of an IPsec lab.
+#[cfg(target_os = "linux")]
+pub type IpsecSide = crate::ipsec::lab::IpsecLab;
+/// The IPsec side of an IPsec lab (Linux only; never made elsewhere).
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+pub struct IpsecSide;
 
 impl Deref for Lab {
     type Target = Deployment;
@@ -190,14 +214,21 @@ impl Lab {
             }
             None => None,
         };
+        let ipsec = if config.ipsec {
+            Some(Arc::new(ipsec_side(&deployment, &config.deployment.name)?))
+        } else {
+            None
+        };
         let lab = Self {
             deployment,
             clients: Clients {
                 running: Mutex::new(Vec::new()),
+                ipsec: Mutex::new(Vec::new()),
                 template: Mutex::new(template),
                 network: config.network.clone(),
             },
             proxy,
+            ipsec: Mutex::new(ipsec),
         };
         for _ in 0..config.clients {
             lab.add_client(|_| {})?;
@@ -257,10 +288,28 @@ impl Lab {
     pub fn add_client(&self, tweak: impl FnOnce(&mut ClientConfig)) -> Result<usize, LabError> {
         let mut c = self.client_config();
         tweak(&mut c);
+        let ipsec = self.ipsec();
+        #[cfg(target_os = "linux")]
+        if let Some(x) = &ipsec {
+            c.kernel = Some(x.add_client()?);
+        }
         let handle = Arc::new(client::start(c)?);
         let mut clients = lock(&self.clients.running);
-        clients.push(handle);
-        Ok(clients.len() - 1)
+        clients.push(handle.clone());
+        let i = clients.len() - 1;
+        #[cfg(target_os = "linux")]
+        if let Some(x) = &ipsec {
+            x.supervise(i, handle);
+            if let Some(agent) = x.agent(i) {
+                lock(&self.clients.ipsec).push(agent);
+            }
+        }
+        Ok(i)
+    }
+
+    /// The IPsec side, in an IPsec lab.
+    pub fn ipsec(&self) -> Option<Arc<IpsecSide>> {
+        lock(&self.ipsec).clone()
     }
 
     /// Waits until every client is LinkUp with a global address; returns the statuses,
@@ -303,13 +352,34 @@ impl Lab {
             .await
     }
 
-    /// Stops the clients, then the server.
+    /// Stops the clients, then the server, then the IPsec side (charons, namespaces).
     pub async fn shutdown(&self) {
         for c in self.clients() {
             c.shutdown().await;
         }
         self.deployment.shutdown().await;
+        let ipsec = lock(&self.ipsec).take();
+        lock(&self.clients.ipsec).clear();
+        if let Some(x) = ipsec {
+            // charons stop and namespaces go on a thread of their own: it waits for them
+            let _ = tokio::task::spawn_blocking(move || drop(x)).await;
+        }
     }
+}
+
+/// Sets up an IPsec lab's side around the deployment's server.
+#[cfg(target_os = "linux")]
+fn ipsec_side(deployment: &Deployment, name: &str) -> Result<IpsecSide, LabError> {
+    Ok(crate::ipsec::lab::IpsecLab::create(
+        &deployment.server,
+        name,
+        deployment.certificates(),
+    )?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ipsec_side(_: &Deployment, _: &str) -> Result<IpsecSide, LabError> {
+    Err(crate::ipsec::IpsecError::NotLinux.into())
 }
 
 fn fixtures_ip(network: &LabNetwork) -> IpAddr {

@@ -26,6 +26,8 @@ pub struct LabRun {
     pub faults: Vec<Fault>,
     /// The built-in web proxy in every client's path, in this mode.
     pub proxy: Option<crate::fixtures::web_proxy::ProxyMode>,
+    /// IPsec inside the tunnel (see [`crate::ipsec`]).
+    pub ipsec: bool,
 }
 
 impl Default for LabRun {
@@ -37,6 +39,7 @@ impl Default for LabRun {
             ping_timeout: Duration::from_secs(3),
             faults: Vec::new(),
             proxy: None,
+            ipsec: false,
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct ClientReport {
     pub address: Option<Ipv6Addr>,
     /// Its pings.
     pub pings: Vec<Ping>,
+    /// In an IPsec lab: Get-DAConnectionStatus, its quick mode SAs, IKE's reason.
+    pub ipsec: Option<String>,
 }
 
 /// The lab's report.
@@ -102,6 +107,9 @@ impl fmt::Display for LabReport {
                     }
                 }
             }
+            if let Some(line) = &c.ipsec {
+                writeln!(f, "  IPsec: {line}")?;
+            }
             for p in &c.pings {
                 match &p.result {
                     Ok(rtt) => writeln!(
@@ -134,6 +142,7 @@ pub async fn start(cfg: &LabRun) -> Result<Lab, LabError> {
     Lab::start(LabConfig {
         clients: cfg.clients,
         proxy: cfg.proxy.clone(),
+        ipsec: cfg.ipsec,
         deployment: DeploymentConfig {
             pcap: cfg.pcap.clone(),
             faults: cfg.faults.clone(),
@@ -151,6 +160,10 @@ pub async fn report(lab: &Lab, cfg: &LabRun) -> LabReport {
         Ok(s) | Err(s) => s,
     };
     let intranet = lab.server.intranet_address();
+    #[cfg(target_os = "linux")]
+    if let Some(x) = lab.ipsec() {
+        return ipsec_report(lab, &x, &statuses, cfg).await;
+    }
     let mut clients = Vec::new();
     for (i, (c, s)) in lab.clients().iter().zip(&statuses).enumerate() {
         let mut pings = Vec::new();
@@ -176,11 +189,77 @@ pub async fn report(lab: &Lab, cfg: &LabRun) -> LabReport {
             netsh: s.netsh().to_string(),
             address: s.global,
             pings,
+            ipsec: None,
         });
     }
     LabReport {
         url: lab.server.url(),
         intranet,
+        clients,
+    }
+}
+
+/// An IPsec lab's report: each client's tunnels once IKE has settled (up, or failed),
+/// and pings from its kernel to the infrastructure and the application server.
+#[cfg(target_os = "linux")]
+async fn ipsec_report(
+    lab: &Lab,
+    x: &crate::ipsec::lab::IpsecLab,
+    statuses: &[iphttps_sim::client::ClientStatus],
+    cfg: &LabRun,
+) -> LabReport {
+    use iphttps_sim::api::Managed;
+    use iphttps_sim::windows::ipsec::Tunnel;
+    let a = *x.addresses();
+    let mut clients = Vec::new();
+    for (i, s) in statuses.iter().enumerate() {
+        let agent = lab.fleet().ipsec(i + 1);
+        let deadline = tokio::time::Instant::now() + cfg.linkup_timeout;
+        let snapshot = loop {
+            let now = agent.as_ref().map(|a| a.snapshot()).unwrap_or_default();
+            if now.da_status().0 != "ConnectingRemotely" || tokio::time::Instant::now() > deadline {
+                break now;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let (status, _) = snapshot.da_status();
+        let sas: Vec<&str> = Tunnel::ALL
+            .into_iter()
+            .filter(|t| snapshot.installed(*t).is_some())
+            .map(|t| t.name())
+            .collect();
+        let mut line = format!("{status}, quick mode SAs [{}]", sas.join(", "));
+        if let Some(r) = &snapshot.failure {
+            line.push_str(&format!(", IKE: {r}"));
+        }
+        let mut pings = Vec::new();
+        if s.global.is_some() {
+            for (target, address) in [
+                ("infrastructure server", a.infrastructure),
+                ("application server", a.application),
+            ] {
+                let result = match x.ping(i, address, 56, cfg.ping_timeout).await {
+                    Ok(Some(rtt)) => Ok(rtt),
+                    _ => Err(PingError::Timeout(cfg.ping_timeout)),
+                };
+                pings.push(Ping {
+                    target: target.to_string(),
+                    address,
+                    result,
+                });
+            }
+        }
+        clients.push(ClientReport {
+            number: i + 1,
+            netsh: s.netsh().to_string(),
+            address: s.global,
+            pings,
+            ipsec: Some(line),
+        });
+    }
+    LabReport {
+        url: lab.server.url(),
+        intranet: a.application,
         clients,
     }
 }

@@ -9,8 +9,12 @@
 
 /// What long commands report while they work (the binary draws it).
 pub mod progress;
+/// What this machine allows and has: root, commands, network namespaces.
+pub mod system;
 /// What a lab puts around its deployment: a web proxy, transport toxics.
 pub mod fixtures;
+/// IPsec inside the tunnel (Linux): namespaces, strongSwan, the Windows views of it.
+pub mod ipsec;
 /// A deployment plus clients, started with one call.
 pub mod lab;
 /// `iphttps lab`: a lab with its admin endpoint, until interrupted.

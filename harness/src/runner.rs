@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use crate::lab::{Lab, LabConfig, LabError, LabNetwork};
 use crate::timeline::{ClientTimeline, Recorder};
-use iphttps_sim::api;
+use iphttps_sim::api::{self, Managed};
+use iphttps_sim::windows::ipsec::Tunnel;
 use iphttps_sim::client::{ClientHandle, ClientState, PingError};
 use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::link::router::DropReason;
@@ -20,7 +21,8 @@ use iphttps_sim::windows::command::{CommandError, Session};
 
 use crate::fixtures::toxic::{ToxicRelay, Toxics};
 use crate::scenario::{
-    Action, Clients, Expectation, NetChange, PingPlan, PingTarget, Scenario, ServerCond, UdpPlan,
+    Action, ClientCond, Clients, Expectation, NetChange, PingPlan, PingTarget, Scenario, ServerCond,
+    UdpPlan,
 };
 
 /// How to run.
@@ -279,6 +281,7 @@ async fn start_world(s: &Scenario, opts: &RunOptions) -> Result<World, StepError
             LabNetwork::Loopback
         },
         rfc_host_timers: t.rfc_host_timers,
+        ipsec: s.ipsec,
         clients: 0,
         seed: s.seed,
         reconnect_initial: Duration::from_millis(t.reconnect_initial_ms),
@@ -694,8 +697,14 @@ async fn check(w: &World, e: &Expectation) -> Option<String> {
                     s.state
                 ));
             }
+            let ipsec = e
+                .client
+                .iter()
+                .any(ClientCond::is_ipsec)
+                .then(|| w.lab.fleet().ipsec(i + 1).map(|a| a.snapshot()))
+                .flatten();
             for cond in &e.client {
-                if let Err(m) = cond.check(&s) {
+                if let Err(m) = cond.check(&s).and_then(|()| cond.check_ipsec(ipsec.as_ref())) {
                     return Some(format!("client {}: {m}", i + 1));
                 }
             }
@@ -771,13 +780,69 @@ async fn check(w: &World, e: &Expectation) -> Option<String> {
 }
 
 fn target_addr(w: &World, to: PingTarget) -> Result<Ipv6Addr, StepError> {
+    #[cfg(target_os = "linux")]
+    if let Some(x) = w.lab.ipsec() {
+        match to {
+            PingTarget::Intranet => return Ok(x.addresses().application),
+            PingTarget::Infrastructure => return Ok(x.addresses().infrastructure),
+            _ => {}
+        }
+    }
     match to {
+        PingTarget::Infrastructure => Err(StepError::Unexpected(
+            "only an IPsec lab ([lab] ipsec = true) has an infrastructure server".into(),
+        )),
         PingTarget::Intranet => Ok(w.lab.server.intranet_address()),
         PingTarget::Address(a) => Ok(a),
         PingTarget::Client(i) => w.lab.client(i).status().global.ok_or_else(|| {
             StepError::Unexpected(format!("client {} has no global address to ping", i + 1))
         }),
     }
+}
+
+/// The packets (in, out) of client `i`'s quick mode SA of `tunnel`.
+#[cfg(target_os = "linux")]
+async fn esp_packets(w: &World, i: usize, tunnel: Tunnel) -> Result<(u64, u64), StepError> {
+    let x = w.lab.ipsec().ok_or_else(|| {
+        StepError::Unexpected("`through` needs an IPsec lab ([lab] ipsec = true)".into())
+    })?;
+    x.packets(i, tunnel)
+        .await
+        .map_err(|e| StepError::Unexpected(e.to_string()))
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn esp_packets(_: &World, _: usize, _: Tunnel) -> Result<(u64, u64), StepError> {
+    Err(StepError::Unexpected("`through` needs an IPsec lab (Linux)".into()))
+}
+
+/// One Echo Request from client `i`'s kernel (IPsec lab).
+#[cfg(target_os = "linux")]
+async fn kernel_ping(
+    w: &World,
+    i: usize,
+    dst: Ipv6Addr,
+    size: usize,
+    wait: Duration,
+) -> Result<Option<Duration>, StepError> {
+    match w.lab.ipsec() {
+        Some(x) => x
+            .ping(i, dst, size, wait)
+            .await
+            .map_err(|e| StepError::Unexpected(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn kernel_ping(
+    _: &World,
+    _: usize,
+    _: Ipv6Addr,
+    _: usize,
+    _: Duration,
+) -> Result<Option<Duration>, StepError> {
+    Ok(None)
 }
 
 async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, StepError> {
@@ -789,9 +854,30 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Ste
     let drops_before = drops(p.dropped_by);
     let mut rtts = Vec::new();
     let mut sent = 0u32;
+    let mut through = Vec::new();
     for (i, c) in clients_of(w, p.from) {
+        let esp_before = match p.through {
+            Some(t) => Some(esp_packets(w, i, t).await?),
+            None => None,
+        };
+        let replies_before = rtts.len();
         for _ in 0..p.count {
             sent += 1;
+            if w.lab.ipsec().is_some() {
+                let s = c.status();
+                if p.no_reply && (s.state != ClientState::LinkUp || s.global.is_none()) {
+                    return Err(StepError::Unexpected(format!(
+                        "expected no reply to requests sent through an established tunnel, but \
+                         client {} is not up with an address (state {:?})",
+                        i + 1,
+                        s.state
+                    )));
+                }
+                if let Some(rtt) = kernel_ping(w, i, dst, p.size, per).await? {
+                    rtts.push(rtt.as_secs_f64() * 1000.0);
+                }
+                continue;
+            }
             match c.ping(dst, p.size, per).await {
                 Ok(rtt) => rtts.push(rtt.as_secs_f64() * 1000.0),
                 Err(PingError::Timeout(_)) => {}
@@ -807,6 +893,24 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Ste
                     )));
                 }
                 Err(_) => {}
+            }
+        }
+        if let (Some(t), Some((in0, out0))) = (p.through, esp_before) {
+            let (in1, out1) = esp_packets(w, i, t).await?;
+            let replies = (rtts.len() - replies_before) as u64;
+            through.push(format!(
+                "client {}: {} ESP packets out, {} in through the {} tunnel",
+                i + 1,
+                out1.saturating_sub(out0),
+                in1.saturating_sub(in0),
+                t.name()
+            ));
+            if replies == 0 || in1.saturating_sub(in0) < replies || out1.saturating_sub(out0) < replies {
+                return Err(StepError::Unexpected(format!(
+                    "expected each of the {replies} answered request(s) and its reply to go through the {} tunnel's quick mode SA; {}",
+                    t.name(),
+                    through.last().expect("just pushed")
+                )));
             }
         }
     }

@@ -235,10 +235,22 @@ fn leaf(
     by: &Issuer<'_, KeyPair>,
     key_pem: Option<&str>,
 ) -> Result<(String, String), PkiError> {
+    leaf_for(name, v, eku, KeyUsagePurpose::DigitalSignature, by, key_pem)
+}
+
+/// [`leaf`] with another key usage than digitalSignature.
+fn leaf_for(
+    name: &str,
+    v: Validity,
+    eku: ExtendedKeyUsagePurpose,
+    key_usage: KeyUsagePurpose,
+    by: &Issuer<'_, KeyPair>,
+    key_pem: Option<&str>,
+) -> Result<(String, String), PkiError> {
     let mut p = CertificateParams::new(vec![name.to_string()])?;
     p.distinguished_name = dn(name);
     p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![key_usage];
     p.extended_key_usages = vec![eku];
     p.not_before = v.not_before;
     p.not_after = v.not_after;
@@ -356,16 +368,26 @@ impl Pki {
 
     /// Issues a new server machine certificate (the one IPsec uses).
     pub fn reissue_machine(&mut self, m: &MachineOptions) -> Result<(), PkiError> {
-        let eku = if m.client_auth {
-            ExtendedKeyUsagePurpose::ClientAuth
+        // Without client authentication the certificate is what a key-exchange template
+        // issues: Server Authentication only, and a key usage without digitalSignature,
+        // so it can sign no authentication (IKE responders refuse it for that).
+        let (eku, usage) = if m.client_auth {
+            (
+                ExtendedKeyUsagePurpose::ClientAuth,
+                KeyUsagePurpose::DigitalSignature,
+            )
         } else {
-            ExtendedKeyUsagePurpose::ServerAuth
+            (
+                ExtendedKeyUsagePurpose::ServerAuth,
+                KeyUsagePurpose::KeyAgreement,
+            )
         };
         let (c, k) = if m.chains_to_root {
-            leaf(
+            leaf_for(
                 MACHINE_CN,
                 m.validity,
                 eku,
+                usage,
                 &issuer(INTERMEDIATE_CN, &self.intermediate_ca_key)?,
                 None,
             )?
@@ -376,7 +398,7 @@ impl Pki {
                 ca_params("Fabrikam Root CA", Validity::around(now, 365)),
                 other,
             );
-            leaf(MACHINE_CN, m.validity, eku, &other, None)?
+            leaf_for(MACHINE_CN, m.validity, eku, usage, &other, None)?
         };
         self.machine = c;
         self.machine_key = m.private_key.then_some(k);

@@ -324,3 +324,94 @@ fn route(name: &str, prefix: Ipv6Net) -> Result<(), TunError> {
     }
     Ok(())
 }
+
+/// A thread inside a network namespace (an `ip netns` name) running its own
+/// current-thread runtime: a device built there, the tasks that pump it and the polls of
+/// its addresses all act in that namespace while the rest of the process stays where it
+/// is. Dropping it stops the runtime, which removes the device.
+pub struct InNamespace {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for InNamespace {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `build` on a new thread that has entered namespace `ns`, inside that thread's
+/// runtime; the [`Tun`] it makes stays there, what else it returns comes back.
+pub fn in_namespace<T: Send + 'static>(
+    ns: &str,
+    build: impl FnOnce() -> Result<(Tun, T), TunError> + Send + 'static,
+) -> Result<(InNamespace, T), TunError> {
+    let setup = |what: &'static str, detail: String| TunError::Setup {
+        name: ns.to_string(),
+        what,
+        detail,
+    };
+    let file = std::fs::File::open(format!("/run/netns/{ns}"))
+        .map_err(|e| setup("network namespace", format!("/run/netns/{ns}: {e}")))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("netns-{ns}"))
+        .spawn(move || {
+            if let Err(e) = enter(&file) {
+                let _ = tx.send(Err(format!("setns: {e}")));
+                return;
+            }
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("runtime: {e}")));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match build() {
+                    Ok((tun, out)) => {
+                        let _ = tx.send(Ok(out));
+                        let _ = stopped.await;
+                        drop(tun);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        })
+        .map_err(|e| setup("thread", e.to_string()))?;
+    let out = rx
+        .recv()
+        .map_err(|e| setup("network namespace", e.to_string()))?
+        .map_err(|e| setup("network namespace", e))?;
+    Ok((
+        InNamespace {
+            stop: Some(stop),
+            thread: Some(thread),
+        },
+        out,
+    ))
+}
+
+/// Moves the calling thread into the network namespace `file` refers to.
+#[allow(unsafe_code)]
+fn enter(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns takes an open namespace file descriptor, which `file` keeps open for
+    // the call, and changes only the calling thread's network namespace.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -83,7 +83,7 @@ pub fn check() -> Result<(), PeersError> {
     if !FsPath::new("/dev/net/tun").exists() {
         return Err(PeersError::NoTun);
     }
-    let missing: Vec<(&str, &str)> = TOOLS.iter().copied().filter(|(t, _)| !on_path(t)).collect();
+    let missing: Vec<(&str, &str)> = TOOLS.iter().copied().filter(|(t, _)| !crate::system::present(t)).collect();
     if !missing.is_empty() {
         let mut packages: Vec<String> = missing.iter().map(|(_, p)| p.to_string()).collect();
         packages.dedup();
@@ -93,14 +93,6 @@ pub fn check() -> Result<(), PeersError> {
         });
     }
     Ok(())
-}
-
-/// Whether `tool` is an executable file in one of `PATH`'s folders (or /usr/sbin, /sbin).
-fn on_path(tool: &str) -> bool {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .any(|d| FsPath::new(d).join(tool).is_file())
 }
 
 /// How the peers are measured.

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,17 +17,7 @@ pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 233, 0, 1);
 /// The client end.
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 233, 0, 2);
 
-/// Whether this process runs as root (namespaces, veth pairs and TUN devices need it).
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
-        })
-        .is_some_and(|uid| uid == "0")
-}
+pub use crate::system::is_root;
 
 /// Runs `cmd` to completion; its failure names `what` and carries its stderr.
 pub fn run(cmd: &mut Command, what: &str) -> Result<String, PeersError> {
@@ -143,41 +133,12 @@ impl Drop for Namespaces {
     }
 }
 
-/// Kills every process in namespace `ns`, then removes it.
-fn remove(ns: &str) {
-    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = Command::new("kill").args(["-KILL", pid]).status();
-        }
-    }
-    let _ = Command::new("ip")
-        .args(["netns", "del", ns])
-        .stderr(Stdio::null())
-        .status();
-}
+use crate::system::remove_namespace as remove;
 
 /// Removes the namespaces of `bench --peers` runs whose process is gone (killed before
 /// it could clean up), or of process `pid` (an interrupted run).
 pub fn remove_left_over(pid: Option<u32>) {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(owner) = name
-            .strip_prefix(PREFIX)
-            .and_then(|r| r.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let gone = !Path::new(&format!("/proc/{owner}")).exists();
-        if gone || Some(owner) == pid {
-            remove(name);
-        }
-    }
+    crate::system::remove_left_over(PREFIX, pid);
 }
 
 /// A process started for a measurement, its output in a log file; killed on drop.

@@ -9,6 +9,7 @@ use iphttps_sim::client_state::transition::Transition;
 use iphttps_sim::link::host::AddressState;
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::windows::health::HealthState;
+use iphttps_sim::windows::ipsec::{IpsecSnapshot, Tunnel};
 use iphttps_sim::winerr::LastErrorCode;
 
 /// One condition on a client's status.
@@ -46,6 +47,12 @@ pub enum ClientCond {
     FailuresAtMost(u64),
     /// At least this many failures in the current series, at the reconnect timer's times.
     ReconnectSchedule(u64),
+    /// IPsec lab: `Get-DAConnectionStatus`'s Status.
+    DaStatus(String),
+    /// IPsec lab: exactly these tunnels have an installed quick mode SA.
+    QuickModeSas(Vec<Tunnel>),
+    /// IPsec lab: IKE's reason for the last failure contains this.
+    IkeError(String),
     /// At least this many ICMPv6 errors of a type (and code, if given) received.
     IcmpError {
         /// ICMPv6 type.
@@ -134,6 +141,59 @@ fn describe(s: &ClientStatus) -> String {
 }
 
 impl ClientCond {
+    /// Whether it is about the client's IPsec ([`ClientCond::check_ipsec`] checks it).
+    pub fn is_ipsec(&self) -> bool {
+        matches!(
+            self,
+            ClientCond::DaStatus(_) | ClientCond::QuickModeSas(_) | ClientCond::IkeError(_)
+        )
+    }
+
+    /// `Ok` when the client's IPsec (`None`: none runs) meets an IPsec condition (and for
+    /// every other condition).
+    pub fn check_ipsec(&self, ipsec: Option<&IpsecSnapshot>) -> Result<(), String> {
+        if !self.is_ipsec() {
+            return Ok(());
+        }
+        let Some(x) = ipsec else {
+            return Err(
+                "no IPsec runs on this client: IPsec conditions need [lab] ipsec = true".into(),
+            );
+        };
+        let installed: Vec<Tunnel> = Tunnel::ALL
+            .into_iter()
+            .filter(|t| x.installed(*t).is_some())
+            .collect();
+        let names = |ts: &[Tunnel]| {
+            format!(
+                "[{}]",
+                ts.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let reason = || x.failure.as_deref().unwrap_or("none").to_string();
+        match self {
+            ClientCond::DaStatus(want) if x.da_status().0 != want => Err(format!(
+                "expected Get-DAConnectionStatus {want}, saw {} (quick mode SAs {}, IKE error: {})",
+                x.da_status().0,
+                names(&installed),
+                reason()
+            )),
+            ClientCond::QuickModeSas(want) if installed != *want => Err(format!(
+                "expected quick mode SAs {}, saw {} (IKE error: {})",
+                names(want),
+                names(&installed),
+                reason()
+            )),
+            ClientCond::IkeError(t) if !x.failure.as_deref().is_some_and(|f| f.contains(t)) => {
+                Err(format!(
+                    "expected IKE's reason to mention \"{t}\", saw {}",
+                    reason()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// `Ok` when `s` meets the condition, else what was expected and what was seen.
     pub fn check(&self, s: &ClientStatus) -> Result<(), String> {
         let miss =
@@ -261,6 +321,11 @@ impl ClientCond {
     /// by itself). The transition technology is not: the client decides it from its
     /// network when it starts, before any attempt, and a wrong one fails at once.
     pub fn is_negative(&self) -> bool {
+        if self.is_ipsec() {
+            // what a client whose IKE never ran also shows
+            return matches!(self, ClientCond::QuickModeSas(t) if t.is_empty())
+                || matches!(self, ClientCond::DaStatus(s) if s == "ConnectingRemotely");
+        }
         !matches!(self, ClientCond::Transition(_))
             && self.check(&ClientStatus::new(String::new())).is_ok()
     }

@@ -19,6 +19,7 @@ use iphttps_sim::link::router::{AuthMode, DropReason};
 use iphttps_sim::tls::NullCipher;
 use iphttps_sim::windows::command::check_names;
 use iphttps_sim::windows::health::{self, HealthState};
+use iphttps_sim::windows::ipsec::Tunnel;
 use iphttps_sim::windows::{client_target, server_target};
 use iphttps_sim::winerr::LastErrorCode;
 use iphttps_sim::wire::frag::MAX_PAYLOAD;
@@ -69,11 +70,27 @@ pub struct Expectation {
     pub wait_for_tunnel: bool,
 }
 
+/// The tunnels of an IPsec lab, as scenario files name them.
+const TUNNELS: &[(&str, Tunnel)] = &[
+    ("infrastructure", Tunnel::Infrastructure),
+    ("intranet", Tunnel::Intranet),
+];
+
+/// `Get-DAConnectionStatus`' Status values.
+const DA_STATUSES: &[(&str, &str)] = &[
+    ("ConnectedRemotely", "ConnectedRemotely"),
+    ("ConnectingRemotely", "ConnectingRemotely"),
+    ("Error", "Error"),
+];
+
 /// Where a ping goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PingTarget {
-    /// The intranet host.
+    /// The intranet host (in an IPsec lab: the application server behind the intranet
+    /// tunnel).
     Intranet,
+    /// The infrastructure server behind the infrastructure tunnel (IPsec lab).
+    Infrastructure,
     /// Client `i`'s global address (0-based).
     Client(usize),
     /// An address.
@@ -102,6 +119,8 @@ pub struct PingPlan {
     pub max_rtt_p50_ms: Option<f64>,
     /// Median RTT floor.
     pub min_rtt_p50_ms: Option<f64>,
+    /// IPsec lab: the tunnel whose quick mode SA must carry the requests and replies.
+    pub through: Option<Tunnel>,
 }
 
 /// A checked udp step.
@@ -240,6 +259,8 @@ pub struct Scenario {
     pub timers_file: model::TimersSection,
     /// Whether `[lab] network = "simulated"`: an in-memory network in virtual time.
     pub simulated: bool,
+    /// Whether `[lab] ipsec = true`: IPsec inside the tunnel (see `crate::ipsec`).
+    pub ipsec: bool,
     /// Faults at start.
     pub faults: Vec<Fault>,
     /// Whether any step uses a toxic (clients then connect through proxies).
@@ -578,6 +599,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         Some(n) => c.named(n, "lab network", LAB_NETWORKS)?,
         None => false,
     };
+    let ipsec = f.lab.ipsec.unwrap_or(false);
+    if let (true, true, Some(n)) = (ipsec, simulated, &f.lab.network) {
+        return Err(c.at(
+            n.span(),
+            "an IPsec lab runs real kernels and charons in network namespaces; it cannot be simulated",
+        ));
+    }
     let faults = f
         .faults
         .iter()
@@ -654,6 +682,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         client_null_cipher,
         timers_file: f.timers.clone(),
         simulated,
+        ipsec,
         faults,
         uses_toxics,
         steps,
@@ -838,6 +867,29 @@ fn expectation(
     client.extend(e.failures_at_least.map(ClientCond::FailuresAtLeast));
     client.extend(e.failures_at_most.map(ClientCond::FailuresAtMost));
     client.extend(e.reconnect_schedule.map(ClientCond::ReconnectSchedule));
+    if let Some(v) = &e.da_status {
+        let status = c.named(v, "Get-DAConnectionStatus status", DA_STATUSES)?;
+        client.push(ClientCond::DaStatus(status.to_string()));
+    }
+    if let Some(v) = &e.quick_mode_sas {
+        let mut tunnels = Vec::new();
+        for name in v.get_ref() {
+            let t = Tunnel::ALL
+                .into_iter()
+                .find(|t| t.name().eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    c.at(
+                        v.span(),
+                        format!("'{name}' is not a tunnel: expected \"infrastructure\" or \"intranet\""),
+                    )
+                })?;
+            tunnels.push(t);
+        }
+        tunnels.sort_by_key(|t| *t as usize);
+        tunnels.dedup();
+        client.push(ClientCond::QuickModeSas(tunnels));
+    }
+    client.extend(e.ike_error.clone().map(ClientCond::IkeError));
     let mut server = Vec::new();
     if let Some(v) = &e.server_health {
         server.push(ServerCond::Health(c.named(v, "health state", HEALTH)?));
@@ -936,11 +988,13 @@ fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
     let t = p.to.get_ref().trim();
     let to = if t.eq_ignore_ascii_case("intranet") {
         PingTarget::Intranet
+    } else if t.eq_ignore_ascii_case("infrastructure") {
+        PingTarget::Infrastructure
     } else if let Some(n) = t.strip_prefix("client").map(str::trim) {
         let n: usize = n.parse().map_err(|_| {
             c.at(
                 p.to.span(),
-                format!("'{t}': expected \"intranet\", \"client N\" or an IPv6 address"),
+                format!("'{t}': expected \"intranet\", \"infrastructure\", \"client N\" or an IPv6 address"),
             )
         })?;
         PingTarget::Client(c.client(p.to.span(), n)?)
@@ -948,7 +1002,7 @@ fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
         PingTarget::Address(t.parse().map_err(|_| {
             c.at(
                 p.to.span(),
-                format!("'{t}': expected \"intranet\", \"client N\" or an IPv6 address"),
+                format!("'{t}': expected \"intranet\", \"infrastructure\", \"client N\" or an IPv6 address"),
             )
         })?)
     };
@@ -1019,6 +1073,10 @@ fn ping(c: &Checker<'_>, p: &PingStep) -> Result<PingPlan, LoadError> {
         dropped_by,
         max_rtt_p50_ms: p.max_rtt_p50_ms,
         min_rtt_p50_ms: p.min_rtt_p50_ms,
+        through: match &p.through {
+            Some(v) => Some(c.named(v, "tunnel", TUNNELS)?),
+            None => None,
+        },
     })
 }
 

@@ -207,6 +207,9 @@ pub struct LabSection {
     /// `"loopback"` (real sockets, real time; the default) or `"simulated"` (an in-memory
     /// network in virtual time, Windows' own timers).
     pub network: Option<Spanned<String>>,
+    /// IPsec inside the tunnel (Linux, root): the clients' and the intranet's kernels in
+    /// network namespaces, a strongSwan charon in each, the two DirectAccess tunnels.
+    pub ipsec: Option<bool>,
 }
 
 /// `[timers]`, in milliseconds, each the same in both modes or per mode. What a file
@@ -428,6 +431,14 @@ pub struct Expect {
     pub server_clients: Option<usize>,
     /// An ICMPv6 error the clients received.
     pub icmp_error: Option<Spanned<IcmpErrorExpect>>,
+    /// IPsec lab: `Get-DAConnectionStatus`'s Status (`ConnectedRemotely`,
+    /// `ConnectingRemotely`, `Error`).
+    pub da_status: Option<Spanned<String>>,
+    /// IPsec lab: the tunnels whose quick mode SA is installed, exactly
+    /// (`["infrastructure", "intranet"]`, or `[]`).
+    pub quick_mode_sas: Option<Spanned<Vec<String>>>,
+    /// IPsec lab: text IKE's reason for the last failure contains.
+    pub ike_error: Option<String>,
     /// How long every condition must hold without a break (`"1s"`).
     pub hold: Option<Spanned<ModeDuration>>,
 }
@@ -473,8 +484,14 @@ pub struct DropExpect {
 pub struct PingStep {
     /// The client (number from 1) or `"all"`.
     pub from: Spanned<ClientSel>,
-    /// `"intranet"`, `"client N"`, or an IPv6 address.
+    /// `"intranet"`, `"client N"`, or an IPv6 address; in an IPsec lab also
+    /// `"infrastructure"` (the infrastructure server; `"intranet"` is then the
+    /// application server behind the intranet tunnel).
     pub to: Spanned<String>,
+    /// IPsec lab: the replies must have come through this tunnel's quick mode SA
+    /// (`"infrastructure"` or `"intranet"`): its packet counters grow by at least the
+    /// requests and replies.
+    pub through: Option<Spanned<String>>,
     /// Echo Requests per client (default 1).
     pub count: Option<u32>,
     /// Data bytes (default 56), up to 65,527 (the IPv6 maximum without a jumbogram);

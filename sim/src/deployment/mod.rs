@@ -23,6 +23,7 @@ use crate::pki::{self, Pki, PkiOptions};
 use crate::server::{self, ListenerMode, ServerConfig, ServerError, ServerHandle};
 use crate::tls::TlsError;
 use crate::windows::client_target::ClientTarget;
+use crate::windows::ipsec::IpsecAgent;
 use crate::windows::command::{CommandError, Output, Session, run_line};
 use crate::windows::health::{self, OperationsStatus};
 use crate::windows::server_target::{Effect, ServerTarget};
@@ -141,6 +142,10 @@ pub trait Fleet: Send + Sync {
     fn set_configs(&self, configs: Vec<ClientConfig>);
     /// Client `n` (1-based, as `iphttps ctl --client N`).
     fn client(&self, n: usize) -> Option<Arc<ClientHandle>>;
+    /// Client `n`'s IPsec (1-based), when something runs it for the client.
+    fn ipsec(&self, _n: usize) -> Option<Arc<dyn IpsecAgent>> {
+        None
+    }
 }
 
 /// A deployment without clients (`serve`).
@@ -177,6 +182,8 @@ pub struct Deployment {
     /// The server.
     pub server: ServerHandle,
     admin: tokio::sync::Mutex<AdminState>,
+    /// The certificates in use, published on every change (faults, commands).
+    certificates: tokio::sync::watch::Sender<Pki>,
     ops: Mutex<Ops>,
     clock: Clock,
     ops_refresh: Duration,
@@ -297,6 +304,7 @@ impl Deployment {
         }
         let deployment = Self {
             server,
+            certificates: tokio::sync::watch::Sender::new(admin.certs.pki.clone()),
             admin: tokio::sync::Mutex::new(admin.clone()),
             ops: Mutex::new(Ops {
                 status: health::evaluate(&admin, now),
@@ -349,6 +357,23 @@ impl Deployment {
     /// The certificates in use now.
     pub async fn pki(&self) -> Pki {
         self.admin.lock().await.certs.pki.clone()
+    }
+
+    /// The certificates in use, as they change: what runs beside the server with the
+    /// same certificates (an IPsec lab's charons) follows them.
+    pub fn certificates(&self) -> tokio::sync::watch::Receiver<Pki> {
+        self.certificates.subscribe()
+    }
+
+    /// Publishes the certificates of `admin` if they changed.
+    fn publish_certificates(&self, admin: &AdminState) {
+        self.certificates.send_if_modified(|p| {
+            let changed = *p != admin.certs.pki;
+            if changed {
+                *p = admin.certs.pki.clone();
+            }
+            changed
+        });
     }
 
     /// The deployment's time source.
@@ -429,6 +454,7 @@ impl Deployment {
         }
         self.sync(Some(&admin), &new).await?;
         *admin = new;
+        self.publish_certificates(&admin);
         fleet.set_configs(configs);
         let mut f = lock(&self.faults);
         if on {
@@ -468,6 +494,7 @@ impl Deployment {
                     CommandError::Object(format!("the change could not be applied: {e}"))
                 })?;
                 *admin = new;
+                self.publish_certificates(&admin);
                 drop(admin);
                 if effects.contains(&Effect::RestartIpHelper) {
                     self.restart_server(IPHLPSVC_RESTART).await;
@@ -489,6 +516,7 @@ impl Deployment {
                     status: &status,
                     now,
                     ping: None,
+                    ipsec: fleet.ipsec(n),
                 };
                 let out = run_line(line, session, &mut target)?;
                 let ping = target.ping.take();

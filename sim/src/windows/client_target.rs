@@ -3,6 +3,7 @@
 //! tunnel.
 
 use std::net::Ipv6Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -10,6 +11,7 @@ use serde_json::json;
 use super::command::{
     Args, CommandError, CommandSpec, CommandTable, Output, Params, Target, netsh_match, netsh_pairs,
 };
+use super::ipsec::{self, IpsecAgent, IpsecSnapshot, Tunnel};
 use super::views::{Render, timespan};
 use crate::client::ClientConfig;
 use crate::client_state::{ClientState, ClientStatus};
@@ -120,6 +122,48 @@ pub static COMMANDS: CommandTable<ClientHandler> = CommandTable(&[
         run: |t, c, a| t.diagnose(c, a),
     },
     CommandSpec {
+        name: "Get-NetIPsecMainModeSA",
+        usage: &["Get-NetIPsecMainModeSA"],
+        help: "the main mode (IKE) SAs: endpoints, identities, authentication method, cipher (IPsec lab)",
+        params: Params::Named(&[]),
+        run: |t, _, _| t.ipsec_rows(ipsec::main_mode_rows),
+    },
+    CommandSpec {
+        name: "Get-NetIPsecQuickModeSA",
+        usage: &["Get-NetIPsecQuickModeSA"],
+        help: "the quick mode (ESP) SAs of the two tunnels: selectors, cipher, SPIs, bytes and packets (IPsec lab)",
+        params: Params::Named(&[]),
+        run: |t, _, _| t.ipsec_rows(ipsec::quick_mode_rows),
+    },
+    CommandSpec {
+        name: "Get-NetIPsecRule",
+        usage: &["Get-NetIPsecRule"],
+        help: "the DirectAccess connection security rules (infrastructure and intranet tunnels) (IPsec lab)",
+        params: Params::Named(&[]),
+        run: |t, _, _| t.ipsec_rows(ipsec::rule_rows),
+    },
+    CommandSpec {
+        name: "Enable-NetIPsecRule",
+        usage: &["Enable-NetIPsecRule -DisplayName \"DirectAccess Policy-ClientToCorp\""],
+        help: "enables a tunnel's connection security rule: its quick mode SA is negotiated again (IPsec lab)",
+        params: Params::Named(&["DisplayName"]),
+        run: |t, _, a| t.set_ipsec_rule(a, true),
+    },
+    CommandSpec {
+        name: "Disable-NetIPsecRule",
+        usage: &["Disable-NetIPsecRule -DisplayName \"DirectAccess Policy-ClientToCorp\""],
+        help: "disables a tunnel's connection security rule: its quick mode SA is deleted (IPsec lab)",
+        params: Params::Named(&["DisplayName"]),
+        run: |t, _, a| t.set_ipsec_rule(a, false),
+    },
+    CommandSpec {
+        name: "Get-DAConnectionStatus",
+        usage: &["Get-DAConnectionStatus"],
+        help: "DirectAccess's own verdict: ConnectedRemotely, or Error with IKE's reason (IPsec lab)",
+        params: Params::Named(&[]),
+        run: |t, _, _| t.ipsec_view(ipsec::da_status_row),
+    },
+    CommandSpec {
         name: "Get-Help",
         usage: &["Get-Help"],
         help: "lists the commands simulated here, with what each does",
@@ -147,6 +191,8 @@ pub struct ClientTarget<'a> {
     pub now: Instant,
     /// The pings `ping` asked for, sent by the caller (they need the running client).
     pub ping: Option<PingRequest>,
+    /// The client's IPsec, when something runs it (an IPsec lab).
+    pub ipsec: Option<Arc<dyn IpsecAgent>>,
 }
 
 /// What `ping` asked for.
@@ -535,6 +581,54 @@ impl ClientTarget<'_> {
             value: serde_json::to_value(&d).unwrap_or_default(),
             render: Render::Text(d.to_string()),
         })
+    }
+}
+
+impl ClientTarget<'_> {
+    fn agent(&self) -> Result<&Arc<dyn IpsecAgent>, CommandError> {
+        self.ipsec.as_ref().ok_or_else(|| {
+            CommandError::Object(
+                "no IPsec runs on this client: the IPsec tunnels need an IPsec lab (iphttps lab --ipsec, or [lab] ipsec = true)".into(),
+            )
+        })
+    }
+
+    fn ipsec_rows(
+        &mut self,
+        rows: fn(&IpsecSnapshot) -> Vec<serde_json::Value>,
+    ) -> Result<Output, CommandError> {
+        let s = self.agent()?.snapshot();
+        Ok(Output {
+            value: serde_json::Value::Array(rows(&s)),
+            render: Render::List(None),
+        })
+    }
+
+    fn ipsec_view(
+        &mut self,
+        view: fn(&IpsecSnapshot) -> serde_json::Value,
+    ) -> Result<Output, CommandError> {
+        let s = self.agent()?.snapshot();
+        Ok(Output {
+            value: view(&s),
+            render: Render::List(None),
+        })
+    }
+
+    fn set_ipsec_rule(&mut self, args: &Args, enabled: bool) -> Result<Output, CommandError> {
+        let agent = self.agent()?.clone();
+        let name = args
+            .get("DisplayName")
+            .ok_or_else(|| CommandError::Argument("-DisplayName is required".into()))?;
+        let tunnel = Tunnel::from_rule(name).ok_or_else(|| {
+            CommandError::Object(format!(
+                "No MSFT_NetConSecRule objects found with property 'DisplayName' equal to '{name}'. Verify the value of the property and retry."
+            ))
+        })?;
+        agent
+            .set_rule(tunnel, enabled)
+            .map_err(|e| CommandError::Object(e.to_string()))?;
+        Ok(Output::none())
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod client_target;
 pub mod command;
 pub mod health;
+pub mod ipsec;
 pub mod server_target;
 pub mod views;
 
