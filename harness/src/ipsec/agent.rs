@@ -140,30 +140,56 @@ pub fn read_sas(events: &[Message]) -> (Vec<MainModeSa>, Vec<QuickModeSa>) {
     (main, quick)
 }
 
+/// Words of charon's log lines that say why a certificate was refused: the first tier.
+const SAYS_WHY: [&str; 7] = [
+    "invalid",
+    "no private key",
+    "not valid",
+    "rejecting",
+    "constraint",
+    "no issuer",
+    "expired",
+];
+/// Words of lines that say that IKE failed, without saying why: the second tier.
+const SAYS_THAT: [&str; 3] = ["notify error", "no trusted", "failed"];
+
+/// The last of `lines` that says why IKE failed, else the last that says it did.
+fn says_why<'a>(lines: impl DoubleEndedIterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    let useful = |l: &&str| {
+        !l.starts_with("establishing CHILD_SA")
+            && !l.starts_with("initiate failed")
+            && !l.contains("signature validation failed")
+    };
+    lines
+        .clone()
+        .rev()
+        .filter(useful)
+        .find(|l| SAYS_WHY.iter().any(|w| l.contains(w)))
+        .or_else(|| {
+            lines
+                .rev()
+                .filter(useful)
+                .find(|l| SAYS_THAT.iter().any(|w| l.contains(w)))
+        })
+}
+
 /// IKE's own reason in the daemon's log of a failed attempt (`control-log` events):
 /// the last line that names a failure, else the last line.
 pub fn failure_reason(log: &[Message]) -> Option<String> {
-    const SAYS_WHY: [&str; 8] = [
-        "notify error",
-        "no private key",
-        "not valid",
-        "no trusted",
-        "rejecting",
-        "constraint",
-        "failed",
-        "no issuer",
-    ];
     let lines: Vec<&str> = log.iter().filter_map(|m| m.str("msg")).collect();
-    lines
-        .iter()
-        .rev()
-        .find(|l| {
-            SAYS_WHY.iter().any(|w| l.contains(w))
-                && !l.starts_with("establishing CHILD_SA")
-                && !l.starts_with("initiate failed")
-        })
-        .or(lines.last())
-        .map(|l| l.to_string())
+    says_why(lines.iter().copied())
+        .or(lines.last().copied())
+        .map(str::to_string)
+}
+
+/// The responder's reason in the last `tail` lines of its charon's log file (lines
+/// `TIME NN[GRP] text`), without the prefix.
+pub fn responder_reason(log: &str, tail: usize) -> Option<String> {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| l.split_once("] ").map_or(l, |(_, t)| t))
+        .collect();
+    says_why(lines[lines.len().saturating_sub(tail)..].iter().copied()).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -232,5 +258,14 @@ mod tests {
             Some("received AUTHENTICATION_FAILED notify error")
         );
         assert_eq!(failure_reason(&[]), None);
+        let server = "19:01:02 14[CFG] received end entity cert \"CN=x\"\n\
+                      19:01:02 14[IKE] rejecting certificate without digitalSignature or nonRepudiation keyUsage flags\n\
+                      19:01:02 14[IKE] signature validation failed, looking for another key\n\
+                      19:01:02 14[ENC] generating IKE_AUTH response 1 [ N(AUTH_FAILED) ]\n";
+        assert_eq!(
+            responder_reason(server, 10).as_deref(),
+            Some("rejecting certificate without digitalSignature or nonRepudiation keyUsage flags")
+        );
+        assert_eq!(responder_reason(server, 1), None);
     }
 }

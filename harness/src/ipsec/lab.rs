@@ -19,7 +19,7 @@ use iphttps_sim::tun::{self, InNamespace};
 use iphttps_sim::windows::ipsec::{IpsecAgent, Tunnel};
 use tokio::sync::watch;
 
-use super::agent::{Agent, failure_reason};
+use super::agent::{Agent, failure_reason, responder_reason};
 use super::charon::Charon;
 use super::config::{self, Addresses, CONNECTION, End};
 use super::vici::{Message, Vici};
@@ -169,6 +169,7 @@ impl IpsecLab {
         config::write_end(&sdir, End::Server, &addresses, server_id)?;
         config::write_credentials(&sdir, End::Server, &certificates.borrow())?;
         let server_charon = Charon::start(&server_ns.0, &sdir, "the server's charon")?;
+        route_clients_into_ipsec(&server_ns.0, &addresses)?;
         server_charon.swanctl(&["--load-all"])?;
         Ok(Self {
             addresses,
@@ -258,6 +259,7 @@ impl IpsecLab {
             client,
             certificates: self.certificates.clone(),
             dir: self.client_dir(i),
+            server_log: self.server_charon.dir().join("charon.log"),
         };
         lock(&self.tasks).push(tokio::spawn(sup.run()));
     }
@@ -316,6 +318,38 @@ impl Drop for IpsecLab {
     }
 }
 
+/// The routing table of the server's own route to its clients.
+const CLIENTS_TABLE: &str = "221";
+
+/// Routes everything the intranet namespace sends to the clients' prefix into charon's
+/// TUN device (`ipsec0`), where kernel-libipsec protects it with the SA whose selectors
+/// match, or drops it when none does; IKE and ESP-in-UDP (mark 0x42) bypass the rule.
+fn route_clients_into_ipsec(ns: &str, a: &Addresses) -> Result<(), IpsecError> {
+    run(
+        Command::new("ip").args([
+            "-n", ns, "-6", "rule", "add", "not", "fwmark", "0x42", "table", CLIENTS_TABLE,
+            "pref", "210",
+        ]),
+        "ip rule add (the clients through IPsec)",
+    )?;
+    run(
+        Command::new("ip").args([
+            "-n",
+            ns,
+            "-6",
+            "route",
+            "add",
+            &a.clients.to_string(),
+            "dev",
+            "ipsec0",
+            "table",
+            CLIENTS_TABLE,
+        ]),
+        "ip route add (the clients through IPsec)",
+    )?;
+    Ok(())
+}
+
 /// The DirectAccess server's firewall in the intranet namespace: from the clients'
 /// prefix on the intranet device only IKE and ESP-in-UDP to the server's endpoint come
 /// in; everything else (traffic that IPsec did not protect) is dropped and counted.
@@ -372,6 +406,7 @@ struct Supervisor {
     client: Arc<ClientHandle>,
     certificates: watch::Receiver<Pki>,
     dir: PathBuf,
+    server_log: PathBuf,
 }
 
 impl Supervisor {
@@ -436,7 +471,16 @@ impl Supervisor {
                 if answer.str("success") == Some("yes") {
                     self.agent.set_failure(None);
                 } else {
-                    let reason = failure_reason(&log).or_else(|| answer.str("errmsg").map(str::to_string));
+                    let mut reason =
+                        failure_reason(&log).or_else(|| answer.str("errmsg").map(str::to_string));
+                    // the responder refused: what its charon said about this attempt
+                    if let Some(r) = reason.as_mut().filter(|r| r.contains("AUTHENTICATION_FAILED"))
+                        && let Some(why) = std::fs::read_to_string(&self.server_log)
+                            .ok()
+                            .and_then(|l| responder_reason(&l, 40))
+                    {
+                        r.push_str(&format!(" (the server's charon: {why})"));
+                    }
                     tracing::info!(tunnel = t.name(), reason = reason.as_deref().unwrap_or("?"), "IPsec: IKE failed");
                     self.agent.set_failure(reason);
                     *retry_at = Instant::now() + RETRY;
