@@ -58,8 +58,19 @@ impl LabArgs {
             ipsec,
             ..Default::default()
         };
-        let lab = Arc::new(iphttps_harness::lab_run::start(&run).await?);
-        let report = iphttps_harness::lab_run::report(&lab, &run).await;
+        let lab = Arc::new(
+            crate::signal::unless_interrupted(iphttps_harness::lab_run::start(&run)).await??,
+        );
+        let report =
+            match crate::signal::unless_interrupted(iphttps_harness::lab_run::report(&lab, &run))
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    lab.shutdown().await;
+                    return Err(e);
+                }
+            };
         println!("{report}");
         if let Some(addr) = admin {
             let ctl = api::serve(lab.clone(), addr, None).await?;

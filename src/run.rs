@@ -113,13 +113,13 @@ impl RunArgs {
         let progress = std::sync::Arc::new(crate::progress::Shown::lines());
         progress.begin(chosen.len() as u64, "scenarios");
         let (p1, p2) = (progress.clone(), progress.clone());
-        let results = runner::run_all_with(
+        let results = crate::signal::unless_interrupted(runner::run_all_with(
             chosen,
             &opts,
             move |name| p1.started(name),
             move |r, n, total| p2.advanced(n as u64, &r.name, Some(&report::line(r, n, total))),
-        )
-        .await;
+        ))
+        .await?;
         progress.end();
         print!("{}", report::summary(&results));
         reports.write(&results, artifacts)?;

@@ -12,17 +12,17 @@ use tokio::time::Instant;
 use crate::lab::{Lab, LabConfig, LabError, LabNetwork};
 use crate::timeline::{ClientTimeline, Recorder};
 use iphttps_sim::api::{self, Managed};
-use iphttps_sim::windows::ipsec::Tunnel;
 use iphttps_sim::client::{ClientHandle, ClientState, PingError};
 use iphttps_sim::deployment::DeploymentConfig;
 use iphttps_sim::link::router::DropReason;
 use iphttps_sim::pki;
 use iphttps_sim::windows::command::{CommandError, Session};
+use iphttps_sim::windows::ipsec::Tunnel;
 
 use crate::fixtures::toxic::{ToxicRelay, Toxics};
 use crate::scenario::{
-    Action, ClientCond, Clients, Expectation, NetChange, PingPlan, PingTarget, Scenario, ServerCond,
-    UdpPlan,
+    Action, ClientCond, Clients, Expectation, NetChange, PingPlan, PingTarget, Scenario,
+    ServerCond, UdpPlan,
 };
 
 /// How to run.
@@ -704,7 +704,10 @@ async fn check(w: &World, e: &Expectation) -> Option<String> {
                 .then(|| w.lab.fleet().ipsec(i + 1).map(|a| a.snapshot()))
                 .flatten();
             for cond in &e.client {
-                if let Err(m) = cond.check(&s).and_then(|()| cond.check_ipsec(ipsec.as_ref())) {
+                if let Err(m) = cond
+                    .check(&s)
+                    .and_then(|()| cond.check_ipsec(ipsec.as_ref()))
+                {
                     return Some(format!("client {}: {m}", i + 1));
                 }
             }
@@ -813,7 +816,9 @@ async fn esp_packets(w: &World, i: usize, tunnel: Tunnel) -> Result<(u64, u64), 
 
 #[cfg(not(target_os = "linux"))]
 async fn esp_packets(_: &World, _: usize, _: Tunnel) -> Result<(u64, u64), StepError> {
-    Err(StepError::Unexpected("`through` needs an IPsec lab (Linux)".into()))
+    Err(StepError::Unexpected(
+        "`through` needs an IPsec lab (Linux)".into(),
+    ))
 }
 
 /// One Echo Request from client `i`'s kernel (IPsec lab).
@@ -905,7 +910,10 @@ async fn ping(w: &World, p: &PingPlan, deadline: Duration) -> Result<String, Ste
                 in1.saturating_sub(in0),
                 t.name()
             ));
-            if replies == 0 || in1.saturating_sub(in0) < replies || out1.saturating_sub(out0) < replies {
+            if replies == 0
+                || in1.saturating_sub(in0) < replies
+                || out1.saturating_sub(out0) < replies
+            {
                 return Err(StepError::Unexpected(format!(
                     "expected each of the {replies} answered request(s) and its reply to go through the {} tunnel's quick mode SA; {}",
                     t.name(),

@@ -77,7 +77,10 @@ pub fn read_sas(events: &[Message]) -> (Vec<MainModeSa>, Vec<QuickModeSa>) {
     let mut quick = Vec::new();
     for event in events {
         for (_, ike) in event.sections() {
-            let id: u64 = ike.str("uniqueid").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let id: u64 = ike
+                .str("uniqueid")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let addr = |k: &str| ike.str(k).and_then(|v| v.parse::<IpAddr>().ok());
             let cipher = [
                 ike.str("encr-alg").map(|a| match ike.str("encr-keysize") {
@@ -174,12 +177,10 @@ fn says_why<'a>(lines: impl DoubleEndedIterator<Item = &'a str> + Clone) -> Opti
 }
 
 /// IKE's own reason in the daemon's log of a failed attempt (`control-log` events):
-/// the last line that names a failure, else the last line.
+/// the last line that names a failure.
 pub fn failure_reason(log: &[Message]) -> Option<String> {
     let lines: Vec<&str> = log.iter().filter_map(|m| m.str("msg")).collect();
-    says_why(lines.iter().copied())
-        .or(lines.last().copied())
-        .map(str::to_string)
+    says_why(lines.iter().copied()).map(str::to_string)
 }
 
 /// The responder's reason in the last `tail` lines of its charon's log file (lines
@@ -213,9 +214,10 @@ mod tests {
             ("packets-in", "4"),
             ("bytes-out", "416"),
         ]);
-        child
-            .0
-            .push(("remote-ts".into(), Value::List(vec!["2001:db8:1::/64".into()])));
+        child.0.push((
+            "remote-ts".into(),
+            Value::List(vec!["2001:db8:1::/64".into()]),
+        ));
         let mut ike = kv(&[
             ("uniqueid", "3"),
             ("state", "ESTABLISHED"),

@@ -35,7 +35,15 @@ impl Charon {
             swanctl = dir.join("swanctl").display(),
         );
         let child = Command::new("ip")
-            .args(["netns", "exec", ns, "unshare", "-m", "--propagation", "private"])
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+            ])
             .args(["sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(out)

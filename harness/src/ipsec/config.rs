@@ -10,9 +10,9 @@
 use std::net::Ipv6Addr;
 use std::path::Path;
 
-use ipnet::Ipv6Net;
 use iphttps_sim::pki::Pki;
 use iphttps_sim::windows::ipsec::Tunnel;
+use ipnet::Ipv6Net;
 
 use super::IpsecError;
 
@@ -80,6 +80,10 @@ pub fn strongswan_conf(vici: &Path, install_routes: bool) -> String {
 charon {{
   load = {PLUGINS}
   install_routes = {}
+  # a client that fails after IKE_SA_INIT (no private key) leaves a half-open IKE_SA per
+  # attempt; with the defaults (5 per address, 30 s) its retries would be dropped
+  block_threshold = 100
+  half_open_timeout = 5
   # IKE and ESP-in-UDP carry mark 0x42 and stay out of the tunnel they build
   plugins {{
     socket-default {{
@@ -234,13 +238,18 @@ pub fn write_end(dir: &Path, end: End, a: &Addresses, server_id: &str) -> Result
 pub fn write_credentials(dir: &Path, end: End, pki: &Pki) -> Result<(), IpsecError> {
     let swanctl = dir.join("swanctl");
     write(&swanctl.join("x509ca/root-ca.pem"), &pki.root_ca)?;
-    write(&swanctl.join("x509ca/intermediate-ca.pem"), &pki.intermediate_ca)?;
+    write(
+        &swanctl.join("x509ca/intermediate-ca.pem"),
+        &pki.intermediate_ca,
+    )?;
     let (cert, name, key) = match end {
         End::Server => (&pki.server, SERVER_CERT, Some(&pki.server_key)),
         End::Client => (&pki.machine, MACHINE_CERT, pki.machine_key.as_ref()),
     };
     write(&swanctl.join("x509").join(name), cert)?;
-    let key_path = swanctl.join("private").join(name.replace(".pem", "-key.pem"));
+    let key_path = swanctl
+        .join("private")
+        .join(name.replace(".pem", "-key.pem"));
     match key {
         Some(k) => write(&key_path, k),
         None => match std::fs::remove_file(&key_path) {
@@ -271,7 +280,10 @@ mod tests {
         let a = addresses();
         assert_eq!(a.reaches(Tunnel::Infrastructure), "2001:db8:1::2/128");
         assert_eq!(a.reaches(Tunnel::Intranet), "2001:db8:1::/64");
-        assert_eq!(a.application, "2001:db8:1::100".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            a.application,
+            "2001:db8:1::100".parse::<Ipv6Addr>().unwrap()
+        );
         let server = server_swanctl(&a, "da.contoso.com", SERVER_CERT);
         assert!(server.contains("local_ts = 2001:db8:1::2/128"));
         assert!(server.contains("remote_ts = 2001:db8:1:1000::/64"));

@@ -25,8 +25,7 @@ use super::config::{self, Addresses, CONNECTION, End};
 use super::vici::{Message, Vici};
 use super::{IpsecError, check};
 
-/// The prefix of every namespace an IPsec lab creates: `iphs-PID-N-s`, `iphs-PID-N-cK`.
-pub const PREFIX: &str = "iphs-";
+use super::PREFIX;
 /// The server's intranet device.
 pub const INTRANET_DEVICE: &str = "iphi0";
 /// A client's device.
@@ -327,8 +326,18 @@ const CLIENTS_TABLE: &str = "221";
 fn route_clients_into_ipsec(ns: &str, a: &Addresses) -> Result<(), IpsecError> {
     run(
         Command::new("ip").args([
-            "-n", ns, "-6", "rule", "add", "not", "fwmark", "0x42", "table", CLIENTS_TABLE,
-            "pref", "210",
+            "-n",
+            ns,
+            "-6",
+            "rule",
+            "add",
+            "not",
+            "fwmark",
+            "0x42",
+            "table",
+            CLIENTS_TABLE,
+            "pref",
+            "210",
         ]),
         "ip rule add (the clients through IPsec)",
     )?;
@@ -456,14 +465,27 @@ impl Supervisor {
             let wanted = self.agent.enabled(t);
             if !wanted && up {
                 let mut v = Vici::connect(&vici).await?;
-                v.call("terminate", &Message::of(&[("child", t.name()), ("timeout", "3000")]), None, ATTEMPT)
-                    .await?;
-            } else if wanted && !up && Instant::now() >= *retry_at && self.client.status().global.is_some() {
+                v.call(
+                    "terminate",
+                    &Message::of(&[("child", t.name()), ("timeout", "3000")]),
+                    None,
+                    ATTEMPT,
+                )
+                .await?;
+            } else if wanted
+                && !up
+                && Instant::now() >= *retry_at
+                && self.client.status().global.is_some()
+            {
                 let mut v = Vici::connect(&vici).await?;
                 let (answer, log) = v
                     .call(
                         "initiate",
-                        &Message::of(&[("child", t.name()), ("timeout", "6000"), ("init-limits", "no")]),
+                        &Message::of(&[
+                            ("child", t.name()),
+                            ("timeout", "6000"),
+                            ("init-limits", "no"),
+                        ]),
                         Some("control-log"),
                         ATTEMPT,
                     )
@@ -474,14 +496,20 @@ impl Supervisor {
                     let mut reason =
                         failure_reason(&log).or_else(|| answer.str("errmsg").map(str::to_string));
                     // the responder refused: what its charon said about this attempt
-                    if let Some(r) = reason.as_mut().filter(|r| r.contains("AUTHENTICATION_FAILED"))
+                    if let Some(r) = reason
+                        .as_mut()
+                        .filter(|r| r.contains("AUTHENTICATION_FAILED"))
                         && let Some(why) = std::fs::read_to_string(&self.server_log)
                             .ok()
                             .and_then(|l| responder_reason(&l, 40))
                     {
                         r.push_str(&format!(" (the server's charon: {why})"));
                     }
-                    tracing::info!(tunnel = t.name(), reason = reason.as_deref().unwrap_or("?"), "IPsec: IKE failed");
+                    tracing::info!(
+                        tunnel = t.name(),
+                        reason = reason.as_deref().unwrap_or("?"),
+                        "IPsec: IKE failed"
+                    );
                     self.agent.set_failure(reason);
                     *retry_at = Instant::now() + RETRY;
                     break;

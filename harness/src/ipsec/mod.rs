@@ -14,6 +14,10 @@ pub mod config;
 pub mod lab;
 pub mod vici;
 
+/// The prefix of every network namespace an IPsec lab creates: `iphs-PID-N-s` (the
+/// intranet), `iphs-PID-N-cK` (client K).
+pub const PREFIX: &str = "iphs-";
+
 /// Why the IPsec lab could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum IpsecError {
@@ -57,7 +61,10 @@ impl IpsecError {
     }
 
     pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
-        Self::command("write a configuration file", format!("{}: {e}", path.display()))
+        Self::command(
+            "write a configuration file",
+            format!("{}: {e}", path.display()),
+        )
     }
 }
 
@@ -106,4 +113,3 @@ pub fn check() -> Result<(), IpsecError> {
         packages,
     })
 }
-

@@ -327,7 +327,10 @@ mod tests {
         let back = Message::decode(&b).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.str("child"), Some("intranet"));
-        assert_eq!(back.section("sa").unwrap().list("local-ts"), ["2001:db8::/64"]);
+        assert_eq!(
+            back.section("sa").unwrap().list("local-ts"),
+            ["2001:db8::/64"]
+        );
     }
 
     #[test]

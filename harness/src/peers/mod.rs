@@ -83,7 +83,11 @@ pub fn check() -> Result<(), PeersError> {
     if !FsPath::new("/dev/net/tun").exists() {
         return Err(PeersError::NoTun);
     }
-    let missing: Vec<(&str, &str)> = TOOLS.iter().copied().filter(|(t, _)| !crate::system::present(t)).collect();
+    let missing: Vec<(&str, &str)> = TOOLS
+        .iter()
+        .copied()
+        .filter(|(t, _)| !crate::system::present(t))
+        .collect();
     if !missing.is_empty() {
         let mut packages: Vec<String> = missing.iter().map(|(_, p)| p.to_string()).collect();
         packages.dedup();

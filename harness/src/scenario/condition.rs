@@ -184,12 +184,9 @@ impl ClientCond {
                 names(&installed),
                 reason()
             )),
-            ClientCond::IkeError(t) if !x.failure.as_deref().is_some_and(|f| f.contains(t)) => {
-                Err(format!(
-                    "expected IKE's reason to mention \"{t}\", saw {}",
-                    reason()
-                ))
-            }
+            ClientCond::IkeError(t) if !x.failure.as_deref().is_some_and(|f| f.contains(t)) => Err(
+                format!("expected IKE's reason to mention \"{t}\", saw {}", reason()),
+            ),
             _ => Ok(()),
         }
     }

@@ -880,7 +880,9 @@ fn expectation(
                 .ok_or_else(|| {
                     c.at(
                         v.span(),
-                        format!("'{name}' is not a tunnel: expected \"infrastructure\" or \"intranet\""),
+                        format!(
+                            "'{name}' is not a tunnel: expected \"infrastructure\" or \"intranet\""
+                        ),
                     )
                 })?;
             tunnels.push(t);

@@ -23,9 +23,9 @@ use crate::pki::{self, Pki, PkiOptions};
 use crate::server::{self, ListenerMode, ServerConfig, ServerError, ServerHandle};
 use crate::tls::TlsError;
 use crate::windows::client_target::ClientTarget;
-use crate::windows::ipsec::IpsecAgent;
 use crate::windows::command::{CommandError, Output, Session, run_line};
 use crate::windows::health::{self, OperationsStatus};
+use crate::windows::ipsec::IpsecAgent;
 use crate::windows::server_target::{Effect, ServerTarget};
 use crate::windows::{AdminState, views};
 
