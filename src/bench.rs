@@ -31,6 +31,11 @@ pub struct BenchArgs {
     /// ocserv and wireguard-go, in two network namespaces, with iperf3 and ping.
     #[arg(long)]
     peers: bool,
+    /// Instead (Linux, root, strongSwan): iperf3 through ESP (IKEv2, kernel-libipsec)
+    /// inside the kernel-TUN tunnel, with the AES-GCM TLS suites and with the NULL suites
+    /// (a --features null-cipher build), and each end's CPU seconds per GB.
+    #[arg(long, conflicts_with_all = ["peers", "clients"])]
+    ipsec: bool,
 }
 
 impl BenchArgs {
@@ -43,7 +48,11 @@ impl BenchArgs {
             clients,
             only,
             peers,
+            ipsec,
         } = self;
+        if ipsec {
+            return run_ipsec(pairs.unwrap_or(1), duration.unwrap_or(10.0), json).await;
+        }
         if peers {
             return run_peers(pairs.unwrap_or(1), duration.unwrap_or(10.0), json).await;
         }
@@ -185,6 +194,85 @@ async fn run_peers(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
         "value: iphttps; baseline: the other path; {rounds} round(s) of iperf3 -t {seconds} each way"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(target_os = "linux")]
+async fn run_ipsec(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
+    use iphttps_harness::peers;
+    let seconds = seconds.max(1.0).round() as u64;
+    let bin = bench::this_binary().context("cannot find this executable")?;
+    let null_build = cfg!(feature = "null-cipher");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(peers::ipsec::run(
+            &bin,
+            seconds,
+            rounds as usize,
+            null_build,
+        ));
+    });
+    let report = tokio::select! {
+        r = rx => r.context("the measurement thread ended")??,
+        r = crate::signal::shutdown_signal() => {
+            r?;
+            peers::netns::remove_left_over(Some(std::process::id()));
+            anyhow::bail!("interrupted; its namespaces and processes are removed");
+        }
+    };
+    let machine = bench::machine();
+    if json {
+        let out = serde_json::json!({
+            "machine": machine,
+            "suites": report.suites,
+            "figures": report.figures,
+            "note": report.note,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{machine}");
+    println!(
+        "{:<10} {:>14} {:>16} {:>22} {:>22} {:>14}",
+        "TLS suites",
+        "upload Mbit/s",
+        "download Mbit/s",
+        "up CPU s/GB cl/srv",
+        "down CPU s/GB cl/srv",
+        "ESP bytes out"
+    );
+    for s in &report.suites {
+        println!(
+            "{:<10} {:>14.1} {:>16.1} {:>22} {:>22} {:>14}",
+            serde_json::to_value(s.suites)?.as_str().unwrap_or("?"),
+            s.upload_mbps,
+            s.download_mbps,
+            format!(
+                "{:.1} / {:.1}",
+                s.client_cpu_s_per_gb_upload, s.server_cpu_s_per_gb_upload
+            ),
+            format!(
+                "{:.1} / {:.1}",
+                s.client_cpu_s_per_gb_download, s.server_cpu_s_per_gb_download
+            ),
+            s.esp_bytes_out
+        );
+    }
+    if !report.figures.is_empty() {
+        println!();
+        print_figures(&report.figures);
+        println!(
+            "value: NULL suites; baseline: AES-GCM suites; {rounds} round(s) of iperf3 -t {seconds} each way"
+        );
+    }
+    if let Some(n) = &report.note {
+        println!("{n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn run_ipsec(_rounds: u32, _seconds: f64, _json: bool) -> Result<ExitCode> {
+    anyhow::bail!("bench --ipsec runs only on Linux (network namespaces, TUN devices, strongSwan)")
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -74,6 +74,11 @@ impl Charon {
         Ok(c)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its vici socket.
     pub fn vici(&self) -> PathBuf {
         vici_path(&self.dir)

@@ -323,7 +323,7 @@ const CLIENTS_TABLE: &str = "221";
 /// Routes everything the intranet namespace sends to the clients' prefix into charon's
 /// TUN device (`ipsec0`), where kernel-libipsec protects it with the SA whose selectors
 /// match, or drops it when none does; IKE and ESP-in-UDP (mark 0x42) bypass the rule.
-fn route_clients_into_ipsec(ns: &str, a: &Addresses) -> Result<(), IpsecError> {
+pub fn route_clients_into_ipsec(ns: &str, a: &Addresses) -> Result<(), IpsecError> {
     run(
         Command::new("ip").args([
             "-n",
@@ -399,8 +399,8 @@ fn firewall(ns: &str, a: &Addresses) -> Result<(), IpsecError> {
     Ok(())
 }
 
-/// The `list-sa` events of one `list-sas` call.
-async fn list_sas(vici: &Path) -> Result<Vec<Message>, IpsecError> {
+/// The `list-sa` events of one `list-sas` call to the charon at `vici`.
+pub async fn list_sas(vici: &Path) -> Result<Vec<Message>, IpsecError> {
     let mut v = Vici::connect(vici).await?;
     let (_, events) = v
         .call("list-sas", &Message::default(), Some("list-sa"), ATTEMPT)

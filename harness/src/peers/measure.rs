@@ -21,6 +21,16 @@ pub fn iperf(
     seconds: u64,
     reverse: bool,
 ) -> Result<f64, PeersError> {
+    iperf_bytes(ns, target, seconds, reverse).map(|(mbps, _)| mbps)
+}
+
+/// [`iperf`], with the bytes the receiver got.
+pub fn iperf_bytes(
+    ns: &Namespaces,
+    target: IpAddr,
+    seconds: u64,
+    reverse: bool,
+) -> Result<(f64, f64), PeersError> {
     let what = format!("iperf3 -c {target}{}", if reverse { " -R" } else { "" });
     let mut last = String::new();
     // the server may still be starting on the first test
@@ -40,7 +50,11 @@ pub fn iperf(
             .and_then(serde_json::Value::as_f64)
             .filter(|_| out.status.success())
         {
-            return Ok(bps / 1e6);
+            let bytes = json
+                .pointer("/end/sum_received/bytes")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(bps / 8.0 * seconds as f64);
+            return Ok((bps / 1e6, bytes));
         }
         last = json
             .get("error")

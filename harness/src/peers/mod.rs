@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::bench::Figure;
 use crate::perf::spread::{Bound, Pair, median};
 
+pub mod ipsec;
 pub mod measure;
 pub mod netns;
 pub mod paths;

@@ -183,6 +183,11 @@ impl Daemon {
         })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the process to end; an error, with the end of its log, unless it
     /// succeeded.
     pub fn finish(mut self) -> Result<(), PeersError> {

@@ -59,6 +59,11 @@ impl Path {
     pub fn alive(&mut self) -> Result<(), PeersError> {
         self.daemons.iter_mut().try_for_each(Daemon::alive)
     }
+
+    /// The process ids of its daemons, in the order they started.
+    pub fn pids(&self) -> Vec<u32> {
+        self.daemons.iter().map(Daemon::pid).collect()
+    }
 }
 
 /// The intranet address behind `serve --intranet-tun` (the server namespace's kernel).
@@ -118,13 +123,26 @@ fn has_address(netns: &str, dev: &str) -> bool {
 }
 
 fn iphttps(ns: &Namespaces, bin: &FsPath, dir: &FsPath) -> Result<Path, PeersError> {
+    iphttps_with(ns, bin, dir, &[], &[])
+}
+
+/// The iphttps kernel-TUN path with more arguments for `serve` and `connect` (the NULL
+/// suites); its daemons' process ids are [`Path::pids`] (serve, then connect).
+pub fn iphttps_with(
+    ns: &Namespaces,
+    bin: &FsPath,
+    dir: &FsPath,
+    serve_args: &[&str],
+    connect_args: &[&str],
+) -> Result<Path, PeersError> {
     let pki = dir.join("pki");
     let mut serve = ns.exec(&ns.server);
     serve
         .arg(bin)
         .args(["serve", "--listen", &format!("{SERVER_ADDR}:443"), "--pki"])
         .arg(&pki)
-        .args(["--intranet-tun", "iphi0"]);
+        .args(["--intranet-tun", "iphi0"])
+        .args(serve_args);
     let mut serve = Daemon::start(serve, "iphttps serve", dir.join("iphttps-serve.log"))?;
     netns::wait_until("iphttps serve", UP, &mut [&mut serve], || {
         has_address(&ns.server, "iphi0")
@@ -135,7 +153,8 @@ fn iphttps(ns: &Namespaces, bin: &FsPath, dir: &FsPath) -> Result<Path, PeersErr
         .args(["connect", "https://da.contoso.com/IPHTTPS", "--ca"])
         .arg(pki.join(iphttps_sim::pki::files::ROOT_CA))
         .args(["--resolve", &format!("da.contoso.com:{SERVER_ADDR}")])
-        .args(["--tun", "iph0"]);
+        .args(["--tun", "iph0"])
+        .args(connect_args);
     let mut connect = Daemon::start(connect, "iphttps connect", dir.join("iphttps-connect.log"))?;
     netns::wait_until(
         "iphttps connect (an address from the server's RA)",
