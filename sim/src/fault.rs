@@ -347,7 +347,7 @@ catalogue! {
     },
     IpsecCertExpired = "ipsec-cert-expired" => Entry {
         description: "The machine certificate IPsec uses has expired.",
-        mechanism: "the server's machine certificate is re-issued with notAfter in the past",
+        mechanism: "the machine certificate IPsec uses is re-issued with notAfter in the past (in an IPsec lab the clients present it, and the server's charon refuses it)",
         side: Side::Server,
         client_shows: "(the IP-HTTPS tunnel itself stays up)",
         server_shows: "IPsec: Not working properly. Error: There is no valid certificate to be used by Ipsec ... Causes: ... The certificate has expired.",
@@ -365,7 +365,7 @@ catalogue! {
     },
     IpsecCertNoPrivateKey = "ipsec-cert-no-private-key" => Entry {
         description: "The machine certificate IPsec uses has no private key.",
-        mechanism: "the server's machine certificate is present without its key",
+        mechanism: "the machine certificate IPsec uses is present without its key (in an IPsec lab the clients' charons have none to sign with)",
         side: Side::Server,
         client_shows: "(the IP-HTTPS tunnel itself stays up)",
         server_shows: "IPsec: Not working properly. Error: There is no valid certificate to be used by Ipsec ... Causes: ... no private key.",
@@ -383,7 +383,7 @@ catalogue! {
     },
     IpsecCertNoClientAuth = "ipsec-cert-no-client-auth" => Entry {
         description: "The machine certificate IPsec uses lacks the Client Authentication EKU.",
-        mechanism: "the server's machine certificate carries only the Server Authentication EKU",
+        mechanism: "the machine certificate IPsec uses carries only the Server Authentication EKU and key usage keyAgreement (in an IPsec lab the server's charon refuses a certificate that may not sign)",
         side: Side::Server,
         client_shows: "(the IP-HTTPS tunnel itself stays up)",
         server_shows: "IPsec: Not working properly. Error: There is no valid certificate to be used by Ipsec ... Causes: ... not configured to be used for client authentication.",
@@ -401,7 +401,7 @@ catalogue! {
     },
     IpsecCertWrongRoot = "ipsec-cert-wrong-root" => Entry {
         description: "The machine certificate IPsec uses does not chain to the configured root.",
-        mechanism: "the server's machine certificate is issued by an unrelated root",
+        mechanism: "the machine certificate IPsec uses is issued by an unrelated root (in an IPsec lab the server's charon finds no trusted issuer)",
         side: Side::Server,
         client_shows: "(the IP-HTTPS tunnel itself stays up)",
         server_shows: "IPsec: Not working properly. Error: There is no valid certificate to be used by Ipsec ... Causes: ... does not chain to the configured root/intermediate certificate.",

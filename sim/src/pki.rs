@@ -41,7 +41,7 @@ pub mod files {
     pub const CLIENT: &str = "client.pem";
     /// The client's private key.
     pub const CLIENT_KEY: &str = "client-key.pem";
-    /// The server's machine certificate, used by IPsec.
+    /// The machine certificate IPsec uses (the IPsec lab's clients present it).
     pub const MACHINE: &str = "machine.pem";
     /// Its private key (absent when the certificate has none).
     pub const MACHINE_KEY: &str = "machine-key.pem";
@@ -108,7 +108,7 @@ impl Validity {
     }
 }
 
-/// The server's machine certificate (the one IPsec uses) as the options describe it.
+/// The machine certificate IPsec uses, as the options describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MachineOptions {
     /// Its validity.
@@ -139,7 +139,7 @@ pub struct PkiOptions {
     pub foreign_issuer: bool,
     /// Client certificate validity.
     pub client: Validity,
-    /// The server's machine certificate.
+    /// The machine certificate IPsec uses.
     pub machine: MachineOptions,
 }
 
@@ -185,7 +185,7 @@ pub struct Pki {
     pub client: String,
     /// Client key.
     pub client_key: String,
-    /// The server's machine certificate (IPsec).
+    /// The machine certificate IPsec uses.(IPsec).
     pub machine: String,
     /// Its key, if it has one.
     pub machine_key: Option<String>,
@@ -366,7 +366,7 @@ impl Pki {
         Ok(())
     }
 
-    /// Issues a new server machine certificate (the one IPsec uses).
+    /// Issues a new machine certificate (the one IPsec uses).
     pub fn reissue_machine(&mut self, m: &MachineOptions) -> Result<(), PkiError> {
         // Without client authentication the certificate is what a key-exchange template
         // issues: Server Authentication only, and a key usage without digitalSignature,
