@@ -137,6 +137,26 @@ fn number(v: f64) -> String {
     }
 }
 
+/// Runs a measurement in network namespaces on its own thread: the namespaces and
+/// processes are removed when it returns; an interrupt removes them here instead.
+#[cfg(target_os = "linux")]
+async fn in_namespaces<T: Send + 'static>(
+    measure: impl FnOnce() -> Result<T, iphttps_harness::peers::PeersError> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(measure());
+    });
+    tokio::select! {
+        r = rx => Ok(r.context("the measurement thread ended")??),
+        r = crate::signal::shutdown_signal() => {
+            r?;
+            iphttps_harness::peers::netns::remove_left_over(Some(std::process::id()));
+            anyhow::bail!("interrupted; its namespaces and processes are removed");
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 async fn run_peers(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
     use iphttps_harness::peers;
@@ -147,20 +167,7 @@ async fn run_peers(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
         rounds: rounds as usize,
         pings: 50,
     };
-    // its own thread: the namespaces and processes are removed when it returns; an
-    // interrupt removes them here instead
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(peers::run(&plan));
-    });
-    let report = tokio::select! {
-        r = rx => r.context("the measurement thread ended")??,
-        r = crate::signal::shutdown_signal() => {
-            r?;
-            peers::netns::remove_left_over(Some(std::process::id()));
-            anyhow::bail!("interrupted; its namespaces and processes are removed");
-        }
-    };
+    let report = in_namespaces(move || peers::run(&plan)).await?;
     let machine = bench::machine();
     if json {
         let out = serde_json::json!({
@@ -202,23 +209,9 @@ async fn run_ipsec(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
     let seconds = seconds.max(1.0).round() as u64;
     let bin = bench::this_binary().context("cannot find this executable")?;
     let null_build = cfg!(feature = "null-cipher");
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(peers::ipsec::run(
-            &bin,
-            seconds,
-            rounds as usize,
-            null_build,
-        ));
-    });
-    let report = tokio::select! {
-        r = rx => r.context("the measurement thread ended")??,
-        r = crate::signal::shutdown_signal() => {
-            r?;
-            peers::netns::remove_left_over(Some(std::process::id()));
-            anyhow::bail!("interrupted; its namespaces and processes are removed");
-        }
-    };
+    let report =
+        in_namespaces(move || peers::ipsec::run(&bin, seconds, rounds as usize, null_build))
+            .await?;
     let machine = bench::machine();
     if json {
         let out = serde_json::json!({
@@ -255,6 +248,14 @@ async fn run_ipsec(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
                 s.client_cpu_s_per_gb_download, s.server_cpu_s_per_gb_download
             ),
             s.esp_bytes_out
+        );
+    }
+    for s in &report.suites {
+        println!(
+            "{}: charon (userspace ESP) took {:.0}% of the client end's CPU and {:.0}% of the server end's, upload",
+            serde_json::to_value(s.suites)?.as_str().unwrap_or("?"),
+            s.client_charon_share_upload * 100.0,
+            s.server_charon_share_upload * 100.0
         );
     }
     if !report.figures.is_empty() {

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -208,17 +207,14 @@ async fn the_views_say_when_no_ipsec_runs() {
 }
 
 fn shipped(file: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/ipsec")
-        .join(file);
+    let path = common::shipped_scenarios().join("ipsec").join(file);
     scenario::load(&path).expect("a shipped scenario loads")
 }
 
 fn opts() -> RunOptions {
     RunOptions {
         jobs: 1,
-        iphttps_bin: Some(PathBuf::from(env!("CARGO_BIN_EXE_iphttps"))),
-        ..RunOptions::default()
+        ..common::suite_options()
     }
 }
 

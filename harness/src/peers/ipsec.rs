@@ -57,6 +57,11 @@ pub struct SuiteReport {
     pub client_cpu_s_per_gb_download: f64,
     /// The server end's, download.
     pub server_cpu_s_per_gb_download: f64,
+    /// The share of the client end's CPU time that its charon (userspace ESP) took,
+    /// upload.
+    pub client_charon_share_upload: f64,
+    /// The share of the server end's CPU time that its charon took, upload.
+    pub server_charon_share_upload: f64,
     /// Bytes the intranet tunnel's quick mode SA carried out of the client over the whole
     /// measurement: the traffic really went through ESP.
     pub esp_bytes_out: u64,
@@ -181,16 +186,24 @@ fn esp_bytes_out(charon: &Charon) -> u64 {
         .unwrap_or(0)
 }
 
-/// One iperf3 test through `s`: (Mbit/s, client CPU s/GB, server CPU s/GB).
-fn one(s: &Setup, seconds: u64, reverse: bool) -> Result<(f64, f64, f64), PeersError> {
+/// One iperf3 test through `s`: Mbit/s, and CPU seconds per GB of the client's iphttps,
+/// the client's charon, the server's iphttps and the server's charon.
+fn one(s: &Setup, seconds: u64, reverse: bool) -> Result<(f64, [f64; 4]), PeersError> {
     let pids = s.tunnel.pids();
-    let server = [pids[0], s.server_charon.pid()];
-    let client = [pids[1], s.client_charon.pid()];
-    let (c0, s0) = (cpu_seconds(&client), cpu_seconds(&server));
+    let procs = [
+        pids[1],
+        s.client_charon.pid(),
+        pids[0],
+        s.server_charon.pid(),
+    ];
+    let before = procs.map(|p| cpu_seconds(&[p]));
     let (mbps, bytes) = measure::iperf_bytes(&s.ns, s.target, seconds, reverse)?;
-    let (c1, s1) = (cpu_seconds(&client), cpu_seconds(&server));
     let gb = (bytes / 1e9).max(1e-9);
-    Ok((mbps, (c1 - c0) / gb, (s1 - s0) / gb))
+    let mut per_gb = [0.0; 4];
+    for (i, p) in procs.iter().enumerate() {
+        per_gb[i] = (cpu_seconds(&[*p]) - before[i]) / gb;
+    }
+    Ok((mbps, per_gb))
 }
 
 /// Sets up each suite this build has, measures `rounds` rounds of iperf3 (`seconds`
@@ -246,19 +259,30 @@ pub fn run(
             dir.path().join(format!("iperf3-{}.log", s.suites.name())),
         )?);
     }
-    // per suite: rounds of (up Mbit/s, up client, up server, down Mbit/s, down client, down server)
-    let mut results: Vec<Vec<[f64; 6]>> = vec![Vec::new(); setups.len()];
+    // per suite: rounds of (up Mbit/s, up client, up server, down Mbit/s, down client,
+    // down server, up client charon share, up server charon share)
+    let mut results: Vec<Vec<[f64; 8]>> = vec![Vec::new(); setups.len()];
     for r in 0..rounds {
         for k in 0..setups.len() {
             let i = (k + r) % setups.len();
             let s = &setups[i];
-            let (up, uc, us) = one(s, seconds, false)?;
-            let (down, dc, ds) = one(s, seconds, true)?;
+            let (up, u) = one(s, seconds, false)?;
+            let (down, d) = one(s, seconds, true)?;
             tracing::info!(suites = s.suites.name(), up, down, "round {}", r + 1);
-            results[i].push([up, uc, us, down, dc, ds]);
+            let (uc, us) = (u[0] + u[1], u[2] + u[3]);
+            results[i].push([
+                up,
+                uc,
+                us,
+                down,
+                d[0] + d[1],
+                d[2] + d[3],
+                u[1] / uc.max(1e-12),
+                u[3] / us.max(1e-12),
+            ]);
         }
     }
-    let col = |rows: &[[f64; 6]], c: usize| {
+    let col = |rows: &[[f64; 8]], c: usize| {
         median(&rows.iter().map(|x| x[c]).collect::<Vec<_>>()).unwrap_or(f64::NAN)
     };
     let suites: Vec<SuiteReport> = setups
@@ -272,6 +296,8 @@ pub fn run(
             download_mbps: col(rows, 3),
             client_cpu_s_per_gb_download: col(rows, 4),
             server_cpu_s_per_gb_download: col(rows, 5),
+            client_charon_share_upload: col(rows, 6),
+            server_charon_share_upload: col(rows, 7),
             esp_bytes_out: esp_bytes_out(&s.client_charon),
         })
         .collect();
