@@ -286,3 +286,36 @@ async fn the_ipsec_scenarios_negative_steps_fail_where_the_behaviour_is_there() 
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_ipsec_measures_iperf3_through_esp_inside_the_tunnel() {
+    if !runnable("bench_ipsec_measures_iperf3_through_esp_inside_the_tunnel") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let r = tokio::task::spawn_blocking(|| common::bench_report(&["--ipsec", "--duration", "1"]))
+        .await
+        .unwrap();
+    let aes = &r["suites"][0];
+    assert_eq!(aes["suites"], "aes_gcm", "{r}");
+    for k in ["upload_mbps", "download_mbps"] {
+        assert!(aes[k].as_f64().unwrap() > 1.0, "{k}: {r}");
+    }
+    for k in ["client_cpu_s_per_gb_upload", "server_cpu_s_per_gb_download"] {
+        assert!(aes[k].as_f64().unwrap() > 0.0, "{k}: {r}");
+    }
+    // the bytes went through the intranet tunnel's ESP, not around it
+    assert!(aes["esp_bytes_out"].as_u64().unwrap() > 1_000_000, "{r}");
+    // a default build says why it measured no NULL suites; a null-cipher build measures them
+    if cfg!(feature = "null-cipher") {
+        assert_eq!(r["suites"][1]["suites"], "null", "{r}");
+        assert_eq!(r["figures"].as_array().unwrap().len(), 6, "{r}");
+    } else {
+        assert!(r["note"].as_str().unwrap().contains("null-cipher"), "{r}");
+    }
+    assert!(
+        !namespaces().contains("iphp-"),
+        "its namespaces are removed: {}",
+        namespaces()
+    );
+}
