@@ -34,7 +34,8 @@ const SIM_LAYERS: &[(&str, &[&str])] = &[
 /// The module order of `iphttps-harness`, lowest first.
 const HARNESS_LAYERS: &[(&str, &[&str])] = &[
     ("progress", &["progress"]),
-    ("fixtures", &["fixtures"]),
+    ("system", &["system"]),
+    ("fixtures", &["fixtures", "ipsec"]),
     ("lab", &["lab", "lab_run"]),
     ("measurements", &["perf", "bench", "peers", "soak", "swarm"]),
     (

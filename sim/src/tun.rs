@@ -405,13 +405,6 @@ pub fn in_namespace<T: Send + 'static>(
 }
 
 /// Moves the calling thread into the network namespace `file` refers to.
-#[allow(unsafe_code)]
 fn enter(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: setns takes an open namespace file descriptor, which `file` keeps open for
-    // the call, and changes only the calling thread's network namespace.
-    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
 }
