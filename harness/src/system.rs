@@ -28,6 +28,48 @@ pub fn present(tool: &str) -> bool {
         .any(|d| Path::new(d).join(tool).is_file())
 }
 
+/// What of `tools` (command or absolute path, Debian package) is not there: the missing
+/// tools, and the packages that have them (sorted, once each); `None` when all are.
+pub fn missing(tools: &[(&str, &str)]) -> Option<(Vec<String>, Vec<String>)> {
+    let gone: Vec<(&str, &str)> = tools.iter().copied().filter(|(t, _)| !present(t)).collect();
+    if gone.is_empty() {
+        return None;
+    }
+    let mut packages: Vec<String> = gone.iter().map(|(_, p)| p.to_string()).collect();
+    packages.sort();
+    packages.dedup();
+    Some((gone.iter().map(|(t, _)| t.to_string()).collect(), packages))
+}
+
+/// A command that could not run or failed: what it was for, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {detail}")]
+pub struct Failed {
+    /// The step.
+    pub what: String,
+    /// Its standard error (or why it could not start).
+    pub detail: String,
+}
+
+/// Runs `cmd` to completion with no input; its failure names `what` and carries its
+/// standard error.
+pub fn run(cmd: &mut Command, what: &str) -> Result<String, Failed> {
+    let fail = |detail: String| Failed {
+        what: what.to_string(),
+        detail,
+    };
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Kills every process in network namespace `ns`, then removes it.
 pub fn remove_namespace(ns: &str) {
     if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
@@ -62,5 +104,41 @@ pub fn remove_left_over(prefix: &str, pid: Option<u32>) {
         if gone || Some(owner) == pid {
             remove_namespace(name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_names_each_absent_tool_and_each_package_once() {
+        assert_eq!(missing(&[("sh", "dash")]), None);
+        let (tools, packages) = missing(&[
+            ("/nonexistent/b", "pkg-b"),
+            ("sh", "dash"),
+            ("/nonexistent/a", "pkg-a"),
+            ("/nonexistent/c", "pkg-b"),
+        ])
+        .expect("three are missing");
+        assert_eq!(
+            tools,
+            ["/nonexistent/b", "/nonexistent/a", "/nonexistent/c"]
+        );
+        assert_eq!(packages, ["pkg-a", "pkg-b"]);
+    }
+
+    #[test]
+    fn a_failed_command_says_what_it_was_for_and_what_it_said() {
+        let e = run(
+            Command::new("sh").args(["-c", "echo nope >&2; exit 3"]),
+            "a step",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "a step: nope");
+        assert_eq!(
+            run(Command::new("sh").args(["-c", "echo yes"]), "x").unwrap(),
+            "yes\n"
+        );
     }
 }

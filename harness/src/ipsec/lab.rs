@@ -42,17 +42,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<String, IpsecError> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| IpsecError::command(what, e.to_string()))?;
-    if !out.status.success() {
-        return Err(IpsecError::command(
-            what,
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(crate::system::run(cmd, what)?)
 }
 
 /// A network namespace, removed (with whatever runs in it) when dropped.

@@ -52,6 +52,15 @@ pub enum IpsecError {
     Vici(#[from] vici::ViciError),
 }
 
+impl From<crate::system::Failed> for IpsecError {
+    fn from(f: crate::system::Failed) -> Self {
+        Self::Command {
+            what: f.what,
+            detail: f.detail,
+        }
+    }
+}
+
 impl IpsecError {
     pub(crate) fn command(what: &str, detail: impl Into<String>) -> Self {
         Self::Command {
@@ -97,19 +106,8 @@ pub fn check() -> Result<(), IpsecError> {
     if !crate::system::is_root() {
         return Err(IpsecError::NotRoot);
     }
-    let missing: Vec<(&str, &str)> = TOOLS
-        .iter()
-        .copied()
-        .filter(|(t, _)| !crate::system::present(t))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
+    match crate::system::missing(&TOOLS) {
+        Some((tools, packages)) => Err(IpsecError::Missing { tools, packages }),
+        None => Ok(()),
     }
-    let mut packages: Vec<String> = missing.iter().map(|(_, p)| p.to_string()).collect();
-    packages.sort();
-    packages.dedup();
-    Err(IpsecError::Missing {
-        tools: missing.iter().map(|(t, _)| t.to_string()).collect(),
-        packages,
-    })
 }

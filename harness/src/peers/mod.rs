@@ -55,6 +55,15 @@ pub enum PeersError {
     Perf(#[from] crate::perf::PerfError),
 }
 
+impl From<crate::system::Failed> for PeersError {
+    fn from(f: crate::system::Failed) -> Self {
+        Self::Command {
+            what: f.what,
+            detail: f.detail,
+        }
+    }
+}
+
 impl PeersError {
     pub(crate) fn command(what: &str, detail: impl Into<String>) -> Self {
         Self::Command {
@@ -84,20 +93,10 @@ pub fn check() -> Result<(), PeersError> {
     if !FsPath::new("/dev/net/tun").exists() {
         return Err(PeersError::NoTun);
     }
-    let missing: Vec<(&str, &str)> = TOOLS
-        .iter()
-        .copied()
-        .filter(|(t, _)| !crate::system::present(t))
-        .collect();
-    if !missing.is_empty() {
-        let mut packages: Vec<String> = missing.iter().map(|(_, p)| p.to_string()).collect();
-        packages.dedup();
-        return Err(PeersError::Missing {
-            tools: missing.iter().map(|(t, _)| t.to_string()).collect(),
-            packages,
-        });
+    match crate::system::missing(&TOOLS) {
+        Some((tools, packages)) => Err(PeersError::Missing { tools, packages }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// How the peers are measured.

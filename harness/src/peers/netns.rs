@@ -21,17 +21,7 @@ pub use crate::system::is_root;
 
 /// Runs `cmd` to completion; its failure names `what` and carries its stderr.
 pub fn run(cmd: &mut Command, what: &str) -> Result<String, PeersError> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| PeersError::command(what, e.to_string()))?;
-    if !out.status.success() {
-        return Err(PeersError::command(
-            what,
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(crate::system::run(cmd, what)?)
 }
 
 /// A server namespace and a client namespace joined by a veth pair. Dropping it kills
