@@ -282,6 +282,50 @@ mod tests {
     }
 
     #[test]
+    fn the_rows_carry_windows_field_names_and_the_sas_values() {
+        let mut s = IpsecSnapshot {
+            enabled: [true, false],
+            ..Default::default()
+        };
+        s.main_mode.push(MainModeSa {
+            id: 7,
+            state: "ESTABLISHED".into(),
+            local: Some("2001:db8:1:1000::5".parse().unwrap()),
+            remote: Some("2001:db8:1::10".parse().unwrap()),
+            local_id: "CN=client".into(),
+            remote_id: "da.contoso.com".into(),
+            cipher: "AES_CBC-128".into(),
+            established_secs: Some(3),
+        });
+        let mut q = child(Tunnel::Infrastructure);
+        q.remote_ts = vec!["2001:db8:1::2/128".into()];
+        q.packets_in = 4;
+        q.bytes_out = 416;
+        s.quick_mode.push(q);
+        let mm = main_mode_rows(&s);
+        assert_eq!(mm.len(), 1);
+        assert_eq!(mm[0]["Name"], "7");
+        assert_eq!(mm[0]["RemoteEndpoint"], "2001:db8:1::10");
+        assert_eq!(mm[0]["LocalFirstId.Identity"], "CN=client");
+        assert_eq!(mm[0]["RemoteFirstId.AuthenticationMethod"], "MachineCert");
+        let qm = quick_mode_rows(&s);
+        assert_eq!(qm.len(), 1);
+        assert_eq!(qm[0]["Name"], INFRASTRUCTURE_RULE);
+        assert_eq!(qm[0]["RemoteEndpoint"], "2001:db8:1::2/128");
+        assert_eq!(qm[0]["InboundPackets"], 4);
+        assert_eq!(qm[0]["OutboundBytes"], 416);
+        assert_eq!(qm[0]["MainModeSAName"], "1");
+        let rules = rule_rows(&s);
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["DisplayName"], INFRASTRUCTURE_RULE);
+        assert_eq!(rules[0]["Enabled"], "True");
+        assert_eq!(rules[0]["PrimaryStatus"], "OK");
+        assert_eq!(rules[1]["DisplayName"], INTRANET_RULE);
+        assert_eq!(rules[1]["Enabled"], "False");
+        assert_eq!(rules[1]["PrimaryStatus"], "Inactive");
+    }
+
+    #[test]
     fn rules_are_found_by_display_name_or_tunnel() {
         assert_eq!(
             Tunnel::from_rule("directaccess policy-clienttocorp"),
