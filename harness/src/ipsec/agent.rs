@@ -245,6 +245,57 @@ mod tests {
         assert_eq!(quick[0].main_mode_id, 3);
     }
 
+    fn event(children: &[(&str, &str)]) -> Message {
+        let sas: Vec<(String, Value)> = children
+            .iter()
+            .map(|(name, state)| {
+                (
+                    format!("{name}-1"),
+                    Value::Section(kv(&[
+                        ("name", name),
+                        ("state", state),
+                        ("encr-alg", "NULL"),
+                    ])),
+                )
+            })
+            .collect();
+        let mut ike = kv(&[("uniqueid", "1"), ("state", "ESTABLISHED")]);
+        ike.0
+            .push(("child-sas".into(), Value::Section(Message(sas))));
+        Message(vec![("directaccess".into(), Value::Section(ike))])
+    }
+
+    #[test]
+    fn the_agent_keeps_rules_sas_and_the_failure_until_a_tunnel_is_up() {
+        let a = Agent::new();
+        assert!(a.enabled(Tunnel::Infrastructure) && a.enabled(Tunnel::Intranet));
+        a.set_rule(Tunnel::Intranet, false).unwrap();
+        assert!(!a.enabled(Tunnel::Intranet));
+        assert!(a.enabled(Tunnel::Infrastructure));
+        assert_eq!(a.snapshot().enabled, [true, false]);
+        a.set_failure(Some("no private key found".into()));
+        assert_eq!(
+            a.snapshot().failure.as_deref(),
+            Some("no private key found")
+        );
+        // an SA that is not installed yet clears nothing
+        a.set_sas(&[event(&[("intranet", "INSTALLING")])]);
+        assert!(a.snapshot().failure.is_some());
+        assert_eq!(a.snapshot().quick_mode.len(), 1);
+        // either tunnel up clears it
+        a.set_sas(&[event(&[("intranet", "INSTALLED")])]);
+        assert_eq!(a.snapshot().failure, None);
+        assert_eq!(
+            a.snapshot().quick_mode[0].cipher,
+            "NULL",
+            "no key size: the name alone"
+        );
+        a.set_failure(Some("x".into()));
+        a.set_sas(&[event(&[("infrastructure", "INSTALLED")])]);
+        assert_eq!(a.snapshot().failure, None);
+        assert_eq!(a.snapshot().main_mode[0].state, "ESTABLISHED");
+    }
+
     #[test]
     fn the_reason_is_the_line_that_says_why() {
         let log: Vec<Message> = [
