@@ -70,6 +70,24 @@ pub struct ClientReport {
     pub ipsec: Option<String>,
 }
 
+impl ClientReport {
+    /// Client `i`'s (0-based) line from its status, pings and IPsec line.
+    fn of(
+        i: usize,
+        s: &iphttps_sim::client::ClientStatus,
+        pings: Vec<Ping>,
+        ipsec: Option<String>,
+    ) -> Self {
+        Self {
+            number: i + 1,
+            netsh: s.netsh().to_string(),
+            address: s.global,
+            pings,
+            ipsec,
+        }
+    }
+}
+
 /// The lab's report.
 #[derive(Debug, Clone)]
 pub struct LabReport {
@@ -184,13 +202,7 @@ pub async fn report(lab: &Lab, cfg: &LabRun) -> LabReport {
                 });
             }
         }
-        clients.push(ClientReport {
-            number: i + 1,
-            netsh: s.netsh().to_string(),
-            address: s.global,
-            pings,
-            ipsec: None,
-        });
+        clients.push(ClientReport::of(i, s, pings, None));
     }
     LabReport {
         url: lab.server.url(),
@@ -249,13 +261,7 @@ async fn ipsec_report(
                 });
             }
         }
-        clients.push(ClientReport {
-            number: i + 1,
-            netsh: s.netsh().to_string(),
-            address: s.global,
-            pings,
-            ipsec: Some(line),
-        });
+        clients.push(ClientReport::of(i, s, pings, Some(line)));
     }
     LabReport {
         url: lab.server.url(),
