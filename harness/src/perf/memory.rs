@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use iphttps_sim::link::Frame;
 use iphttps_sim::link::router::{Router, RouterConfig};
 use iphttps_sim::metrics::heap_in_use;
 use iphttps_sim::wire::deframe::Deframer;
@@ -97,9 +96,13 @@ pub fn breakdown(k: usize) -> Result<Vec<Part>, PerfError> {
         d.buffer_mut();
         Ok(d)
     })?;
-    // an idle client's queue (the server's default depth; tokio allocates its first
-    // block of slots up front)
-    let queue = per_instance(k, || Ok(tokio::sync::mpsc::channel::<Frame>(4096)))?;
+    // an idle client's queue (the server's default depth; it allocates nothing until a
+    // frame comes)
+    let queue = per_instance(k, || {
+        Ok(std::sync::Arc::new(iphttps_sim::server::ClientQueue::new(
+            4096,
+        )))
+    })?;
     let mut router = Router::new(RouterConfig {
         max_clients: k + 1,
         ..RouterConfig::new(

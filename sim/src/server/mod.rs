@@ -26,8 +26,11 @@ use crate::winerr::LastErrorCode;
 use crate::wire::deframe::{Deframer, FrameError, StreamEnd};
 use crate::wire::head;
 
+mod queue;
 mod stats;
 mod writer;
+
+pub use queue::{ClientQueue, Pushed};
 
 pub use stats::{
     ClientInfo, HANDSHAKE_BUCKETS, Histogram, LockStats, ServerStats, ShellUnreconciled, Snapshot,
@@ -39,8 +42,6 @@ use crate::net::{
     stopped,
 };
 
-/// Largest TLS write the per-client writer coalesces packets into.
-const COALESCE: usize = 64 * 1024;
 /// What a client's write buffer shrinks back to when its queue is empty.
 const IDLE_BUFFER: usize = 4 * 1024;
 
@@ -148,7 +149,7 @@ impl ServerConfig {
 
 /// A client in the table: its queue and what `/status` shows of it.
 struct Slot {
-    tx: mpsc::Sender<Frame>,
+    queue: Arc<ClientQueue>,
     peer: SocketAddr,
     cipher_suite: String,
     since: SystemTime,
@@ -167,6 +168,9 @@ struct Core {
     out: Vec<Output>,
     /// The other half of `out` while `dispatch` works through it.
     spare_out: Vec<Output>,
+    /// The frames of the current `dispatch` toward clients, in order, queued at its end:
+    /// one lock and at most one wake-up per client per dispatch.
+    to_clients: Vec<(ClientId, Frame)>,
     /// Where intranet-bound packets go instead of the built-in host (a kernel TUN).
     intranet_link: Option<mpsc::Sender<Batch>>,
     /// The packets for `intranet_link` of the current `dispatch`, handed over together.
@@ -194,11 +198,7 @@ impl Core {
                         }
                         self.stats.bytes_out += frame.len() as u64;
                         slot.bytes_out += frame.len() as u64;
-                        if slot.tx.try_send(frame).is_ok() {
-                            self.stats.to_clients.queued += 1;
-                        } else {
-                            self.stats.to_clients.queue_full += 1;
-                        }
+                        self.to_clients.push((id, frame));
                     }
                     Output::ToIntranet(frame) => {
                         if !self.filter.passes(frame.raw()) {
@@ -219,6 +219,7 @@ impl Core {
             }
         }
         self.spare_out = batch;
+        self.queue_to_clients();
         if let Some(tx) = &self.intranet_link
             && !self.intranet_batch.is_empty()
         {
@@ -228,6 +229,29 @@ impl Core {
                 self.stats.intranet_queue_drops += n;
             }
         }
+    }
+
+    /// Hands each client's run of this dispatch's frames to its queue.
+    fn queue_to_clients(&mut self) {
+        let mut frames = std::mem::take(&mut self.to_clients);
+        let mut rest = frames.drain(..).peekable();
+        while let Some((id, first)) = rest.next() {
+            let run = std::iter::once(first).chain(std::iter::from_fn(|| {
+                rest.next_if(|(next, _)| *next == id).map(|(_, f)| f)
+            }));
+            let to = &mut self.stats.to_clients;
+            match self.clients.get(&id) {
+                Some(slot) => {
+                    let pushed = slot.queue.push(run);
+                    to.queued += pushed.queued;
+                    to.queue_full += pushed.dropped;
+                }
+                // not reached: nothing awaits between routing and queueing
+                None => to.session_ended += run.count() as u64,
+            }
+        }
+        drop(rest);
+        self.to_clients = frames;
     }
 
     /// Routes what the intranet host has queued.
@@ -363,6 +387,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             stats: ServerStats::default(),
             out: Vec::new(),
             spare_out: Vec::new(),
+            to_clients: Vec::new(),
             intranet_batch: Vec::new(),
             intranet_link: None,
             filter: FragmentFilter::None,
@@ -807,7 +832,7 @@ async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
                 return;
             }
         };
-    let (tx, rx) = mpsc::channel(shared.client_queue);
+    let queue = Arc::new(ClientQueue::new(shared.client_queue));
     let cipher_suite = tls.cipher_suite();
     let id = {
         let mut core = shared.lock();
@@ -817,7 +842,7 @@ async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
                 core.clients.insert(
                     id,
                     Slot {
-                        tx,
+                        queue: queue.clone(),
                         peer,
                         cipher_suite,
                         since: shared.clock.wall(),
@@ -841,7 +866,7 @@ async fn session(shared: Arc<Shared>, tcp: Stream, peer: SocketAddr) {
         }
     };
     tracing::info!(client = id, %peer, "client connected");
-    let result = tunnel(&shared, id, tls, leftover, rx, epoch).await;
+    let result = tunnel(&shared, id, tls, leftover, queue, epoch).await;
     {
         let mut core = shared.lock();
         core.router.remove_client(id);
@@ -858,7 +883,7 @@ async fn tunnel(
     id: ClientId,
     mut tls: Tls<Stream>,
     leftover: Vec<u8>,
-    mut rx: mpsc::Receiver<Frame>,
+    queue: Arc<ClientQueue>,
     epoch: u64,
 ) -> Result<(), SessionError> {
     let now = shared.clock.date();
@@ -870,24 +895,14 @@ async fn tunnel(
     let writer = tokio::spawn(async move {
         // both grow with bursts and shrink back when idle: an idle client costs little
         let (mut frames, mut scratch) = (Vec::new(), Vec::new());
-        while let Some(f) = rx.recv().await {
-            let mut bytes = f.len();
-            frames.push(f);
-            while bytes < COALESCE {
-                match rx.try_recv() {
-                    Ok(f) => {
-                        bytes += f.len();
-                        frames.push(f);
-                    }
-                    Err(_) => break,
-                }
-            }
+        loop {
+            queue.take(&mut frames).await;
             let written = writer::write_frames(&mut wr, &frames, &mut scratch).await;
             frames.clear();
             if written.is_err() {
                 break;
             }
-            if rx.is_empty() {
+            if queue.is_empty() {
                 frames.shrink_to(IDLE_FRAMES);
                 scratch.clear();
                 scratch.shrink_to(IDLE_BUFFER);

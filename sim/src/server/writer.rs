@@ -8,8 +8,36 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::link::Frame;
 
-/// Writes `frames` in order, then flushes; `scratch` is the buffer of the copying path.
+/// Largest TLS write the writer hands packets to rustls in.
+const COALESCE: usize = 64 * 1024;
+
+/// Writes `frames` in order, in writes of at most [`COALESCE`] bytes (or one larger
+/// frame), then flushes; `scratch` is the buffer of the copying path.
 pub(super) async fn write_frames<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    frames: &[Frame],
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut rest = frames;
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take_while(|f| {
+                bytes += f.len();
+                bytes <= COALESCE
+            })
+            .count()
+            .max(1);
+        let (now, later) = rest.split_at(n);
+        write_some(wr, now, scratch).await?;
+        rest = later;
+    }
+    wr.flush().await
+}
+
+/// One write's frames: vectored where the stream takes it, else copied first.
+async fn write_some<W: AsyncWrite + Unpin>(
     wr: &mut W,
     frames: &[Frame],
     scratch: &mut Vec<u8>,
@@ -36,7 +64,7 @@ pub(super) async fn write_frames<W: AsyncWrite + Unpin>(
         }
         wr.write_all(scratch).await?;
     }
-    wr.flush().await
+    Ok(())
 }
 
 #[cfg(test)]
@@ -96,10 +124,11 @@ mod tests {
 
     #[tokio::test]
     async fn both_paths_write_every_packet_with_its_new_hop_limit_in_order() {
+        // more than one write's worth: sizes up to 9 KiB, 90 KiB in all
         let frames: Vec<Frame> = (0..20u8)
             .map(|i| {
                 let mut p = vec![0x60, 0, 0, 0, 0, 2, 17, 64, i, i];
-                p.resize(10 + usize::from(i), i);
+                p.resize(10 + usize::from(i) * 480, i);
                 Frame::forwarded(Bytes::from(p), 63 - i)
             })
             .collect();
