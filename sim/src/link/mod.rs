@@ -25,26 +25,42 @@ use bytes::Bytes;
 
 /// A packet on its way out, shared with the buffer it arrived in where possible.
 ///
-/// A forwarded packet keeps its received bytes and carries the decremented hop limit
-/// separately; [`Frame::write_to`] patches it in while copying into the output buffer,
-/// so forwarding costs one copy, the one into the TLS write.
+/// A forwarded packet keeps its received bytes and carries its first eight bytes, with
+/// the decremented hop limit, separately; [`Frame::write_to`] and [`Frame::pieces`] put
+/// them in front of the rest, so forwarding costs one copy, the one into the TLS write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     bytes: Bytes,
-    hop_limit: u8,
+    /// The first eight bytes as they go on the wire (the Hop Limit is the eighth), or
+    /// fewer for a runt: `head_len` of them.
+    head: [u8; HEAD],
+    head_len: u8,
 }
+
+/// Bytes up to and including the IPv6 Hop Limit field.
+const HEAD: usize = 8;
 
 impl Frame {
     /// A packet sent as it is.
     pub fn new(bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
-        let hop_limit = bytes.get(7).copied().unwrap_or(0);
-        Self { bytes, hop_limit }
+        let hop_limit = bytes.get(HEAD - 1).copied().unwrap_or(0);
+        Self::forwarded(bytes, hop_limit)
     }
 
     /// A packet forwarded with a new hop limit.
     pub fn forwarded(bytes: Bytes, hop_limit: u8) -> Self {
-        Self { bytes, hop_limit }
+        let mut head = [0u8; HEAD];
+        let head_len = bytes.len().min(HEAD);
+        head[..head_len].copy_from_slice(&bytes[..head_len]);
+        if head_len == HEAD {
+            head[HEAD - 1] = hop_limit;
+        }
+        Self {
+            bytes,
+            head,
+            head_len: head_len as u8,
+        }
     }
 
     /// The length in bytes.
@@ -64,24 +80,16 @@ impl Frame {
 
     /// Appends the packet as it goes on the wire to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.extend_from_slice(&self.bytes);
-        if let Some(h) = out.get_mut(start + 7) {
-            *h = self.hop_limit;
+        for p in self.pieces() {
+            out.extend_from_slice(p);
         }
     }
 
-    /// The packet as it goes on the wire in three pieces, for a vectored write without a
-    /// copy: the bytes before the Hop Limit field, the hop limit, the bytes after it.
-    pub fn pieces(&self) -> [&[u8]; 3] {
-        if self.bytes.len() < 8 {
-            return [&self.bytes, &[], &[]];
-        }
-        [
-            &self.bytes[..7],
-            std::slice::from_ref(&self.hop_limit),
-            &self.bytes[8..],
-        ]
+    /// The packet as it goes on the wire in two pieces, for a vectored write without a
+    /// copy: the first eight bytes with the new hop limit, and the bytes after them.
+    pub fn pieces(&self) -> [&[u8]; 2] {
+        let n = usize::from(self.head_len);
+        [&self.head[..n], &self.bytes[n..]]
     }
 
     /// The packet as it goes on the wire.
