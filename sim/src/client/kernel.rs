@@ -11,15 +11,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 
 use super::{ClientConfig, ClientStatus, Command, ConnectError, Tunnel, refuse};
-use crate::net::stopped;
+use crate::net::{stopped, write_pieces};
 use crate::port::KernelPort;
 use crate::wire::icmpv6::{self, Message};
 use crate::wire::ipv6::{self, Ipv6Packet, PROTO_ICMPV6};
 
 /// Largest write the link coalesces the kernel's packets into.
 const COALESCE: usize = 64 * 1024;
-/// Most packets from the server handed to the kernel together.
-const TO_KERNEL: usize = 128;
 
 /// Runs the link between the tunnel and the kernel until it is lost (`Err`) or the
 /// client is disabled (`Ok`).
@@ -39,8 +37,8 @@ pub(super) async fn link(
     let mut from_kernel = port.from_kernel.lock().await;
     let mut addresses = port.addresses.clone();
     addresses.mark_changed();
-    let mut wbuf = Vec::with_capacity(COALESCE);
-    let mut arrived = Vec::with_capacity(TO_KERNEL);
+    // the batches of one write, and the buffer of the copying path
+    let (mut held, mut scratch) = (Vec::new(), Vec::new());
     loop {
         tokio::select! {
             biased;
@@ -48,41 +46,48 @@ pub(super) async fn link(
                 let _ = wr.shutdown().await;
                 return Ok(());
             }
-            n = from_server.recv_many(&mut arrived, TO_KERNEL) => {
-                if n == 0 {
+            batch = from_server.recv() => {
+                let Some(packets) = batch else {
                     return Err(reader.end().await);
-                }
-                for p in &arrived {
+                };
+                for p in &packets {
                     watch_server(p, status);
                     if let Some(c) = &config.pcap {
                         c.record(p);
                     }
                 }
-                // what arrived together goes to the kernel together
-                let packets = std::mem::replace(&mut arrived, Vec::with_capacity(TO_KERNEL));
+                // what one read brought goes to the kernel together
+                let n = packets.len();
                 if port.to_kernel.try_send(packets).is_err() {
                     tracing::debug!(packets = n, "the kernel's queue is full; packets dropped");
                 }
             },
             Some(batch) = from_kernel.recv() => {
-                wbuf.clear();
+                held.clear();
+                let mut bytes = 0;
                 let mut next = Some(batch);
-                while let Some(batch) = next {
-                    for p in batch {
-                        // only whole IPv6 packets: anything else would break the framing
-                        if let Some(pkt) = Ipv6Packet::new(&p)
-                            && pkt.as_bytes().len() == ipv6::HEADER_LEN + pkt.payload_len()
-                        {
-                            if let Some(c) = &config.pcap {
-                                c.record(&p);
-                            }
-                            wbuf.extend_from_slice(&p);
+                while let Some(mut batch) = next {
+                    // only whole IPv6 packets: anything else would break the framing
+                    batch.retain(|p| {
+                        Ipv6Packet::new(p).is_some_and(|pkt| {
+                            pkt.as_bytes().len() == ipv6::HEADER_LEN + pkt.payload_len()
+                        })
+                    });
+                    for p in &batch {
+                        if let Some(c) = &config.pcap {
+                            c.record(p);
                         }
+                        bytes += p.len();
                     }
-                    next = if wbuf.len() < COALESCE { from_kernel.try_recv().ok() } else { None };
+                    held.push(batch);
+                    next = if bytes < COALESCE { from_kernel.try_recv().ok() } else { None };
                 }
-                if !wbuf.is_empty() {
-                    wr.write_all(&wbuf).await.map_err(ConnectError::Io)?;
+                if bytes > 0 {
+                    // from the kernel's buffers straight into TLS records: no copy of ours
+                    let pieces = held.iter().flatten().map(|p| &p[..]);
+                    write_pieces(&mut wr, pieces, &mut scratch)
+                        .await
+                        .map_err(ConnectError::Io)?;
                     wr.flush().await.map_err(ConnectError::Io)?;
                 }
             }

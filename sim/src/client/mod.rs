@@ -16,7 +16,6 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,6 +28,7 @@ use crate::dial::Dialer;
 use crate::link::host::{Host, HostConfig, HostEvent};
 use crate::net::{Clock, Stream, Transport};
 use crate::net::{Reads, read_head, stopped};
+use crate::port::Batch;
 use crate::tls::{self, NullCipher, Tls, TlsError};
 use crate::wire::deframe::Deframer;
 use crate::wire::head;
@@ -498,12 +498,17 @@ async fn link(
                 let _ = wr.shutdown().await;
                 return Ok(());
             }
-            p = pkt_rx.recv() => match p {
-                Some(p) => {
+            batch = pkt_rx.recv() => match batch {
+                Some(mut batch) => {
                     let now = clock.now();
-                    receive(config, &mut host, &p, now);
-                    while let Ok(p) = pkt_rx.try_recv() {
-                        receive(config, &mut host, &p, now);
+                    loop {
+                        for p in &batch {
+                            receive(config, &mut host, p, now);
+                        }
+                        match pkt_rx.try_recv() {
+                            Ok(more) => batch = more,
+                            Err(_) => break,
+                        }
                     }
                 }
                 None => return Err(reader.end().await),
@@ -530,23 +535,24 @@ async fn link(
     }
 }
 
-/// Reads the server's byte stream, delimits it into packets and hands them over; the
-/// task ends with the reason the stream ended.
+/// Batches of packets queued from the reader to the link (a batch is what one read
+/// delimited).
+const READ_BATCHES: usize = 64;
+
+/// Reads the server's byte stream, delimits it into packets and hands over what each
+/// read brought as one batch; the task ends with the reason the stream ended.
 fn spawn_reader(
     mut rd: tokio::io::ReadHalf<Tls<Stream>>,
     leftover: Vec<u8>,
-) -> (Reader, mpsc::Receiver<Bytes>) {
-    let (pkt_tx, pkt_rx) = mpsc::channel::<Bytes>(1024);
+) -> (Reader, mpsc::Receiver<Batch>) {
+    let (pkt_tx, pkt_rx) = mpsc::channel::<Batch>(READ_BATCHES);
     let reader = tokio::spawn(async move {
         let mut deframer = Deframer::with_initial(MIN_MTU, &leftover);
         loop {
+            let mut batch = Batch::new();
             loop {
                 match deframer.next_packet() {
-                    Ok(Some(p)) => {
-                        if pkt_tx.send(p).await.is_err() {
-                            return ConnectError::Closed;
-                        }
-                    }
+                    Ok(Some(p)) => batch.push(p),
                     Ok(None) => break,
                     Err(e) => {
                         // [MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use
@@ -554,6 +560,9 @@ fn spawn_reader(
                         deframer.discard(e);
                     }
                 }
+            }
+            if !batch.is_empty() && pkt_tx.send(batch).await.is_err() {
+                return ConnectError::Closed;
             }
             match rd.read_buf(deframer.buffer_mut()).await {
                 Ok(0) => return ConnectError::Closed,
@@ -640,7 +649,7 @@ type PendingPings = HashMap<u16, (Instant, oneshot::Sender<Result<Duration, Ping
 struct Tunnel {
     wr: tokio::io::WriteHalf<Tls<Stream>>,
     reader: Reader,
-    packets: mpsc::Receiver<Bytes>,
+    packets: mpsc::Receiver<Batch>,
 }
 
 struct Reader(tokio::task::JoinHandle<ConnectError>);

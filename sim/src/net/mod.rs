@@ -1,14 +1,16 @@
 //! What every shell shares: the transport it sends bytes over and the clock it reads,
-//! the shutdown signal, a guard that stops a task when dropped, and the one loop that
-//! reads an HTTP head off a stream.
+//! the shutdown signal, a guard that stops a task when dropped, the one loop that reads
+//! an HTTP head off a stream, and the one that writes packets from several buffers.
 
 mod clock;
 mod head_reader;
 pub mod link;
+mod pieces;
 mod transport;
 
 pub use clock::Clock;
 pub use head_reader::{ReadHeadError, Reads, read_head};
+pub use pieces::write_pieces;
 pub use transport::{
     BoxFuture, ByteStream, HeldPort, LISTEN_BACKLOG, Listener, MemoryNetwork, Stream, Tcp, TcpFrom,
     Transport, listen, tcp,

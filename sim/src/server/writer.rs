@@ -1,12 +1,12 @@
-//! Writing a client's queued packets onto its TLS stream: as one vectored write of the
-//! packets where they lie when the stream takes vectored writes (rustls does: it copies
-//! each piece once, into the record it encrypts), else copied into one buffer first.
+//! Writing a client's queued packets onto its TLS stream, in writes of at most
+//! [`COALESCE`] bytes, each from the packets where they lie ([`net::write_pieces`]).
 
-use std::io::{self, IoSlice};
+use std::io;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::link::Frame;
+use crate::net;
 
 /// Largest TLS write the writer hands packets to rustls in.
 const COALESCE: usize = 64 * 1024;
@@ -30,47 +30,17 @@ pub(super) async fn write_frames<W: AsyncWrite + Unpin>(
             .count()
             .max(1);
         let (now, later) = rest.split_at(n);
-        write_some(wr, now, scratch).await?;
+        net::write_pieces(wr, now.iter().flat_map(Frame::pieces), scratch).await?;
         rest = later;
     }
     wr.flush().await
-}
-
-/// One write's frames: vectored where the stream takes it, else copied first.
-async fn write_some<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    frames: &[Frame],
-    scratch: &mut Vec<u8>,
-) -> io::Result<()> {
-    if wr.is_write_vectored() {
-        let mut slices: Vec<IoSlice<'_>> = frames
-            .iter()
-            .flat_map(|f| f.pieces())
-            .filter(|p| !p.is_empty())
-            .map(IoSlice::new)
-            .collect();
-        let mut rest = &mut slices[..];
-        while !rest.is_empty() {
-            let n = wr.write_vectored(rest).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            IoSlice::advance_slices(&mut rest, n);
-        }
-    } else {
-        scratch.clear();
-        for f in frames {
-            f.write_to(scratch);
-        }
-        wr.write_all(scratch).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use std::io::IoSlice;
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
