@@ -11,8 +11,30 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc, watch};
 
+use crate::link::Frame;
+
 /// Packets handed over together, in order.
 pub type Batch = Vec<Bytes>;
+
+/// A packet as it goes on the wire, in at most two pieces: a forwarded packet's first
+/// bytes with its new hop limit, then the rest where it arrived (see [`Frame`]). A device
+/// copies the pieces once, into its own buffer.
+pub trait OnWire {
+    /// The pieces, in order (the second may be empty).
+    fn pieces(&self) -> [&[u8]; 2];
+}
+
+impl OnWire for Bytes {
+    fn pieces(&self) -> [&[u8]; 2] {
+        [self, &[]]
+    }
+}
+
+impl OnWire for Frame {
+    fn pieces(&self) -> [&[u8]; 2] {
+        Frame::pieces(self)
+    }
+}
 
 /// The client's side of a channel pair to an operating system's IPv6 stack.
 pub struct KernelPort {

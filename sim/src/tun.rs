@@ -16,7 +16,8 @@ use ipnet::Ipv6Net;
 use tokio::sync::{mpsc, watch};
 use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
-use crate::port::{Batch, KernelPort};
+use crate::link::Frame;
+use crate::port::{Batch, KernelPort, OnWire};
 use crate::wire::ipv6::MIN_MTU;
 
 /// Batches queued each way between a device and the tunnel (a batch is the packets of
@@ -213,7 +214,7 @@ async fn report_addresses(dev: Arc<AsyncDevice>, to: watch::Sender<Vec<Ipv6Addr>
 
 /// Writes what arrives on `from` into the device, as many packets at a time as are
 /// waiting; with offloads, TCP and UDP packets of one flow are coalesced into one write.
-async fn to_device(dev: Arc<AsyncDevice>, mut from: mpsc::Receiver<Batch>) {
+async fn to_device<P: OnWire>(dev: Arc<AsyncDevice>, mut from: mpsc::Receiver<Vec<P>>) {
     let mut gro = GROTable::new();
     let mut waiting = Vec::new();
     // a packet's buffer becomes the head of a coalesced super-packet only if it has room
@@ -228,7 +229,9 @@ async fn to_device(dev: Arc<AsyncDevice>, mut from: mpsc::Receiver<Batch>) {
             let buf = &mut bufs[n];
             buf.clear();
             buf.resize(VIRTIO_NET_HDR_LEN, 0);
-            buf.extend_from_slice(&p);
+            for piece in p.pieces() {
+                buf.extend_from_slice(piece);
+            }
             n += 1;
             if n == BATCH {
                 write_batch(&dev, &mut gro, &mut bufs[..n]).await;
@@ -288,7 +291,7 @@ pub fn intranet(
     address: Ipv6Addr,
     internal: Ipv6Net,
     client_prefix: Ipv6Net,
-    (from_router, to_router): (mpsc::Receiver<Batch>, impl Fn(Batch) + Send + 'static),
+    (from_router, to_router): (mpsc::Receiver<Vec<Frame>>, impl Fn(Batch) + Send + 'static),
 ) -> Result<Tun, TunError> {
     let dev = Arc::new(build(name, Some((address, internal.prefix_len())))?);
     let _ = sysctl(name, "accept_ra", "0");

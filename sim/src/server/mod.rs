@@ -20,7 +20,6 @@ use crate::link::intranet::{IntranetHost, IntranetStats};
 use crate::link::ip::IpConfig;
 use crate::link::router::{AuthMode, ClientId, Output, Router, RouterConfig};
 use crate::pki::Pki;
-use crate::port::Batch;
 use crate::tls::{Acceptor, Tls, TlsError};
 use crate::winerr::LastErrorCode;
 use crate::wire::deframe::{Deframer, FrameError, StreamEnd};
@@ -174,9 +173,10 @@ struct Core {
     /// one lock and at most one wake-up per client per dispatch.
     to_clients: Vec<(ClientId, Frame)>,
     /// Where intranet-bound packets go instead of the built-in host (a kernel TUN).
-    intranet_link: Option<mpsc::Sender<Batch>>,
-    /// The packets for `intranet_link` of the current `dispatch`, handed over together.
-    intranet_batch: Batch,
+    intranet_link: Option<mpsc::Sender<Vec<Frame>>>,
+    /// The packets for `intranet_link` of the current `dispatch`, handed over together
+    /// (the device copies each once, hop limit and all).
+    intranet_batch: Vec<Frame>,
     /// The internal network's firewall, on the link between the router and the intranet.
     filter: FragmentFilter,
 }
@@ -208,9 +208,7 @@ impl Core {
                             continue;
                         }
                         if self.intranet_link.is_some() {
-                            let mut v = Vec::with_capacity(frame.len());
-                            frame.write_to(&mut v);
-                            self.intranet_batch.push(Bytes::from(v));
+                            self.intranet_batch.push(frame);
                             continue;
                         }
                         // the intranet host does not look at the hop limit: no copy needed
@@ -595,7 +593,7 @@ impl ServerHandle {
     /// receiver in batches (at most `capacity` batches queued, then dropped and counted:
     /// the packets routed together are handed over together), and what the
     /// intranet sends comes back through the returned sender.
-    pub fn divert_intranet(&self, capacity: usize) -> (mpsc::Receiver<Batch>, IntranetSender) {
+    pub fn divert_intranet(&self, capacity: usize) -> (mpsc::Receiver<Vec<Frame>>, IntranetSender) {
         let (tx, rx) = mpsc::channel(capacity);
         self.shared.lock().intranet_link = Some(tx);
         (
