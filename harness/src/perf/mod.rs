@@ -164,7 +164,9 @@ pub async fn write_bytes<W: AsyncWrite + Unpin>(
 
 /// Polls `done` every millisecond (tokio's timer resolution) until it holds, at most
 /// [`STALL`]. Used where the receiver is a counter that cannot wake anyone (the intranet
-/// host's discard port), and then on both sides of the pair alike.
+/// host's discard port), and then on both sides of the pair alike: each side's counter is
+/// one atomic load (the server's is kept outside its core lock for this, so polling it
+/// does not contend with the tunnel's tasks).
 pub async fn poll_until(mut done: impl FnMut() -> bool) -> Result<(), PerfError> {
     let deadline = Instant::now() + STALL;
     while !done() {

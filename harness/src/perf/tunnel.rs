@@ -78,9 +78,9 @@ pub(super) async fn upload<S: AsyncWrite + Unpin>(
     packet: usize,
     count: usize,
 ) -> Result<(), PerfError> {
-    let before = lab.server.intranet_stats().discarded_packets;
+    let before = lab.server.intranet_discarded();
     write_packets(s, src, lab.server.intranet_address(), packet, count).await?;
-    poll_until(|| lab.server.intranet_stats().discarded_packets - before >= count as u64).await
+    poll_until(|| lab.server.intranet_discarded() - before >= count as u64).await
 }
 
 async fn write_packets<S: AsyncWrite + Unpin>(
@@ -161,11 +161,11 @@ impl Tunnel {
     /// A tunnel whose address the server has already seen (so packets can come to it).
     async fn claimed(&self) -> Result<(ClientTls, Ipv6Addr), PerfError> {
         let (mut s, addr) = self.tunnel().await?;
-        let before = self.lab.server.intranet_stats().discarded_packets;
+        let before = self.lab.server.intranet_discarded();
         s.write_all(&packets(addr, self.lab.server.intranet_address(), 100, 1))
             .await?;
         s.flush().await?;
-        poll_until(|| self.lab.server.intranet_stats().discarded_packets > before).await?;
+        poll_until(|| self.lab.server.intranet_discarded() > before).await?;
         Ok((s, addr))
     }
 
@@ -233,7 +233,7 @@ impl Tunnel {
         for _ in 0..clients {
             conns.push(self.tunnel().await?);
         }
-        let before = self.lab.server.intranet_stats().discarded_packets;
+        let before = self.lab.server.intranet_discarded();
         let want = (each * clients) as u64;
         all_at_once(
             conns,
@@ -241,7 +241,7 @@ impl Tunnel {
                 write_packets(&mut s, src, dst, packet, each).await?;
                 Ok(s)
             },
-            || self.lab.server.intranet_stats().discarded_packets - before >= want,
+            || self.lab.server.intranet_discarded() - before >= want,
         )
         .await
     }

@@ -66,6 +66,11 @@ impl IntranetHost {
         self.address
     }
 
+    /// UDP datagrams sunk on the discard port so far (one counter, without copying the rest).
+    pub fn discarded_packets(&self) -> u64 {
+        self.stats.discarded_packets
+    }
+
     /// Its counters.
     pub fn stats(&self) -> IntranetStats {
         IntranetStats {

@@ -179,6 +179,9 @@ struct Core {
     intranet_batch: Vec<Frame>,
     /// The internal network's firewall, on the link between the router and the intranet.
     filter: FragmentFilter,
+    /// The intranet host's discard-port count as of the end of the last `dispatch`, for
+    /// readers that must not take the lock (a benchmark polling for the last packet).
+    discarded: Arc<AtomicU64>,
 }
 
 impl Core {
@@ -220,6 +223,8 @@ impl Core {
         }
         self.spare_out = batch;
         self.queue_to_clients();
+        self.discarded
+            .store(self.intranet.discarded_packets(), Ordering::Release);
         if let Some(tx) = &self.intranet_link
             && !self.intranet_batch.is_empty()
         {
@@ -273,6 +278,8 @@ impl Core {
 
 struct Shared {
     core: Mutex<Core>,
+    /// `Core::discarded`, outside the lock.
+    discarded: Arc<AtomicU64>,
     /// Times `core` was taken, and times it was found held.
     core_taken: AtomicU64,
     core_contended: AtomicU64,
@@ -378,6 +385,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         config.router.intranet_mtu,
         config.intranet_ip,
     );
+    let discarded = Arc::new(AtomicU64::new(0));
     let shared = Arc::new(Shared {
         core: Mutex::new(Core {
             router: Router::new(config.router),
@@ -391,6 +399,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
             intranet_batch: Vec::new(),
             intranet_link: None,
             filter: FragmentFilter::None,
+            discarded: discarded.clone(),
         }),
         acceptor: std::sync::RwLock::new(acceptor),
         path: config.path.clone(),
@@ -404,6 +413,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
         clock: config.clock,
         core_taken: AtomicU64::new(0),
         core_contended: AtomicU64::new(0),
+        discarded,
     });
     let tasks = vec![
         tokio::spawn(accept_loop(
@@ -499,6 +509,13 @@ impl ServerHandle {
     /// The intranet host's counters.
     pub fn intranet_stats(&self) -> IntranetStats {
         self.shared.lock().intranet.stats()
+    }
+
+    /// UDP datagrams the intranet host has sunk on its discard port, read without the
+    /// core lock (so polling it does not contend with the clients' tasks); current as of
+    /// the end of the last batch of packets routed.
+    pub fn intranet_discarded(&self) -> u64 {
+        self.shared.discarded.load(Ordering::Acquire)
     }
 
     /// The intranet host's address.
