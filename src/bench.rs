@@ -93,8 +93,14 @@ impl BenchArgs {
 
 /// The figure table.
 fn print_figures(figures: &[Figure]) {
+    let width = figures
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(36);
     println!(
-        "{:<36} {:>10} {:>10} {:>8} {:>13}  unit",
+        "{:<width$} {:>10} {:>10} {:>8} {:>13}  unit",
         "figure", "value", "baseline", "ratio", "spread"
     );
     for f in figures {
@@ -110,7 +116,7 @@ fn print_figures(figures: &[Figure]) {
             _ => "-".into(),
         };
         println!(
-            "{:<36} {:>10} {:>10} {:>8} {:>13}  {}",
+            "{:<width$} {:>10} {:>10} {:>8} {:>13}  {}",
             f.name,
             number(f.value),
             f.baseline.map_or("-".into(), number),

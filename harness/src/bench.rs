@@ -221,6 +221,61 @@ where
         .collect())
 }
 
+/// One bulk run: its rate in MB/s, and the CPU time the whole process spent on it per
+/// byte moved, in ns (where the platform reports CPU time).
+#[derive(Debug, Clone, Copy)]
+struct BulkRun {
+    rate: f64,
+    cpu: Option<f64>,
+}
+
+/// Runs one bulk transfer of `bytes`, reading the process's CPU time around it.
+async fn bulk_run(
+    bytes: u64,
+    run: impl Future<Output = Result<Duration, perf::PerfError>>,
+) -> Result<BulkRun, perf::PerfError> {
+    let before = perf::cpu::process_cpu();
+    let took = run.await?;
+    let after = perf::cpu::process_cpu();
+    Ok(BulkRun {
+        rate: bytes as f64 / took.as_secs_f64() / MB,
+        cpu: perf::cpu::ns_per_byte(before, after, bytes),
+    })
+}
+
+/// A bulk figure from its pairs, and beside it `NAME_cpu`: the CPU each byte cost, whose
+/// baseline is its floor (the same bytes through bare TLS, both ends in this process).
+/// On a shared machine the CPU figure moves less than the rate: a neighbour's load
+/// stretches a run's time far more than the CPU time the run itself uses.
+fn bulk_figures(name: &str, runs: &[(BulkRun, BulkRun)]) -> Result<Vec<Figure>, perf::PerfError> {
+    let rates: Vec<Pair> = runs
+        .iter()
+        .map(|(t, b)| Pair {
+            tunnel: t.rate,
+            baseline: b.rate,
+        })
+        .collect();
+    let mut out = vec![Figure::from_pairs(name, "MB/s", &rates, Bound::Ceiling)?];
+    let cpu: Option<Vec<Pair>> = runs
+        .iter()
+        .map(|(t, b)| {
+            Some(Pair {
+                tunnel: t.cpu?,
+                baseline: b.cpu?,
+            })
+        })
+        .collect();
+    if let Some(cpu) = cpu {
+        out.push(Figure::from_pairs(
+            &format!("{name}_cpu"),
+            "ns/B",
+            &cpu,
+            Bound::Floor,
+        )?);
+    }
+    Ok(out)
+}
+
 /// Throughput, latency and setup figures, each from interleaved tunnel/baseline pairs.
 pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>, perf::PerfError> {
     let want = |name: &str| plan.only.as_deref().is_none_or(|o| name.starts_with(o));
@@ -232,7 +287,6 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
     };
     let tunnel = perf::Tunnel::start().await?;
     let bare = perf::Bare::start().await?;
-    let rate = |bytes: u64, d: Duration| bytes as f64 / d.as_secs_f64() / MB;
     let bulk = (BULK / PACKET * PACKET) as u64;
     let mut out = Vec::new();
     for (name, dir) in [
@@ -247,13 +301,13 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
             continue;
         }
         stage.start(name);
-        let p = pairs(
+        let runs = interleave(
             plan,
-            || async { Ok(rate(bulk, tunnel.transfer(dir, BULK, PACKET).await?)) },
-            || async { Ok(rate(bulk, bare.transfer(dir, BULK, PACKET).await?)) },
+            || bulk_run(bulk, tunnel.transfer(dir, BULK, PACKET)),
+            || bulk_run(bulk, bare.transfer(dir, BULK, PACKET)),
         )
         .await?;
-        out.push(Figure::from_pairs(name, "MB/s", &p, Bound::Ceiling)?);
+        out.extend(bulk_figures(name, &runs)?);
         stage.end(name);
     }
     for clients in [16usize, 64] {
@@ -263,13 +317,13 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
         }
         stage.start(&name);
         let lock0 = tunnel.lab().server.core_lock_stats();
-        let p = pairs(
+        let runs = interleave(
             plan,
-            || async { Ok(rate(bulk, tunnel.upload(clients, bulk, PACKET).await?)) },
-            || async { Ok(rate(bulk, bare.upload(clients, bulk, PACKET).await?)) },
+            || bulk_run(bulk, tunnel.upload(clients, bulk, PACKET)),
+            || bulk_run(bulk, bare.upload(clients, bulk, PACKET)),
         )
         .await?;
-        out.push(Figure::from_pairs(&name, "MB/s", &p, Bound::Ceiling)?);
+        out.extend(bulk_figures(&name, &runs)?);
         // whether the one lock on the per-packet path is what limits the aggregate: the
         // share of its acquisitions that found it held during these runs
         let lock1 = tunnel.lab().server.core_lock_stats();
@@ -586,4 +640,45 @@ macro_rules! bench_main {
                 .final_summary();
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(rate: f64, cpu: Option<f64>) -> BulkRun {
+        BulkRun { rate, cpu }
+    }
+
+    #[test]
+    fn a_bulk_figure_comes_with_its_cpu_per_byte_beside_a_floor() {
+        let runs: Vec<(BulkRun, BulkRun)> = [(800.0, 1.5), (900.0, 1.4), (850.0, 1.6)]
+            .into_iter()
+            .map(|(rate, cpu)| (run(rate, Some(cpu)), run(1000.0, Some(1.2))))
+            .collect();
+        let figs = bulk_figures("tunnel_throughput", &runs).unwrap();
+        let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["tunnel_throughput", "tunnel_throughput_cpu"]);
+        assert_eq!((figs[0].value, figs[0].unit.as_str()), (850.0, "MB/s"));
+        let cpu = &figs[1];
+        assert_eq!(
+            (cpu.value, cpu.baseline, cpu.unit.as_str()),
+            (1.5, Some(1.2), "ns/B")
+        );
+        assert!((cpu.ratio.unwrap() - 1.25).abs() < 1e-9);
+        // the baseline is the least CPU the bytes can cost: a tunnel below it is suspect
+        let cheaper: Vec<_> = runs
+            .iter()
+            .map(|(t, _)| (*t, run(1000.0, Some(2.0))))
+            .collect();
+        assert!(bulk_figures("x", &cheaper).unwrap()[1].baseline_suspect);
+    }
+
+    #[test]
+    fn without_cpu_time_there_is_only_the_rate() {
+        let runs = vec![(run(800.0, None), run(1000.0, Some(1.0)))];
+        let figs = bulk_figures("tunnel_throughput", &runs).unwrap();
+        assert_eq!(figs.len(), 1);
+        assert_eq!(figs[0].name, "tunnel_throughput");
+    }
 }

@@ -20,6 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 pub mod bare;
+/// The process's CPU time, for the CPU each bulk run costs per byte.
+pub mod cpu;
 /// Where a client's memory goes on the server, part by part.
 pub mod memory;
 #[cfg(feature = "null-cipher")]
