@@ -127,7 +127,9 @@ mod tests {
     #[tokio::test]
     async fn the_writer_takes_everything_in_order_and_room_comes_back() {
         let q = ClientQueue::new(4);
+        assert!(q.is_empty());
         q.push((0..4).map(frame));
+        assert!(!q.is_empty());
         let mut got = Vec::new();
         q.take(&mut got).await;
         assert_eq!(ids(&got), [0, 1, 2, 3]);
