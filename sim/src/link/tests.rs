@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::Frame;
 use super::host::{AddressState, Host, HostConfig, HostEvent, TWO_HOURS};
 use super::intranet::IntranetHost;
 use super::ip::IpConfig;
@@ -1943,4 +1944,24 @@ fn neighbor_discovery_in_fragments_is_ignored_and_other_fragments_are_not() {
         )
     });
     assert!(got, "a reassembled UDP datagram is delivered");
+}
+
+#[test]
+fn a_frame_goes_on_the_wire_with_its_new_hop_limit_and_nothing_else_changed() {
+    let mut p = vec![0x60, 0, 0, 0, 0, 4, 17, 64];
+    p.extend_from_slice(b"data");
+    let f = Frame::forwarded(Bytes::from(p.clone()), 63);
+    let mut want = p.clone();
+    want[7] = 63;
+    assert_eq!(f.to_vec(), want);
+    assert_eq!(f.pieces().concat(), want);
+    // the received bytes stay as they came
+    assert_eq!(&f.raw()[..], &p[..]);
+    // a packet sent as it is keeps its own hop limit
+    assert_eq!(Frame::new(Bytes::from(p.clone())).to_vec(), p);
+    // a runt (no Hop Limit field) is written as it came, in whatever pieces
+    let runt = Frame::forwarded(Bytes::from_static(&[0x60, 1, 2]), 9);
+    assert_eq!(runt.to_vec(), [0x60, 1, 2]);
+    assert_eq!(runt.pieces().concat(), [0x60, 1, 2]);
+    assert_eq!(runt.len(), 3);
 }
