@@ -459,22 +459,45 @@ async fn link(
     commands: &mut mpsc::Receiver<Command>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ConnectError> {
-    let (rd, mut wr) = tokio::io::split(stream);
-    let (reader, mut pkt_rx) = spawn_reader(rd, leftover);
     if let Some(port) = &config.kernel {
+        let (rd, wr) = tokio::io::split(stream);
+        let (reader, packets) = spawn_reader(rd, leftover);
         let tunnel = Tunnel {
             wr,
             reader,
-            packets: pkt_rx,
+            packets,
         };
         return kernel::link(config, port, tunnel, status, commands, shutdown).await;
     }
+    // The built-in host reads in this loop, not in a task of its own: a reply reaches the
+    // host (and a ping its round trip) without a hand-off between tasks. The server reads
+    // each client in a task of its own, so a write that waits here never blocks it.
+    let mut stream = stream;
+    let mut deframer = Deframer::with_initial(MIN_MTU, &leftover);
     let clock = config.clock;
     let mut host = Host::new(host_cfg, clock.now());
     let mut pending: PendingPings = HashMap::new();
     let mut seq: u16 = 0;
     let mut wbuf = Vec::with_capacity(16 * 1024);
+    // made once and polled again on every pass (each new one would register again)
+    let stop = stopped(shutdown);
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(stop, timer);
+    let mut armed = None;
+    let mut counters = Counters::shown(status);
     loop {
+        let now = clock.now();
+        loop {
+            match deframer.next_packet() {
+                Ok(Some(p)) => receive(config, &mut host, &p, now),
+                Ok(None) => break,
+                Err(e) => {
+                    // [MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use
+                    tracing::warn!(error = %e, "discarding data from the server");
+                    deframer.discard(e);
+                }
+            }
+        }
         wbuf.clear();
         while let Some(p) = host.poll_transmit() {
             if let Some(c) = &config.pcap {
@@ -483,35 +506,31 @@ async fn link(
             wbuf.extend_from_slice(&p);
         }
         if !wbuf.is_empty() {
-            wr.write_all(&wbuf).await.map_err(ConnectError::Io)?;
-            wr.flush().await.map_err(ConnectError::Io)?;
+            stream.write_all(&wbuf).await.map_err(ConnectError::Io)?;
+            stream.flush().await.map_err(ConnectError::Io)?;
         }
         while let Some(ev) = host.poll_event() {
             on_event(ev, &host, status, &mut pending, clock.now());
         }
-        note_counters(&host, status);
+        counters.note(&host, status);
         let deadline = host.poll_timeout();
+        if let Some(t) = deadline
+            && armed != deadline
+        {
+            timer.as_mut().reset(t.into());
+        }
+        armed = deadline;
         tokio::select! {
             biased;
-            _ = stopped(shutdown) => {
+            _ = &mut stop => {
                 // close_notify, so the server sees a clean end of the tunnel
-                let _ = wr.shutdown().await;
+                let _ = stream.shutdown().await;
                 return Ok(());
             }
-            batch = pkt_rx.recv() => match batch {
-                Some(mut batch) => {
-                    let now = clock.now();
-                    loop {
-                        for p in &batch {
-                            receive(config, &mut host, p, now);
-                        }
-                        match pkt_rx.try_recv() {
-                            Ok(more) => batch = more,
-                            Err(_) => break,
-                        }
-                    }
-                }
-                None => return Err(reader.end().await),
+            r = stream.read_buf(deframer.buffer_mut()) => match r {
+                Ok(0) => return Err(ConnectError::Closed),
+                Ok(_) => {}
+                Err(e) => return Err(ConnectError::Io(e)),
             },
             Some(cmd) = commands.recv() => match cmd {
                 Command::Ping { dst, size, reply } => {
@@ -530,7 +549,7 @@ async fn link(
                     let _ = host.send_udp(dst, src_port, dst_port, &data, clock.now());
                 }
             },
-            _ = sleep_until(deadline) => host.handle_timeout(clock.now()),
+            _ = &mut timer, if deadline.is_some() => host.handle_timeout(clock.now()),
         }
     }
 }
@@ -581,22 +600,36 @@ fn receive(config: &ClientConfig, host: &mut Host, p: &[u8], now: Instant) {
     host.handle_packet(p, now);
 }
 
-/// Copies the host's misdelivery and IP-layer counters into the status when they moved.
-fn note_counters(host: &Host, status: &watch::Sender<ClientStatus>) {
-    let m = host.misdelivered();
-    let ip = host.ip_stats();
-    status.send_if_modified(|s| {
-        let changed = s.misdelivered != m || s.ip != ip;
-        s.misdelivered = m;
-        s.ip = ip;
-        changed
-    });
+/// The host's misdelivery and IP-layer counters as last copied into the status.
+struct Counters {
+    misdelivered: u64,
+    ip: crate::link::ip::IpStats,
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
+impl Counters {
+    /// What the status shows now (an earlier link's counts, until this host's replace them).
+    fn shown(status: &watch::Sender<ClientStatus>) -> Self {
+        let s = status.borrow();
+        Self {
+            misdelivered: s.misdelivered,
+            ip: s.ip.clone(),
+        }
+    }
+
+    /// Copies the counters into the status when they moved (the status is not touched,
+    /// nor its lock taken, when they did not).
+    fn note(&mut self, host: &Host, status: &watch::Sender<ClientStatus>) {
+        let (m, ip) = (host.misdelivered(), host.ip_stats());
+        if (m, &ip) == (self.misdelivered, &self.ip) {
+            return;
+        }
+        status.send_if_modified(|s| {
+            let changed = s.misdelivered != m || s.ip != ip;
+            s.misdelivered = m;
+            s.ip = ip.clone();
+            changed
+        });
+        (self.misdelivered, self.ip) = (m, ip);
     }
 }
 
