@@ -47,10 +47,6 @@ const IDLE_BUFFER: usize = 4 * 1024;
 /// Frames an idle writer keeps room for.
 const IDLE_FRAMES: usize = 16;
 
-/// Most frames a client's reader writes itself (replies to what it just read) when the
-/// client's writer is idle; longer runs are the writer's, so reading goes on meanwhile.
-const DIRECT_FRAMES: usize = 16;
-
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -912,41 +908,30 @@ async fn tunnel(
         .await
         .map_err(SessionError::Write)?;
     tls.flush().await.map_err(SessionError::Write)?;
-    let (mut rd, wr) = tokio::io::split(tls);
-    // the write half is the writer task's, or the reader's while the writer is idle
-    let out = Arc::new(tokio::sync::Mutex::new(wr));
-    let writer = tokio::spawn({
-        let (out, queue) = (out.clone(), queue.clone());
-        async move {
-            // both grow with bursts and shrink back when idle: an idle client costs little
-            let (mut frames, mut scratch) = (Vec::new(), Vec::new());
-            loop {
-                queue.ready().await;
-                let mut wr = out.lock().await;
-                // taken under the write half's lock, so frames leave in the order queued
-                if !queue.try_take(&mut frames, usize::MAX) {
-                    continue;
-                }
-                let written = writer::write_frames(&mut *wr, &frames, &mut scratch).await;
-                frames.clear();
-                if written.is_err() {
-                    break;
-                }
-                if queue.is_empty() {
-                    frames.shrink_to(IDLE_FRAMES);
-                    scratch.clear();
-                    scratch.shrink_to(IDLE_BUFFER);
-                }
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let writer = tokio::spawn(async move {
+        // both grow with bursts and shrink back when idle: an idle client costs little
+        let (mut frames, mut scratch) = (Vec::new(), Vec::new());
+        loop {
+            queue.take(&mut frames).await;
+            let written = writer::write_frames(&mut wr, &frames, &mut scratch).await;
+            frames.clear();
+            if written.is_err() {
+                break;
             }
-            let _ = out.lock().await.shutdown().await;
+            if queue.is_empty() {
+                frames.shrink_to(IDLE_FRAMES);
+                scratch.clear();
+                scratch.shrink_to(IDLE_BUFFER);
+            }
         }
+        let _ = wr.shutdown().await;
     });
     let _abort = AbortOnDrop(writer);
     let mtu = shared.lock().router.config().mtu;
     let mut deframer = Deframer::with_initial(mtu, &leftover);
     let mut shutdown = shared.shutdown.clone();
     let mut n = leftover.len();
-    let (mut direct, mut scratch) = (Vec::new(), Vec::new());
     // made once and polled again on every pass: each pass would otherwise join and leave
     // the wait lists every session shares, and move the idle timer on every read
     let stop = stopped(&mut shutdown);
@@ -982,15 +967,6 @@ async fn tunnel(
                 }
             }
             core.dispatch(now);
-        }
-        // what this read brought back for this client (an echo's reply, an ICMPv6 error)
-        // goes out from here when the writer is idle, without waking it
-        if let Ok(mut wr) = out.try_lock()
-            && queue.try_take(&mut direct, DIRECT_FRAMES)
-        {
-            let written = writer::write_frames(&mut *wr, &direct, &mut scratch).await;
-            direct.clear();
-            written.map_err(SessionError::Write)?;
         }
         n = tokio::select! {
             biased;

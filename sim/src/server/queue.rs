@@ -1,6 +1,5 @@
 //! A client's queue: the frames routed toward one client, appended a run at a time at the
-//! end of each dispatch and taken all at once by the client's writer task (or, for a
-//! short run, by the client's own reader task when the writer is idle).
+//! end of each dispatch and taken all at once by the client's writer task.
 //!
 //! A channel of single frames costs a permit, a slot and a wake-up per packet on both
 //! ends; here a dispatch's run of frames for one client costs one lock and at most one
@@ -64,27 +63,19 @@ impl ClientQueue {
         pushed
     }
 
-    /// Waits until frames are queued (they may be taken by someone else before the caller
-    /// gets to them: [`ClientQueue::try_take`] then finds none).
-    pub async fn ready(&self) {
+    /// Waits until frames are queued, then moves them all into `into` (which should be
+    /// empty; its allocation becomes the queue's).
+    pub async fn take(&self, into: &mut Vec<Frame>) {
         loop {
-            let notified = self.ready.notified();
-            if !self.is_empty() {
-                return;
+            {
+                let mut q = self.frames.lock().unwrap_or_else(|e| e.into_inner());
+                if !q.is_empty() {
+                    std::mem::swap(&mut *q, into);
+                    return;
+                }
             }
-            notified.await;
+            self.ready.notified().await;
         }
-    }
-
-    /// Moves every queued frame into `into` (which should be empty; its allocation becomes
-    /// the queue's) if there are some and at most `at_most`; whether it did.
-    pub fn try_take(&self, into: &mut Vec<Frame>, at_most: usize) -> bool {
-        let mut q = self.frames.lock().unwrap_or_else(|e| e.into_inner());
-        if q.is_empty() || q.len() > at_most {
-            return false;
-        }
-        std::mem::swap(&mut *q, into);
-        true
     }
 
     /// Frames waiting now.
@@ -140,17 +131,12 @@ mod tests {
         q.push((0..4).map(frame));
         assert!(!q.is_empty());
         let mut got = Vec::new();
-        q.ready().await;
-        // a reader writing for itself takes only a short run
-        assert!(!q.try_take(&mut got, 3));
-        assert!(got.is_empty() && q.len() == 4);
-        assert!(q.try_take(&mut got, usize::MAX));
+        q.take(&mut got).await;
         assert_eq!(ids(&got), [0, 1, 2, 3]);
         assert!(q.is_empty());
-        assert!(!q.try_take(&mut got, usize::MAX), "nothing to take");
         assert_eq!(q.push((4..6).map(frame)).queued, 2);
         got.clear();
-        assert!(q.try_take(&mut got, 2));
+        q.take(&mut got).await;
         assert_eq!(ids(&got), [4, 5]);
     }
 
@@ -161,8 +147,7 @@ mod tests {
             let q = q.clone();
             tokio::spawn(async move {
                 let mut got = Vec::new();
-                q.ready().await;
-                assert!(q.try_take(&mut got, usize::MAX));
+                q.take(&mut got).await;
                 ids(&got)
             })
         };
