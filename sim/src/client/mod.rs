@@ -698,3 +698,27 @@ impl Drop for Reader {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_links_counters_replace_the_last_ones_and_an_unchanged_pass_sends_nothing() {
+        let (status, mut rx) = watch::channel(ClientStatus::new("https://da".into()));
+        // an earlier link's host had counted something
+        status.send_modify(|s| {
+            s.misdelivered = 5;
+            s.ip.bad_chain = 9;
+        });
+        rx.mark_unchanged();
+        let host = Host::new(HostConfig::instant(1), Instant::now());
+        let mut counters = Counters::shown(&status);
+        counters.note(&host, &status);
+        assert!(rx.has_changed().unwrap(), "the new host's counts are shown");
+        let s = rx.borrow_and_update().clone();
+        assert_eq!((s.misdelivered, &s.ip), (0, &host.ip_stats()));
+        counters.note(&host, &status);
+        assert!(!rx.has_changed().unwrap(), "nothing moved, nothing sent");
+    }
+}
