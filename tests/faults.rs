@@ -777,3 +777,41 @@ async fn windows_ping_on_a_client_goes_through_the_tunnel() {
     }
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_trust_store_changed_before_the_first_attempt_is_the_one_it_uses() {
+    // the first attempt may use the TLS connector `client::start` built to check the
+    // stores, but only while they are the ones it was built from (without revocation
+    // checks: with them every attempt builds its own, with the CRLs it fetched)
+    let lab = Lab::start(LabConfig {
+        clients: 0,
+        check_revocation: false,
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let other = iphttps_sim::pki::Pki::generate(&iphttps_sim::pki::PkiOptions::new(
+        "da.contoso.com",
+        iphttps_sim::time::OffsetDateTime::now_utc(),
+    ))
+    .unwrap();
+    let good = lab.pki().await.root_ca.clone();
+    let fixed = lab
+        .add_client(|c| c.trust_pem = other.root_ca.clone())
+        .unwrap();
+    // before the client's task has run at all (one thread: nothing ran since `start`)
+    lab.client(fixed).update(|c| c.trust_pem = good);
+    let left = lab
+        .add_client(|c| c.trust_pem = other.root_ca.clone())
+        .unwrap();
+    let s = lab.client(fixed).wait_active(WAIT).await.unwrap();
+    assert_eq!((s.connects, s.failures), (1, 0), "{s:?}");
+    // the store it started with fails for real
+    let s = lab
+        .client(left)
+        .wait_until(WAIT, |s| s.failures > 0)
+        .await
+        .unwrap();
+    assert_eq!(s.last_error, LastErrorCode::CERT_UNTRUSTED_ROOT, "{s:?}");
+    lab.shutdown().await;
+}

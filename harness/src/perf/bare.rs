@@ -13,9 +13,10 @@
 //!   copies between the two.
 //! - latency/echo: the tunnel's ping crosses the same two TLS legs plus the router, the
 //!   intranet host and the client's own stack; the echo only reads and writes back.
-//! - setup/ready: the tunnel's client builds its TLS configuration, connects, handshakes,
-//!   exchanges the HTTP heads and then RS/RA; here the client builds the same
-//!   configuration, connects, handshakes and does one round trip.
+//! - setup/ready: the tunnel's client builds its TLS configuration (trust store, machine
+//!   certificate and key), connects, handshakes, exchanges the HTTP heads and then RS/RA;
+//!   here the client builds the same configuration, connects, handshakes and does one
+//!   round trip.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -200,16 +201,21 @@ impl Bare {
         Ok(v)
     }
 
-    /// `n` connections starting at once, each building its own client configuration (as
-    /// each tunnel client does), connecting, handshaking and reading the server's "ready";
-    /// the time until the last is ready.
+    /// `n` connections starting at once, each building its own client configuration with
+    /// the lab's trust store and machine certificate (as each tunnel client does, once per
+    /// connection), connecting, handshaking and reading the server's "ready"; the time
+    /// until the last is ready.
     pub async fn setup(&self, n: usize) -> Result<Duration, PerfError> {
         let t0 = Instant::now();
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..n {
             let (pki, addr) = (self.pki.clone(), self.addr);
             set.spawn(async move {
-                let cfg = tls::client_config(&pki.root_ca, None).map_err(PerfError::stalled)?;
+                // the lab's clients carry the machine certificate and its key (the server
+                // asks for neither under AuthMode None): the same configuration work here
+                let chain = pki.client_chain();
+                let cfg = tls::client_config(&pki.root_ca, Some((&chain, &pki.client_key)))
+                    .map_err(PerfError::stalled)?;
                 let mut s = connect_with(&TlsConnector::from(cfg), addr).await?;
                 s.write_all(&[role::READY]).await?;
                 s.flush().await?;

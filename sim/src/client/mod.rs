@@ -155,14 +155,19 @@ pub struct ClientHandle {
 
 /// Starts a client; it connects at once and reconnects by itself.
 pub fn start(config: ClientConfig) -> Result<ClientHandle, TlsError> {
-    tls_for(&config, None)?;
+    // built here to refuse bad stores at once, and kept for the first attempt
+    let first = tls_for(&config, None)?;
+    let prebuilt = config
+        .crl_url
+        .is_none()
+        .then(|| (TlsInputs::of(&config), first));
     let (status_tx, status_rx) = watch::channel(ClientStatus::new(config.url.to_string()));
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let span = tracing::info_span!("client", url = %config.url);
     let config = Arc::new(Mutex::new(config));
     let task = tokio::spawn(tracing::Instrument::instrument(
-        run(config.clone(), status_tx, cmd_rx, shutdown_rx),
+        run(config.clone(), status_tx, cmd_rx, shutdown_rx, prebuilt),
         span,
     ));
     Ok(ClientHandle {
@@ -172,6 +177,28 @@ pub fn start(config: ClientConfig) -> Result<ClientHandle, TlsError> {
         shutdown: shutdown_tx,
         task: Mutex::new(Some(task)),
     })
+}
+
+/// What a client's [`Connector`] is built from: one built from the same still fits.
+#[derive(PartialEq, Eq)]
+struct TlsInputs {
+    trust_pem: String,
+    client_cert: Option<(String, String)>,
+    crl_url: Option<String>,
+    null_cipher: NullCipher,
+    clock: Clock,
+}
+
+impl TlsInputs {
+    fn of(c: &ClientConfig) -> Self {
+        Self {
+            trust_pem: c.trust_pem.clone(),
+            client_cert: c.client_cert.clone(),
+            crl_url: c.crl_url.clone(),
+            null_cipher: c.null_cipher,
+            clock: c.clock,
+        }
+    }
 }
 
 /// The client's TLS: rustls, or OpenSSL when NULL suites are asked for.
@@ -328,6 +355,7 @@ async fn run(
     status: watch::Sender<ClientStatus>,
     mut commands: mpsc::Receiver<Command>,
     mut shutdown: watch::Receiver<bool>,
+    mut prebuilt: Option<(TlsInputs, Connector)>,
 ) {
     let snapshot = || shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let first = snapshot();
@@ -346,10 +374,17 @@ async fn run(
                 _ = tokio::time::sleep(wait) => continue,
             }
         }
+        // the first attempt uses the connector `start` built, unless the stores changed
+        // since; every later one builds its own (the fixes' new stores, and no TLS
+        // session carried from one attempt to the next)
+        let ready = prebuilt
+            .take()
+            .filter(|(inputs, _)| *inputs == TlsInputs::of(&config))
+            .map(|(_, c)| c);
         let outcome = tokio::select! {
             biased;
             _ = stopped(&mut shutdown) => break,
-            r = connect(&config, &status, &mut machine) => r,
+            r = connect(&config, &status, &mut machine, ready) => r,
         };
         let failure = match outcome {
             Ok((stream, leftover)) => {
@@ -409,6 +444,7 @@ async fn connect(
     config: &ClientConfig,
     status: &watch::Sender<ClientStatus>,
     machine: &mut ClientMachine,
+    ready: Option<Connector>,
 ) -> Result<(Tls<Stream>, Vec<u8>), ConnectError> {
     let dialer = config.dialer();
     let via = dialer.via().await?;
@@ -422,8 +458,10 @@ async fn connect(
         ),
         None => None,
     };
-    let connector =
-        tls_for(config, crls.as_deref()).map_err(|e| ConnectError::Stores(e.to_string()))?;
+    let connector = match ready {
+        Some(c) if crls.is_none() => c,
+        _ => tls_for(config, crls.as_deref()).map_err(|e| ConnectError::Stores(e.to_string()))?,
+    };
     let tcp = dialer.open(&via).await?;
     let deadline = tokio::time::Instant::now() + config.connect_timeout;
     let mut tls =

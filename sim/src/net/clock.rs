@@ -5,7 +5,7 @@
 use std::time::{Instant, SystemTime};
 
 /// A time source.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Clock {
     /// For a virtual clock: the monotonic instant and the wall-clock time it stands for.
     origin: Option<(Instant, SystemTime)>,
