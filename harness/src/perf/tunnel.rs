@@ -249,9 +249,10 @@ impl Tunnel {
     /// Round trips of `n` pings (56 data bytes) from a full client to the intranet host,
     /// as the client's own stack times them (as `ping` does): from the Echo Request handed
     /// to the tunnel, before its TLS write, until the reply reached the stack, after its
-    /// TLS read and the client's reader task. The echo baseline's clock points are the
-    /// same (before the write, after the read); the hand-offs between the caller and the
-    /// client's task are the harness's API, not the tunnel, and are left out.
+    /// TLS read and the deframing in the client's link loop. The echo baseline's clock
+    /// points are the same (before the write, after the read); the hand-offs between the
+    /// caller and the client's task are the harness's API, not the tunnel, and are left
+    /// out.
     pub async fn rtts(&self, n: usize) -> Result<Vec<Duration>, PerfError> {
         let i = self.lab.add_client(|c| c.host = HostConfig::fast(9))?;
         let c = self.lab.client(i);

@@ -525,17 +525,7 @@ async fn link(
     let mut counters = Counters::shown(status);
     loop {
         let now = clock.now();
-        loop {
-            match deframer.next_packet() {
-                Ok(Some(p)) => receive(config, &mut host, &p, now),
-                Ok(None) => break,
-                Err(e) => {
-                    // [MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use
-                    tracing::warn!(error = %e, "discarding data from the server");
-                    deframer.discard(e);
-                }
-            }
-        }
+        server_packets(&mut deframer, |p| receive(config, &mut host, &p, now));
         wbuf.clear();
         while let Some(p) = host.poll_transmit() {
             if let Some(c) = &config.pcap {
@@ -592,12 +582,28 @@ async fn link(
     }
 }
 
+/// Hands `each` the whole packets the server's stream holds so far; what cannot be a
+/// packet is skipped ([MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use).
+fn server_packets(deframer: &mut Deframer, mut each: impl FnMut(bytes::Bytes)) {
+    loop {
+        match deframer.next_packet() {
+            Ok(Some(p)) => each(p),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "discarding data from the server");
+                deframer.discard(e);
+            }
+        }
+    }
+}
+
 /// Batches of packets queued from the reader to the link (a batch is what one read
 /// delimited).
 const READ_BATCHES: usize = 64;
 
-/// Reads the server's byte stream, delimits it into packets and hands over what each
-/// read brought as one batch; the task ends with the reason the stream ended.
+/// Kernel mode's reader task: reads the server's byte stream, delimits it into packets
+/// and hands over what each read brought as one batch; the task ends with the reason the
+/// stream ended. (The built-in host's link reads in its own loop.)
 fn spawn_reader(
     mut rd: tokio::io::ReadHalf<Tls<Stream>>,
     leftover: Vec<u8>,
@@ -607,17 +613,7 @@ fn spawn_reader(
         let mut deframer = Deframer::with_initial(MIN_MTU, &leftover);
         loop {
             let mut batch = Batch::new();
-            loop {
-                match deframer.next_packet() {
-                    Ok(Some(p)) => batch.push(p),
-                    Ok(None) => break,
-                    Err(e) => {
-                        // [MS-IPHTTPS] 3.1.5.3: the client discards what it cannot use
-                        tracing::warn!(error = %e, "discarding data from the server");
-                        deframer.discard(e);
-                    }
-                }
-            }
+            server_packets(&mut deframer, |p| batch.push(p));
             if !batch.is_empty() && pkt_tx.send(batch).await.is_err() {
                 return ConnectError::Closed;
             }
@@ -715,8 +711,8 @@ fn on_event(
 /// Outstanding pings by sequence number: when each was sent and who waits for it.
 type PendingPings = HashMap<u16, (Instant, oneshot::Sender<Result<Duration, PingError>>)>;
 
-/// A link's tunnel: the TLS write half, and the packets the reader task delimits from
-/// the read half (with the reason the stream ended).
+/// A kernel-mode link's tunnel: the TLS write half, and the packets the reader task
+/// delimits from the read half (with the reason the stream ended).
 struct Tunnel {
     wr: tokio::io::WriteHalf<Tls<Stream>>,
     reader: Reader,
