@@ -85,6 +85,12 @@ impl BenchArgs {
                     "each figure: the median of {pairs} or more interleaved tunnel/baseline pairs; \
                      spread: the lowest and highest pair's ratio"
                 );
+                if report.figures.iter().any(|f| f.stolen.is_some()) {
+                    println!(
+                        "stolen: the share of this machine's CPU time its hypervisor gave to \
+                         other guests during the figure (steal); rates move with it"
+                    );
+                }
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -100,8 +106,8 @@ fn print_figures(figures: &[Figure]) {
         .unwrap_or(0)
         .max(36);
     println!(
-        "{:<width$} {:>10} {:>10} {:>8} {:>13}  unit",
-        "figure", "value", "baseline", "ratio", "spread"
+        "{:<width$} {:>10} {:>10} {:>8} {:>13} {:>7}  unit",
+        "figure", "value", "baseline", "ratio", "spread", "stolen"
     );
     for f in figures {
         let ratio = match (f.ratio, f.baseline_suspect) {
@@ -116,12 +122,14 @@ fn print_figures(figures: &[Figure]) {
             _ => "-".into(),
         };
         println!(
-            "{:<width$} {:>10} {:>10} {:>8} {:>13}  {}",
+            "{:<width$} {:>10} {:>10} {:>8} {:>13} {:>7}  {}",
             f.name,
             number(f.value),
             f.baseline.map_or("-".into(), number),
             ratio,
             spread,
+            f.stolen
+                .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
             f.unit
         );
     }

@@ -82,6 +82,13 @@ fn bench_json_has_machine_and_figures_with_ratios() {
             Some(r) => assert!(low <= r && r <= high, "{r} outside {low}-{high}"),
             None => assert_eq!(f["baseline_suspect"], true),
         }
+        // what the hypervisor took from the machine meanwhile: a share, where Linux says
+        if cfg!(target_os = "linux") {
+            let stolen = f["stolen"].as_f64().expect("stolen");
+            assert!((0.0..=1.0).contains(&stolen), "{stolen}");
+        } else {
+            assert!(f["stolen"].is_null());
+        }
     }
 }
 

@@ -37,6 +37,10 @@ pub struct Figure {
     pub pairs: usize,
     /// Every pair as `[tunnel, baseline]`, in the order they ran.
     pub runs: Vec<[f64; 2]>,
+    /// The share (0 to 1) of the machine's CPU time that its hypervisor gave to other
+    /// guests while this figure was measured (Linux: "steal" in `/proc/stat`); `None`
+    /// where the platform does not say. Rates on a shared virtual machine move with it.
+    pub stolen: Option<f64>,
 }
 
 impl Figure {
@@ -54,6 +58,7 @@ impl Figure {
             baseline_suspect: false,
             pairs: 0,
             runs: Vec::new(),
+            stolen: None,
         }
     }
 
@@ -78,6 +83,7 @@ impl Figure {
             baseline_suspect: s.baseline_suspect,
             pairs: s.pairs,
             runs: pairs.iter().map(|p| [p.tunnel, p.baseline]).collect(),
+            stolen: None,
         })
     }
 }
@@ -300,7 +306,7 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
         if !want(name) {
             continue;
         }
-        stage.start(name);
+        let st = stage.start(name, &out);
         let runs = interleave(
             plan,
             || bulk_run(bulk, tunnel.transfer(dir, BULK, PACKET)),
@@ -308,14 +314,14 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
         )
         .await?;
         out.extend(bulk_figures(name, &runs)?);
-        stage.end(name);
+        stage.end(name, st, &mut out);
     }
     for clients in [16usize, 64] {
         let name = format!("tunnel_throughput_clients_{clients}");
         if !want(&name) {
             continue;
         }
-        stage.start(&name);
+        let st = stage.start(&name, &out);
         let lock0 = tunnel.lab().server.core_lock_stats();
         let runs = interleave(
             plan,
@@ -333,10 +339,10 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
             "%",
             100.0 * (lock1.contended - lock0.contended) as f64 / taken.max(1) as f64,
         ));
-        stage.end(&name);
+        stage.end(&name, st, &mut out);
     }
     if want("tunnel_latency") {
-        stage.start("tunnel_latency");
+        let st = stage.start("tunnel_latency", &out);
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         // p50 and p99 come from the same runs
         let runs = latency_runs(plan.clone()).await?;
@@ -361,10 +367,10 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
             &p99,
             Bound::Floor,
         )?);
-        stage.end("tunnel_latency");
+        stage.end("tunnel_latency", st, &mut out);
     }
     if want("setup_rate") {
-        stage.start("setup_rate");
+        let st = stage.start("setup_rate", &out);
         let conns = 200;
         let per_s = |d: Duration| conns as f64 / d.as_secs_f64();
         let p = pairs(
@@ -379,14 +385,14 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
             &p,
             Bound::Ceiling,
         )?);
-        stage.end("setup_rate");
+        stage.end("setup_rate", st, &mut out);
     }
     tunnel.shutdown().await;
     #[cfg(feature = "null-cipher")]
     if want("tunnel_throughput_null") || want("cpu_per_gb") {
-        stage.start("tunnel_throughput_null");
+        let st = stage.start("tunnel_throughput_null", &out);
         out.extend(null_figures(plan).await?);
-        stage.end("tunnel_throughput_null");
+        stage.end("tunnel_throughput_null", st, &mut out);
     }
     progress.end();
     Ok(out)
@@ -405,18 +411,34 @@ const STAGES: &[&str] = &[
     "tunnel_throughput_null",
 ];
 
-/// Reports [`figures`]' measurements as they begin and end.
+/// Reports [`figures`]' measurements as they begin and end, and gives each figure the
+/// share of the machine's CPU time stolen while its stage ran.
 struct Stages<'a> {
     progress: &'a dyn Progress,
     done: std::cell::Cell<u64>,
 }
 
+/// A stage under way: where its figures begin in the output, and the machine's CPU time
+/// when it began.
+struct Stage {
+    first: usize,
+    since: Option<perf::cpu::MachineTime>,
+}
+
 impl Stages<'_> {
-    fn start(&self, name: &str) {
+    fn start(&self, name: &str, out: &[Figure]) -> Stage {
         self.progress.started(name);
+        Stage {
+            first: out.len(),
+            since: perf::cpu::machine_time(),
+        }
     }
 
-    fn end(&self, name: &str) {
+    fn end(&self, name: &str, stage: Stage, out: &mut [Figure]) {
+        let stolen = perf::cpu::stolen_share(stage.since, perf::cpu::machine_time());
+        for f in &mut out[stage.first..] {
+            f.stolen = stolen;
+        }
         self.done.set(self.done.get() + 1);
         self.progress.advanced(self.done.get(), name, None);
     }

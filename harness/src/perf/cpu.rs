@@ -1,6 +1,9 @@
 //! The CPU time the process spends on a run: every thread, user and system, so the
 //! tunnel's two ends and the baseline's are counted alike (both live in this process).
-//! Linux only (getrusage); elsewhere there is no figure.
+//! Linux only (getrusage); elsewhere there is no figure. Beside it, the share of the
+//! machine's CPU time that its hypervisor gave to other guests during a measurement
+//! (Linux's "steal" in `/proc/stat`), which moves rates on a shared virtual machine
+//! without showing in the process's own CPU time.
 
 use std::time::Duration;
 
@@ -27,9 +30,90 @@ pub fn ns_per_byte(before: Option<Duration>, after: Option<Duration>, bytes: u64
     (bytes > 0).then(|| spent.as_secs_f64() * 1e9 / bytes as f64)
 }
 
+/// The machine's CPU time so far in clock ticks, all CPUs: the whole, and the part its
+/// hypervisor ran other guests on instead ("steal").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineTime {
+    /// Every tick of every state.
+    pub total: u64,
+    /// The stolen ticks.
+    pub stolen: u64,
+}
+
+/// The machine's CPU time now, where the platform reports it (Linux: `/proc/stat`).
+pub fn machine_time() -> Option<MachineTime> {
+    #[cfg(target_os = "linux")]
+    {
+        parse_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// The `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq, softirq, steal
+/// (guest time is already inside user and nice). Kernels before 2.6.11 have no steal
+/// field: nothing was stolen.
+pub fn parse_stat(stat: &str) -> Option<MachineTime> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (ticks.len() >= 4).then(|| MachineTime {
+        total: ticks.iter().sum(),
+        stolen: ticks.get(7).copied().unwrap_or(0),
+    })
+}
+
+/// The share (0 to 1) of the machine's CPU time stolen between two readings of
+/// [`machine_time`]; `None` without both or when no tick passed.
+pub fn stolen_share(before: Option<MachineTime>, after: Option<MachineTime>) -> Option<f64> {
+    let (a, b) = (before?, after?);
+    let total = b.total.checked_sub(a.total)?;
+    let stolen = b.stolen.checked_sub(a.stolen)?;
+    (total > 0).then(|| stolen as f64 / total as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_the_eighth_field_of_the_cpu_line_over_all_of_them() {
+        let before = "cpu  100 0 50 800 10 0 5 35 7 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        let after = "cpu  200 0 100 1495 10 0 10 185 9 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        let (a, b) = (parse_stat(before), parse_stat(after));
+        assert_eq!(
+            a,
+            Some(MachineTime {
+                total: 1000,
+                stolen: 35
+            })
+        );
+        // 1000 more ticks, 150 of them stolen
+        assert_eq!(stolen_share(a, b), Some(0.15));
+        assert_eq!(stolen_share(b, a), None);
+        assert_eq!(stolen_share(a, a), None);
+        assert_eq!(
+            parse_stat("cpu  1 2 3 4\n").map(|t| t.stolen),
+            Some(0),
+            "an old kernel without the field"
+        );
+        assert_eq!(parse_stat("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert_eq!(parse_stat("cpu  1 x 3 4\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_machine_reports_its_ticks() {
+        let t = machine_time().unwrap();
+        assert!(t.total > 0 && t.stolen <= t.total);
+    }
 
     #[test]
     fn per_byte_is_the_difference_over_the_bytes() {
