@@ -24,7 +24,8 @@ pub struct BenchArgs {
     /// to LinkUp and the server's memory per client.
     #[arg(long, value_name = "N", conflicts_with = "peers")]
     clients: Option<usize>,
-    /// Only the figures whose name starts with this (e.g. tunnel_throughput), for profiling.
+    /// Only the figures whose name starts with this (e.g. tunnel_throughput), for
+    /// profiling; a trailing $ takes the whole name only ('tunnel_throughput$': the upload).
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
     /// Instead (Linux, root): the kernel-TUN tunnel beside the bare veth, openconnect with
@@ -128,8 +129,7 @@ fn print_figures(figures: &[Figure]) {
             f.baseline.map_or("-".into(), number),
             ratio,
             spread,
-            f.stolen
-                .map_or("-".into(), |s| format!("{:.0}%", s * 100.0)),
+            percent(f.stolen),
             f.unit
         );
     }
@@ -139,6 +139,11 @@ fn print_figures(figures: &[Figure]) {
              the ratio is withheld"
         );
     }
+}
+
+/// A share as a whole percentage, or "-".
+fn percent(share: Option<f64>) -> String {
+    share.map_or("-".into(), |s| format!("{:.0}%", s * 100.0))
 }
 
 /// A value with three significant digits at least (round trips are fractions of a
@@ -194,18 +199,19 @@ async fn run_peers(rounds: u32, seconds: f64, json: bool) -> Result<ExitCode> {
     }
     println!("{machine}");
     println!(
-        "{:<14} {:>6} {:>14} {:>16} {:>10} {:>5}  target",
-        "path", "MTU", "upload Mbit/s", "download Mbit/s", "ping p50", "lost"
+        "{:<14} {:>6} {:>14} {:>16} {:>10} {:>5} {:>7}  target",
+        "path", "MTU", "upload Mbit/s", "download Mbit/s", "ping p50", "lost", "stolen"
     );
     for p in &report.paths {
         println!(
-            "{:<14} {:>6} {:>14.0} {:>16.0} {:>8.3}ms {:>5}  {}",
+            "{:<14} {:>6} {:>14.0} {:>16.0} {:>8.3}ms {:>5} {:>7}  {}",
             serde_json::to_value(p.path)?.as_str().unwrap_or("?"),
             p.mtu.map_or("-".into(), |m| m.to_string()),
             p.upload_mbps,
             p.download_mbps,
             p.ping_p50_ms,
             p.ping_lost,
+            percent(p.stolen),
             p.target
         );
     }

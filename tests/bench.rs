@@ -142,6 +142,9 @@ fn bench_peers_measures_every_path_and_removes_its_namespaces() {
         for key in ["upload_mbps", "download_mbps", "ping_p50_ms"] {
             assert!(p[key].as_f64().unwrap() > 0.0, "{key} of {p}");
         }
+        // what the hypervisor took during this path's iperf3 tests, a share
+        let stolen = p["stolen"].as_f64().expect("stolen");
+        assert!((0.0..=1.0).contains(&stolen), "{p}");
     }
     // the tunnels run at the link MTU the issue names (ocserv takes its overhead off it)
     assert_eq!(paths[1]["mtu"], 1280, "{}", paths[1]);
@@ -152,6 +155,7 @@ fn bench_peers_measures_every_path_and_removes_its_namespaces() {
         .find(|f| f["name"] == "peers_upload_vs_ocserv")
         .expect("iphttps beside ocserv");
     assert!(ocserv["ratio"].as_f64().unwrap() > 0.0);
+    assert!((0.0..=1.0).contains(&ocserv["stolen"].as_f64().expect("stolen")));
     assert!(v["machine"]["cpu"].is_string());
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(

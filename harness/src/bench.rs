@@ -284,7 +284,7 @@ fn bulk_figures(name: &str, runs: &[(BulkRun, BulkRun)]) -> Result<Vec<Figure>, 
 
 /// Throughput, latency and setup figures, each from interleaved tunnel/baseline pairs.
 pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>, perf::PerfError> {
-    let want = |name: &str| plan.only.as_deref().is_none_or(|o| name.starts_with(o));
+    let want = |name: &str| plan.only.as_deref().is_none_or(|o| selects(o, name));
     let stages: Vec<&str> = STAGES.iter().copied().filter(|s| want(s)).collect();
     progress.begin(stages.len() as u64, "figures");
     let stage = Stages {
@@ -396,6 +396,16 @@ pub async fn figures(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Figure>
     }
     progress.end();
     Ok(out)
+}
+
+/// Whether `--only PATTERN` selects the measurement `name`: the names that start with
+/// the pattern, or with a trailing `$` the one name it spells (`tunnel_throughput$` is
+/// the upload alone, without the figures whose names go on).
+pub fn selects(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('$') {
+        Some(whole) => name == whole,
+        None => name.starts_with(pattern),
+    }
 }
 
 /// The measurements of [`figures`] in order, as `--only` names them.
@@ -694,6 +704,15 @@ mod tests {
             .map(|(t, _)| (*t, run(1000.0, Some(2.0))))
             .collect();
         assert!(bulk_figures("x", &cheaper).unwrap()[1].baseline_suspect);
+    }
+
+    #[test]
+    fn only_takes_a_prefix_or_with_a_dollar_the_whole_name() {
+        assert!(selects("tunnel_throughput", "tunnel_throughput_reverse"));
+        assert!(selects("tunnel_throughput", "tunnel_throughput"));
+        assert!(selects("tunnel_throughput$", "tunnel_throughput"));
+        assert!(!selects("tunnel_throughput$", "tunnel_throughput_reverse"));
+        assert!(!selects("setup", "tunnel_latency"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::bench::Figure;
+use crate::perf::cpu::{MachineTime, machine_time, stolen_share};
 use crate::perf::spread::{Bound, Pair, median};
 
 pub mod ipsec;
@@ -133,6 +134,9 @@ pub struct PathReport {
     pub upload_runs: Vec<f64>,
     /// Each round's download.
     pub download_runs: Vec<f64>,
+    /// The share (0 to 1) of the machine's CPU time its hypervisor gave to other guests
+    /// during this path's iperf3 tests (Linux's steal); `None` where it is not reported.
+    pub stolen: Option<f64>,
 }
 
 /// The whole measurement.
@@ -153,6 +157,28 @@ struct Rounds {
     ping: Vec<f64>,
     all_pings: Vec<f64>,
     lost: usize,
+    /// Machine ticks during the iperf3 tests: all, and stolen.
+    ticks: Option<(u64, u64)>,
+}
+
+impl Rounds {
+    /// Adds the machine's ticks between two readings to this path's.
+    fn count_ticks(&mut self, before: Option<MachineTime>, after: Option<MachineTime>) {
+        let (Some(a), Some(b)) = (before, after) else {
+            return;
+        };
+        let (total, stolen) = self.ticks.unwrap_or((0, 0));
+        self.ticks = Some((
+            total + b.total.saturating_sub(a.total),
+            stolen + b.stolen.saturating_sub(a.stolen),
+        ));
+    }
+
+    /// The stolen share of the ticks counted.
+    fn stolen(&self) -> Option<f64> {
+        let (total, stolen) = self.ticks?;
+        (total > 0).then(|| stolen as f64 / total as f64)
+    }
 }
 
 /// Sets up the namespaces and every path, measures, and removes everything.
@@ -174,6 +200,7 @@ pub fn run(plan: &PeersPlan) -> Result<PeersReport, PeersError> {
         up.push(paths::up(kind, &ns, &plan.bin, dir.path())?);
     }
     let mut rounds: Vec<Rounds> = vec![Rounds::default(); up.len()];
+    let since = machine_time();
     for r in 0..plan.rounds {
         // each round starts with another path, so none is always first
         for k in 0..up.len() {
@@ -191,10 +218,12 @@ pub fn run(plan: &PeersPlan) -> Result<PeersReport, PeersError> {
             }
             let pings = measure::ping(&ns, path.target, plan.pings)?;
             rounds[i].lost += plan.pings - pings.len();
+            let before = machine_time();
             let upload = measure::iperf(&ns, path.target, plan.seconds, false)?;
             let download = measure::iperf(&ns, path.target, plan.seconds, true)?;
             tracing::info!(path = path.kind.name(), upload, download, "round {}", r + 1);
             let out = &mut rounds[i];
+            out.count_ticks(before, machine_time());
             out.ping.push(median(&pings).unwrap_or(f64::NAN));
             out.all_pings.extend(pings);
             out.upload.push(upload);
@@ -214,13 +243,19 @@ pub fn run(plan: &PeersPlan) -> Result<PeersReport, PeersError> {
             ping_lost: r.lost,
             upload_runs: r.upload.clone(),
             download_runs: r.download.clone(),
+            stolen: r.stolen(),
         })
         .collect();
+    let stolen = stolen_share(since, machine_time());
     drop(up);
     drop(iperf);
     drop(ns);
+    let mut figures = figures(&rounds)?;
+    for f in &mut figures {
+        f.stolen = stolen;
+    }
     Ok(PeersReport {
-        figures: figures(&rounds)?,
+        figures,
         paths: reports,
     })
 }
@@ -264,4 +299,24 @@ fn figures(rounds: &[Rounds]) -> Result<Vec<Figure>, PeersError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paths_stolen_share_is_over_its_own_tests_only() {
+        let at = |total, stolen| Some(MachineTime { total, stolen });
+        let mut r = Rounds::default();
+        assert_eq!(r.stolen(), None, "nothing counted yet");
+        // two rounds of this path; what happened between them (other paths) is not its
+        r.count_ticks(at(1000, 10), at(1200, 30));
+        r.count_ticks(at(5000, 900), at(5200, 910));
+        assert_eq!(r.ticks, Some((400, 30)));
+        assert_eq!(r.stolen(), Some(0.075));
+        // a platform without the figure adds nothing
+        r.count_ticks(None, at(9000, 1000));
+        assert_eq!(r.stolen(), Some(0.075));
+    }
 }
