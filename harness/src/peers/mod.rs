@@ -157,27 +157,17 @@ struct Rounds {
     ping: Vec<f64>,
     all_pings: Vec<f64>,
     lost: usize,
-    /// Machine ticks during the iperf3 tests: all, and stolen.
-    ticks: Option<(u64, u64)>,
+    /// The machine's ticks during the iperf3 tests.
+    ticks: Option<MachineTime>,
 }
 
 impl Rounds {
     /// Adds the machine's ticks between two readings to this path's.
     fn count_ticks(&mut self, before: Option<MachineTime>, after: Option<MachineTime>) {
-        let (Some(a), Some(b)) = (before, after) else {
+        let Some(t) = before.zip(after).and_then(|(a, b)| b.since(a)) else {
             return;
         };
-        let (total, stolen) = self.ticks.unwrap_or((0, 0));
-        self.ticks = Some((
-            total + b.total.saturating_sub(a.total),
-            stolen + b.stolen.saturating_sub(a.stolen),
-        ));
-    }
-
-    /// The stolen share of the ticks counted.
-    fn stolen(&self) -> Option<f64> {
-        let (total, stolen) = self.ticks?;
-        (total > 0).then(|| stolen as f64 / total as f64)
+        self.ticks = Some(self.ticks.map_or(t, |sum| sum.plus(t)));
     }
 }
 
@@ -243,7 +233,7 @@ pub fn run(plan: &PeersPlan) -> Result<PeersReport, PeersError> {
             ping_lost: r.lost,
             upload_runs: r.upload.clone(),
             download_runs: r.download.clone(),
-            stolen: r.stolen(),
+            stolen: r.ticks.and_then(MachineTime::stolen_share),
         })
         .collect();
     let stolen = stolen_share(since, machine_time());
@@ -308,15 +298,16 @@ mod tests {
     #[test]
     fn a_paths_stolen_share_is_over_its_own_tests_only() {
         let at = |total, stolen| Some(MachineTime { total, stolen });
+        let share = |r: &Rounds| r.ticks.and_then(MachineTime::stolen_share);
         let mut r = Rounds::default();
-        assert_eq!(r.stolen(), None, "nothing counted yet");
+        assert_eq!(share(&r), None, "nothing counted yet");
         // two rounds of this path; what happened between them (other paths) is not its
         r.count_ticks(at(1000, 10), at(1200, 30));
         r.count_ticks(at(5000, 900), at(5200, 910));
-        assert_eq!(r.ticks, Some((400, 30)));
-        assert_eq!(r.stolen(), Some(0.075));
+        assert_eq!(r.ticks, at(400, 30));
+        assert_eq!(share(&r), Some(0.075));
         // a platform without the figure adds nothing
         r.count_ticks(None, at(9000, 1000));
-        assert_eq!(r.stolen(), Some(0.075));
+        assert_eq!(share(&r), Some(0.075));
     }
 }

@@ -70,13 +70,33 @@ pub fn parse_stat(stat: &str) -> Option<MachineTime> {
     })
 }
 
+impl MachineTime {
+    /// The ticks from an `earlier` reading to this one; `None` if a counter went back.
+    pub fn since(self, earlier: MachineTime) -> Option<MachineTime> {
+        Some(MachineTime {
+            total: self.total.checked_sub(earlier.total)?,
+            stolen: self.stolen.checked_sub(earlier.stolen)?,
+        })
+    }
+
+    /// These ticks and `other`'s together (intervals that do not touch).
+    pub fn plus(self, other: MachineTime) -> MachineTime {
+        MachineTime {
+            total: self.total + other.total,
+            stolen: self.stolen + other.stolen,
+        }
+    }
+
+    /// The stolen share (0 to 1) of these ticks; `None` when there are none.
+    pub fn stolen_share(self) -> Option<f64> {
+        (self.total > 0).then(|| self.stolen as f64 / self.total as f64)
+    }
+}
+
 /// The share (0 to 1) of the machine's CPU time stolen between two readings of
 /// [`machine_time`]; `None` without both or when no tick passed.
 pub fn stolen_share(before: Option<MachineTime>, after: Option<MachineTime>) -> Option<f64> {
-    let (a, b) = (before?, after?);
-    let total = b.total.checked_sub(a.total)?;
-    let stolen = b.stolen.checked_sub(a.stolen)?;
-    (total > 0).then(|| stolen as f64 / total as f64)
+    after?.since(before?)?.stolen_share()
 }
 
 #[cfg(test)]
@@ -127,12 +147,20 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn spinning_shows_as_cpu_time() {
+        // spin until 40 ms of CPU time show, with a wall-clock limit far beyond them: a
+        // hypervisor may take wall time from this thread (steal), never CPU time
         let t0 = process_cpu().unwrap();
         let start = std::time::Instant::now();
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_add(1));
+        while process_cpu().unwrap() - t0 < Duration::from_millis(40) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "10 s of spinning showed {:?} of CPU time",
+                process_cpu().unwrap() - t0
+            );
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
-        assert!(process_cpu().unwrap() - t0 >= Duration::from_millis(40));
     }
 }
